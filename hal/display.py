@@ -1,0 +1,35 @@
+"""Display: a framebuffer of a set size and pixel format.
+
+The firmware draws pixels into `framebuffer` (see firmware/screen.py) and
+calls show(). It also records the text it drew (`title`, `lines`) so that
+tests and the test protocol can read the screen without OCR.
+"""
+
+from hal.device import Device
+
+RGB565 = "RGB565"  # 2 bytes a pixel, little-endian, as Linux fbdev on the handset
+
+
+class Display(Device):
+    def __init__(self, width=240, height=320, pixel_format=RGB565):
+        Device.__init__(self)
+        if pixel_format != RGB565:
+            raise ValueError("pixel format %r not supported (RGB565 only)" % pixel_format)
+        self.width = width
+        self.height = height
+        self.pixel_format = pixel_format
+        self.bytes_per_pixel = 2
+        self.framebuffer = bytearray(width * height * 2)
+        self.title = ""
+        self.lines = []
+        self.generation = 0  # bumped at every show(), lets watchers notice a change
+
+    def show(self, title, lines):
+        """Push the framebuffer to the glass; title/lines are what was drawn."""
+        self.title = title
+        self.lines = list(lines)
+        self.generation += 1
+        self._flush()
+
+    def _flush(self):
+        raise NotImplementedError
