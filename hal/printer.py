@@ -34,8 +34,10 @@ class Printer(Device):
                 await self._paper_back.wait()
                 if self._paper_present():
                     self._post(PAPER_OK)
-            await self._write(data[start:end])
-            start = end
+            if await self._write(data[start:end]):
+                start = end
+            # else: paper ended during this line; it was not printed, the
+            # loop above waits for paper and sends it again.
 
     def has_paper(self):
         return self._paper_present()
@@ -46,6 +48,7 @@ class Printer(Device):
             self._paper_back.set()
 
     async def _write(self, data):
+        """Print one line; return False if paper ended before it printed."""
         raise NotImplementedError
 
     def _paper_present(self):

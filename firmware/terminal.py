@@ -1,0 +1,210 @@
+"""The terminal's state, folded from the journal's records.
+
+Nothing here is stored on its own: at boot, TerminalState.load() replays the
+journal, and every change goes through a journal record first (record(),
+which appends durably and then applies). So what the terminal believes after
+a power cut is exactly what the journal says.
+
+Record kinds (field "k"):
+  batch     {"batch": n}                       a new current batch
+  trace     {"trace": n}                       a trace number used by a non-financial message
+  txn       {"batch", "trace", "type", "amount", "state": "sent", ...}
+                                               an online request about to leave
+  reply     {"batch", "trace", "state": approved|declined, "rc", "rrn", "auth", ...}
+  unknown   {"batch", "trace", "reason"}       no usable answer: reverse (sale, void) or resend (refund)
+  reversal  {"batch", "trace", "result": done|failed, "tries"}
+  resend    {"batch", "trace"}                 a refund sent again (same trace)
+  printed   {"batch", "trace"}                 receipts for that transaction printed
+  settle    {"batch", "report": {...}}         the batch was settled
+  offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
+"""
+
+SALE = "sale"
+VOID = "void"
+REFUND = "refund"
+
+SENT = "sent"            # request journaled, outcome not known yet
+APPROVED = "approved"
+DECLINED = "declined"
+UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
+REVERSED = "reversed"    # the host acknowledged our reversal
+NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
+
+MAX_TRACE = 999999
+
+
+class TerminalState:
+    def __init__(self, journal):
+        self._journal = journal
+        self.batch = 1
+        self.last_trace = 0
+        self.txns = {}            # (batch, trace) -> txn dict
+        self.order = []           # (batch, trace) in journal order
+        self.settled_batches = []
+        self.last_settlement = None   # the report dict of the last settlement
+        self.last_printed = None      # ("txn", (batch, trace)) or ("settle", batch)
+
+    # -- loading and recording -------------------------------------------------
+
+    def load(self):
+        for record in self._journal.load():
+            self._apply(record)
+        return self
+
+    def record(self, kind, **fields):
+        """Append a record durably, then apply it. Raises StorageError."""
+        fields["k"] = kind
+        self._journal.append(fields)
+        self._apply(fields)
+        return fields
+
+    def _apply(self, r):
+        kind = r.get("k")
+        key = (r.get("batch"), r.get("trace"))
+        if kind == "batch":
+            self.batch = r["batch"]
+        elif kind == "trace":
+            self.last_trace = r["trace"]
+        elif kind == "txn":
+            txn = dict(r)
+            del txn["k"]
+            txn["tries"] = 0
+            self.txns[key] = txn
+            self.order.append(key)
+            self.last_trace = r["trace"]
+        elif kind in ("reply", "unknown", "offline"):
+            txn = self.txns.get(key)
+            if txn is None:
+                return
+            if kind == "reply":
+                for name in r:
+                    if name != "k":
+                        txn[name] = r[name]
+            elif kind == "unknown":
+                txn["state"] = UNKNOWN
+                txn["reason"] = r.get("reason", "98")
+            else:
+                txn["state"] = NOT_SENT
+        elif kind == "reversal":
+            txn = self.txns.get(key)
+            if txn is None:
+                return
+            txn["tries"] = txn.get("tries", 0) + r.get("tries", 1)
+            if r.get("result") == "done":
+                txn["state"] = REVERSED
+            elif r.get("result") == "failed":
+                txn["reversal_failed"] = True
+        elif kind == "resend":
+            txn = self.txns.get(key)
+            if txn is not None:
+                txn["tries"] = txn.get("tries", 0) + 1
+        elif kind == "printed":
+            txn = self.txns.get(key)
+            if txn is not None:
+                txn["printed"] = True
+                self.last_printed = ("txn", key)
+        elif kind == "settle":
+            self.settled_batches.append(r["batch"])
+            self.last_settlement = r["report"]
+            self.last_printed = ("settle", r["batch"])
+
+    # -- numbers -----------------------------------------------------------------
+
+    def next_trace(self):
+        """The next trace number (STAN, 凭证号), 1..999999. It is only
+        reserved once a record carrying it is journaled."""
+        return 1 if self.last_trace >= MAX_TRACE else self.last_trace + 1
+
+    def reserve_trace(self):
+        """Take a trace number for a message that has no txn record
+        (sign-on, echo, settlement)."""
+        trace = self.next_trace()
+        self.record("trace", trace=trace)
+        return trace
+
+    # -- questions the flows ask ------------------------------------------------
+
+    def find(self, batch, trace):
+        return self.txns.get((batch, trace))
+
+    def find_in_batch(self, trace):
+        return self.txns.get((self.batch, trace))
+
+    def find_trace_any_batch(self, trace):
+        """Newest transaction with that trace, in any batch."""
+        for key in reversed(self.order):
+            if key[1] == trace:
+                return self.txns[key]
+        return None
+
+    def find_by_rrn(self, rrn):
+        for key in reversed(self.order):
+            txn = self.txns[key]
+            if txn.get("rrn") == rrn and txn.get("type") == SALE:
+                return txn
+        return None
+
+    def batch_txns(self, batch=None):
+        batch = self.batch if batch is None else batch
+        return [self.txns[k] for k in self.order if k[0] == batch]
+
+    def voided_by(self, sale):
+        """The approved void of this sale, or None."""
+        for txn in self._children(sale, VOID):
+            if txn["state"] == APPROVED:
+                return txn
+        return None
+
+    def pending_children(self, sale, kind):
+        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN)]
+
+    def refunded_total(self, sale):
+        """Fen refunded so far against this sale (approved refunds)."""
+        return sum(t["amount"] for t in self._children(sale, REFUND) if t["state"] == APPROVED)
+
+    def _children(self, sale, kind):
+        result = []
+        for key in self.order:
+            txn = self.txns[key]
+            if txn.get("type") != kind:
+                continue
+            orig = txn.get("orig") or {}
+            if kind == VOID and orig.get("batch") == sale["batch"] and orig.get("trace") == sale["trace"]:
+                result.append(txn)
+            elif kind == REFUND and sale.get("rrn") and orig.get("rrn") == sale.get("rrn"):
+                result.append(txn)
+        return result
+
+    def pending_reversals(self):
+        """Sales and voids whose outcome is unknown: the host may have
+        applied them, so they must be reversed before anything else."""
+        return [self.txns[k] for k in self.order
+                if self.txns[k]["state"] in (SENT, UNKNOWN) and self.txns[k]["type"] in (SALE, VOID)]
+
+    def pending_refunds(self):
+        """Refunds sent without a usable answer: resent with the same trace."""
+        return [self.txns[k] for k in self.order
+                if self.txns[k]["state"] in (SENT, UNKNOWN) and self.txns[k]["type"] == REFUND]
+
+    def unprinted(self):
+        return [self.txns[k] for k in self.order
+                if self.txns[k]["state"] == APPROVED and not self.txns[k].get("printed")]
+
+    def last_txn(self):
+        for key in reversed(self.order):
+            if self.txns[key]["state"] == APPROVED:
+                return self.txns[key]
+        return None
+
+    def totals(self, batch=None):
+        """Settlement totals of a batch in fen: approved sales (less voided
+        ones, as hosts count them), voids, refunds."""
+        totals = {"sale_amount": 0, "sale_count": 0, "void_amount": 0, "void_count": 0,
+                  "refund_amount": 0, "refund_count": 0}
+        for txn in self.batch_txns(batch):
+            if txn["state"] != APPROVED:
+                continue
+            kind = txn["type"]
+            totals[kind + "_amount"] += txn["amount"]
+            totals[kind + "_count"] += 1
+        return totals
