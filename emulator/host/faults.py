@@ -1,0 +1,141 @@
+"""Fault injection for the host simulator: make the host misbehave the way a
+real network or acquirer does, so the terminal's recovery can be tested.
+
+A fault is armed with `faults.add(kind, mti=None, count=1, ...)` and fires on
+the next `count` requests whose MTI matches (`mti=None`: any request; for
+"refuse", any new connection). `count=None` keeps it armed until `clear()`.
+
+Kinds (applied = booked in the ledger as if all went well):
+  delay        apply, answer after `delay_ms`
+  drop         apply, close the connection without a reply
+  drop_before  close the connection without a reply, nothing applied
+  no_reply     apply, keep the connection open and never answer
+  bad_mac      apply, answer with a wrong MAC
+  garbage      apply, answer a length-prefixed frame of random bytes
+  decline      do not apply, answer with F39 = `code` (default "96")
+  refuse       reset each new connection as soon as it is accepted
+"""
+
+import threading
+
+KINDS = ("delay", "drop", "drop_before", "no_reply", "bad_mac", "garbage", "decline", "refuse")
+
+# Kinds after which the request has been booked: the terminal cannot know
+# whether it was, which is what its reversal logic is for.
+APPLYING_KINDS = ("delay", "drop", "no_reply", "bad_mac", "garbage")
+
+
+class Fault:
+    def __init__(self, kind, mti=None, count=1, delay_ms=None, code=None):
+        if kind not in KINDS:
+            raise ValueError("unknown fault kind %r (known: %s)" % (kind, ", ".join(KINDS)))
+        if mti is not None:
+            mti = str(mti)
+            if len(mti) != 4 or not mti.isdigit():
+                raise ValueError("fault MTI must be 4 digits, not %r" % (mti,))
+        if count is not None and count < 1:
+            raise ValueError("fault count must be >= 1 or None (forever), not %r" % (count,))
+        if kind == "delay" and delay_ms is None:
+            delay_ms = 3000
+        if delay_ms is not None and kind != "delay":
+            raise ValueError("delay_ms only applies to the 'delay' fault")
+        if code is not None and kind != "decline":
+            raise ValueError("code only applies to the 'decline' fault")
+        if kind == "decline":
+            code = "96" if code is None else str(code)
+            if len(code) != 2:
+                raise ValueError("decline code must be 2 characters (field 39), not %r" % (code,))
+        self.kind = kind
+        self.mti = mti
+        self.remaining = count
+        self.delay_ms = delay_ms
+        self.code = code
+        self.fired = 0
+
+    @property
+    def applies_request(self):
+        return self.kind in APPLYING_KINDS
+
+    def __repr__(self):
+        return "Fault(%s, mti=%s, remaining=%s, fired=%d)" % (
+            self.kind, self.mti, "forever" if self.remaining is None else self.remaining,
+            self.fired)
+
+
+class Faults:
+    """The armed faults, in the order they were added; safe to arm from a
+    test thread while the server runs on its loop thread."""
+
+    def __init__(self):
+        self._armed = []
+        self._lock = threading.Lock()
+
+    def add(self, kind, mti=None, count=1, delay_ms=None, code=None):
+        fault = Fault(kind, mti=mti, count=count, delay_ms=delay_ms, code=code)
+        with self._lock:
+            self._armed.append(fault)
+        return fault
+
+    def clear(self):
+        with self._lock:
+            self._armed = []
+
+    def pending(self):
+        with self._lock:
+            return list(self._armed)
+
+    def take_for_request(self, mti):
+        """The first armed request fault matching `mti`, used up once; None
+        if there is none."""
+        return self._take(lambda f: f.kind != "refuse" and (f.mti is None or f.mti == mti))
+
+    def take_for_connection(self):
+        return self._take(lambda f: f.kind == "refuse")
+
+    def _take(self, matches):
+        with self._lock:
+            for fault in self._armed:
+                if matches(fault):
+                    fault.fired += 1
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                        if fault.remaining == 0:
+                            self._armed.remove(fault)
+                    return fault
+        return None
+
+
+def parse_fault_spec(spec):
+    """'kind[:mti[:count[:arg]]]' from the command line -> Faults.add()
+    keyword arguments. An empty or '*' MTI matches any request; count '*'
+    or 0 is forever; arg is delay_ms for 'delay', F39 for 'decline'.
+    Examples: no_reply:0200:1, delay:0200:2:5000, decline:0220:1:51, refuse::3"""
+    parts = spec.split(":")
+    if not parts[0] or len(parts) > 4:
+        raise ValueError("fault spec %r is not kind[:mti[:count[:arg]]]" % (spec,))
+    kind = parts[0]
+    mti = parts[1] if len(parts) > 1 and parts[1] not in ("", "*") else None
+    count = 1
+    if len(parts) > 2 and parts[2] != "":
+        if parts[2] == "*":
+            count = None
+        else:
+            try:
+                count = int(parts[2])
+            except ValueError:
+                raise ValueError("fault spec %r: count %r is not a number" % (spec, parts[2]))
+            if count == 0:
+                count = None
+    args = {"kind": kind, "mti": mti, "count": count}
+    if len(parts) > 3 and parts[3] != "":
+        if kind == "delay":
+            try:
+                args["delay_ms"] = int(parts[3])
+            except ValueError:
+                raise ValueError("fault spec %r: delay %r is not milliseconds" % (spec, parts[3]))
+        elif kind == "decline":
+            args["code"] = parts[3]
+        else:
+            raise ValueError("fault spec %r: kind %r takes no argument" % (spec, kind))
+    Fault(**args)  # validate now, so a bad spec fails at the command line
+    return args
