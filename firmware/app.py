@@ -1,0 +1,187 @@
+"""The app: the one context that owns settings, devices, journal, keys and
+UI, and the loop that runs one flow at a time.
+
+    app = App(devices, settings)
+    await app.run()          # boot (recovery, sign-on), then the idle screen
+
+Everything a flow needs hangs off `app`; there is no other module-level
+state. A flow is an `async def run(app, ...)` in firmware/flows/; run_flow()
+turns whatever a flow raises into a message on the screen, never a
+traceback, and goes back to the idle screen.
+"""
+
+from hal.compat import EventQueue, asyncio
+from hal.errors import DeviceError, StorageError
+from firmware import pending, receipt
+from firmware.errors import PosError
+from firmware.journal import Journal
+from firmware.log import Log
+from firmware.operators import Operators
+from firmware.host import HostLink
+from firmware.terminal import TerminalState
+from firmware.ui import UI
+
+VERSION = "0.1.0"
+
+
+class Devices:
+    """The devices the app drives, each behind its HAL interface."""
+
+    NAMES = ("keypad", "card_reader", "printer", "modem", "display", "clock", "storage", "keystore")
+
+    def __init__(self, keypad, card_reader, printer, modem, display, clock, storage, keystore):
+        self.keypad = keypad
+        self.card_reader = card_reader
+        self.printer = printer
+        self.modem = modem
+        self.display = display
+        self.clock = clock
+        self.storage = storage
+        self.keystore = keystore
+
+    def all(self):
+        return [getattr(self, name) for name in self.NAMES]
+
+
+class App:
+    def __init__(self, devices, settings, draw=None, log_stream=None):
+        self.devices = devices
+        self.settings = settings
+        self.events = EventQueue()
+        for device in devices.all():
+            device.set_listener(self.events.put_nowait)
+        self.log = Log(log_stream, clock=devices.clock)
+        self.journal = Journal(devices.storage)
+        self.state = TerminalState(self.journal)
+        self.operators = Operators(devices.storage, devices.clock,
+                                   settings.pw_max_failures, settings.pw_lockout_s)
+        if draw is None:
+            from firmware.screen import render as draw
+        self.ui = UI(devices.display, self.events, settings, draw)
+        self.host = HostLink(settings, devices.modem, devices.keystore)
+        self.signed_on = False
+        self.operator = "01"
+        self.busy = False          # a flow is running
+        self.idle_event = asyncio.Event()   # set while the idle screen is up
+        self._gb_table = None
+        self._stop = False
+
+    # -- shared resources ----------------------------------------------------
+
+    @property
+    def gb_table(self):
+        if self._gb_table is None:
+            from firmware.gb2312 import load_table
+            self._gb_table = load_table()
+        return self._gb_table
+
+    # -- boot and the main loop ----------------------------------------------
+
+    async def boot(self):
+        """Recovery is explicit: replay the journal, finish what a power cut
+        interrupted (reversals, refunds, receipts), then sign on."""
+        self.ui.show("TERMINAL", ["PROCESSING"])
+        self.state.load()
+        if self.journal.dropped_bytes:
+            self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
+        self.log("boot: batch %06d, last trace %06d, %d pending reversal(s), %d pending refund(s)",
+                 self.state.batch, self.state.last_trace, len(self.state.pending_reversals()),
+                 len(self.state.pending_refunds()))
+        from firmware.flows import signon
+        await self.run_flow(signon.run, quiet=True)
+        for txn in self.state.unprinted():
+            await self.run_flow(self.print_receipts, txn)
+
+    async def run(self):
+        await self.boot()
+        while not self._stop:
+            await self.idle()
+
+    def stop(self):
+        self._stop = True
+        self.events.put_nowait(("key", "CANCEL"))
+
+    async def idle(self):
+        """The idle screen: a card starts a sale, a digit starts a sale
+        with that digit, MENU opens the menu."""
+        from firmware.flows import menu, sale
+        lines = [self.settings.merchant_name, "", "IDLE_HINT", "IDLE_MENU"]
+        if not self.signed_on:
+            lines.append("SIGNED_OFF")
+        self.ui.show("TERMINAL", lines)
+        self.idle_event.set()
+        try:
+            kind, value = await self.ui.next_event(24 * 3600 * 1000)
+        except PosError:
+            return
+        finally:
+            self.idle_event.clear()
+        if self._stop:
+            return
+        if kind == "card" and value.action != "remove":
+            await self.run_flow(sale.run, value)
+        elif kind == "key" and value == "MENU":
+            await self.run_flow(menu.run)
+        elif kind == "key" and value.isdigit() and value != "0":
+            self.events.put_nowait(("key", value))  # the sale's amount prompt reads it
+            await self.run_flow(sale.run)
+
+    async def run_flow(self, flow, *args, **kwargs):
+        """Run a flow; whatever it raises ends as a message, never a traceback."""
+        self.busy = True
+        title = getattr(flow, "TITLE", "TERMINAL")
+        try:
+            return await flow(self, *args, **kwargs)
+        except PosError as e:
+            self.log("flow %s ended: %s", title, e.code)
+            if not kwargs.get("quiet"):
+                await self.ui.error(title, e)
+        except StorageError as e:
+            self.log("flow %s: storage: %s", title, e)
+            await self.ui.error(title, PosError(e.code))
+        except DeviceError as e:
+            self.log("flow %s: device: %s", title, e)
+            await self.ui.error(title, PosError(e.code))
+        except Exception as e:  # noqa: BLE001 - the last line of defence for the merchant
+            self.log("flow %s: internal error %s: %s", title, type(e).__name__, e)
+            await self.ui.error(title, PosError("INTERNAL"))
+        finally:
+            self.busy = False
+            self.ui.drain()
+
+    # -- printing ---------------------------------------------------------------
+
+    async def print_slip(self, lines, title="TERMINAL"):
+        """Print one slip; show 'out of paper' while the printer waits."""
+        data = receipt.to_escpos(lines, self.gb_table)
+        printer = self.devices.printer
+        job = asyncio.create_task(printer.print_job(data))
+        self.ui.show(title, ["PRINTING"])
+        while not job.done():
+            event = await self.events.get(100)
+            if event is None or event[0] != "printer":
+                continue  # keys during printing are dropped on purpose
+            if event[1] == "paper_out":
+                self.ui.show(title, ["PAPER_OUT", "LOAD_PAPER"])
+            elif event[1] == "paper_ok":
+                self.ui.show(title, ["PRINTING"])
+        await job  # re-raises a printer failure
+
+    async def print_receipts(self, txn, reprint=False, copies=None):
+        """Merchant copy, then (after the tear) the cardholder copy. The
+        journal notes the first printing, so a reboot does not print again."""
+        copies = self.settings.receipt_copies if copies is None else copies
+        title = txn["type"].upper()
+        kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
+        for index, copy in enumerate(kinds):
+            if index > 0:
+                await self.ui.message(title, ["TEAR_MERCHANT"], 2000)
+            await self.print_slip(receipt.txn_lines(self.settings, txn, copy, reprint), title)
+        if not reprint and not txn.get("printed"):
+            self.state.record("printed", batch=txn["batch"], trace=txn["trace"])
+
+    async def print_reversal_slip(self, txn):
+        await self.print_slip(receipt.reversal_slip_lines(self.settings, txn), "REVERSAL")
+
+    async def clear_pending(self):
+        await pending.clear(self)

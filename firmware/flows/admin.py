@@ -1,0 +1,39 @@
+"""Admin (管理): passwords, language, operator sign-in. Changing any
+password or the language needs the supervisor."""
+
+from firmware.errors import PosError
+from firmware.flows import common
+from firmware.operators import SUPERVISOR, password_length, valid_operator_id
+
+TITLE = "ADMIN"
+
+
+async def run(app):
+    choice = await app.ui.choose(TITLE, ["ADMIN_CHANGE_SUP", "ADMIN_CHANGE_OP", "ADMIN_LANGUAGE",
+                                         "ADMIN_SIGN_IN"])
+    if choice == 3:
+        await operator_sign_in(app)
+        return
+    await common.supervisor(app, TITLE)
+    if choice == 0:
+        if not app.operators.is_factory(SUPERVISOR):  # supervisor() has just changed a factory one
+            await common.change_password(app, TITLE, SUPERVISOR)
+    elif choice == 1:
+        operator_id = await app.ui.ask_digits(TITLE, "ENTER_OPERATOR", 2, 2)
+        if not valid_operator_id(operator_id) or operator_id == SUPERVISOR:
+            raise PosError("NO_SUCH_OPERATOR")
+        await common.change_password(app, TITLE, operator_id)
+    else:
+        app.settings.save(lang="en" if app.settings.lang == "zh" else "zh")
+        await app.ui.message(TITLE, ["LANGUAGE_SET"], 1500)
+
+
+async def operator_sign_in(app):
+    operator_id = await app.ui.ask_digits(TITLE, "ENTER_OPERATOR", 2, 2)
+    if not valid_operator_id(operator_id) or operator_id == SUPERVISOR:
+        raise PosError("NO_SUCH_OPERATOR")
+    length = password_length(operator_id)
+    password = await app.ui.ask_digits(TITLE, "ENTER_OPERATOR_PW", length, length, secret=True)
+    app.operators.check(operator_id, password)
+    app.operator = operator_id
+    await app.ui.message(TITLE, [("OPERATOR_SIGNED_IN", operator_id)], 1500)

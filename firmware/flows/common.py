@@ -1,0 +1,116 @@
+"""Steps several flows share: signing on when needed, the supervisor's
+password, reading a card, the cardholder's PIN, the result screen."""
+
+from hal.errors import CardError
+from firmware import card as cards
+from firmware.errors import PosError
+from firmware.operators import SUPERVISOR, password_length
+from firmware.texts import format_amount
+
+CARD_TRIES = 3
+
+
+async def ensure_signed_on(app):
+    if not app.signed_on:
+        from firmware.flows import signon
+        await signon.run(app, quiet=True)
+
+
+async def supervisor(app, title):
+    """The supervisor password; a factory password must be changed first."""
+    operators = app.operators
+    left = operators.locked_for(SUPERVISOR)
+    if left:
+        raise PosError("LOCKED", (left + 59) // 60)
+    password = await app.ui.ask_digits(title, "ENTER_SUPERVISOR_PW", 6, 6, secret=True)
+    operators.check(SUPERVISOR, password)
+    if operators.is_factory(SUPERVISOR):
+        await app.ui.message(title, ["MUST_CHANGE_PW"], 2000)
+        await change_password(app, title, SUPERVISOR)
+
+
+async def change_password(app, title, operator_id):
+    length = password_length(operator_id)
+    first = await app.ui.ask_digits(title, "ENTER_NEW_PW", length, length, secret=True)
+    second = await app.ui.ask_digits(title, "ENTER_NEW_PW_AGAIN", length, length, secret=True)
+    if first != second:
+        raise PosError("PW_MISMATCH")
+    app.operators.change(operator_id, first)
+    app.log("password of operator %s changed", operator_id)
+    await app.ui.message(title, ["PW_CHANGED"], 1500)
+
+
+async def read_card(app, title, amount, lines, event=None, contactless_ok=True):
+    """Wait for a card and read it; a bad read asks again (up to 3 times),
+    a chip card swiped is asked to be inserted. -> CardData"""
+    chip_failed = False
+    for _ in range(CARD_TRIES):
+        if event is None:
+            event = await app.ui.wait_card(title, lines)
+        try:
+            card = await _read(app, event, amount, chip_failed)
+        except PosError as e:
+            if e.code == "CHIP_ERROR":
+                chip_failed = True
+            if e.code in ("CARD_EXPIRED", "BAD_LUHN"):
+                raise
+            await app.ui.error(title, e)
+            event = None
+            continue
+        cards.check_expiry(card, app.devices.clock.now())
+        return card
+    raise PosError("CARD_READ")
+
+
+async def _read(app, event, amount, chip_failed):
+    if event.error:
+        raise PosError(event.error if event.error in ("NO_CHIP", "NOT_CONTACTLESS") else "CARD_READ")
+    try:
+        if event.action == "swipe":
+            card = cards.parse_track2(event.track2)
+            if cards.service_code_requires_chip(card):
+                if not (chip_failed and app.settings.allow_fallback):
+                    raise PosError("USE_CHIP")
+                card.fallback = True
+            return card
+        contactless = event.action == "tap"
+        return await cards.read_chip(app.devices.card_reader, amount, app.devices.clock.now(),
+                                     contactless=contactless)
+    except cards.CardDataError as e:
+        raise PosError(e.code)
+    except CardError:
+        raise PosError("CHIP_ERROR")
+
+
+async def ask_pin(app, title, card, amount):
+    """The cardholder's PIN as an encrypted block, or None when the card
+    needs none. The clear PIN lives only in this call."""
+    if not cards.pin_required(card):
+        return None
+    lines = [("AMOUNT", format_amount(amount))]
+    pin = await app.ui.ask_digits(title, "ENTER_PIN", 4, 12, secret=True, lines=lines)
+    return app.devices.keystore.pin_block(pin, card.pan)
+
+
+def same_card(app, card, txn):
+    """Is `card` the card of the journaled `txn`? Compared on the sealed
+    PAN when the journal has it, else on the masked one."""
+    sealed = txn.get("pan_sealed")
+    if sealed:
+        from hal.compat import unhexlify
+        return app.devices.keystore.unseal(unhexlify(sealed)).decode() == card.pan
+    return cards.mask_pan(card.pan) == txn.get("pan")
+
+
+async def finish(app, title, txn, ok_code):
+    """Approved: say so, print both copies, wait for the card to go."""
+    app.ui.drain()
+    app.ui.show(title, [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])])
+    try:
+        await app.print_receipts(txn)
+    except PosError as e:
+        # The money moved; a printing problem must not hide that. Reprint later.
+        app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
+    await app.ui.wait_card_removed(app.devices.card_reader, title)
+    await app.ui.message(title, [ok_code, ("AMOUNT", format_amount(txn["amount"])),
+                                 ("TRACE_NO", "%06d" % txn["trace"])])

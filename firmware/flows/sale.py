@@ -1,0 +1,20 @@
+"""Sale (消费): amount, card, PIN, online authorisation, two receipts."""
+
+from firmware import online
+from firmware.flows import common
+from firmware.terminal import SALE
+from firmware.texts import format_amount
+
+TITLE = "SALE"
+
+
+async def run(app, card_event=None):
+    await common.ensure_signed_on(app)
+    amount = await app.ui.ask_amount(TITLE, max_fen=app.settings.sale_max_fen)
+    lines = [("AMOUNT", format_amount(amount))]
+    card = await common.read_card(app, TITLE, amount, lines, card_event)
+    pin_block = await common.ask_pin(app, TITLE, card, amount)
+    fields = online.base_fields(app, "000000", amount, online.SALE_TYPE, card)
+    fields.update(online.card_fields(app, card, pin_block))
+    txn = await online.authorise(app, SALE, "0200", fields, amount, card)
+    await common.finish(app, TITLE, txn, "SALE_OK")

@@ -1,0 +1,71 @@
+"""Void (消费撤销): cancel a sale of the current batch, usually while the
+cardholder is still at the counter.
+
+Supervisor password, original trace, the original shown for confirmation,
+card (and PIN) as settings, 0200/200000 with the original's F37/F38/F61,
+the original marked voided once the host approves. Pending reversals go
+first, so a sale whose outcome was unknown is reversed (and then refused
+here) rather than voided.
+"""
+
+from firmware import online, pending
+from firmware.errors import PosError
+from firmware.flows import common
+from firmware.terminal import APPROVED, DECLINED, NOT_SENT, REVERSED, SALE, VOID
+from firmware.texts import format_amount
+
+TITLE = "VOID"
+
+
+def check_voidable(state, trace):
+    """-> the original sale, or raise PosError with the reason it cannot be voided."""
+    orig = state.find_in_batch(trace)
+    if orig is None:
+        raise PosError("ORIG_OTHER_BATCH" if state.find_trace_any_batch(trace) else "TRACE_NOT_FOUND")
+    if orig["type"] != SALE:
+        raise PosError("ORIG_NOT_SALE")
+    if orig["state"] == REVERSED:
+        raise PosError("ORIG_REVERSED")
+    if orig["state"] in (DECLINED, NOT_SENT):
+        raise PosError("ORIG_DECLINED")
+    if orig["state"] != APPROVED:
+        raise PosError("ORIG_PENDING")
+    if state.voided_by(orig) or state.pending_children(orig, VOID):
+        raise PosError("ORIG_VOIDED")
+    if state.refunded_total(orig) or state.pending_children(orig, "refund"):
+        raise PosError("ORIG_REFUNDED")
+    return orig
+
+
+async def run(app):
+    await common.supervisor(app, TITLE)
+    await common.ensure_signed_on(app)
+    trace = int(await app.ui.ask_digits(TITLE, "ENTER_ORIG_TRACE", 1, 6))
+    await pending.clear(app)
+    orig = check_voidable(app.state, trace)
+    amount = orig["amount"]
+    summary = [("CARD_NO", orig.get("pan", "")), ("AMOUNT", format_amount(amount)),
+               ("TRACE_NO", "%06d" % orig["trace"]), ("TIME", orig["time"][4:8] + " " + orig["time"][8:12])]
+    await app.ui.confirm(TITLE, summary)
+    card = None
+    pin_block = None
+    if app.settings.void_needs_card:
+        card = await common.read_card(app, TITLE, amount, summary)
+        if not common.same_card(app, card, orig):
+            raise PosError("CARD_MISMATCH")
+        if app.settings.void_needs_pin:
+            pin_block = await common.ask_pin(app, TITLE, card, amount)
+    fields = online.base_fields(app, "200000", amount, online.VOID_TYPE, card)
+    if card is not None:
+        fields.update(online.card_fields(app, card, pin_block))
+    fields[37] = orig.get("rrn", "")
+    if orig.get("auth"):
+        fields[38] = orig["auth"]
+    fields[61] = "%06d%06d" % (orig["batch"], orig["trace"])
+    # Without a card read, the receipt shows the original's (masked) card.
+    extra = None if card is not None else {"pan": orig.get("pan"), "exp": orig.get("exp"),
+                                           "mode": orig.get("mode"), "pan_sealed": orig.get("pan_sealed")}
+    txn = await online.authorise(app, VOID, "0200", fields, amount, card,
+                                 orig={"batch": orig["batch"], "trace": orig["trace"], "rrn": orig.get("rrn")},
+                                 extra=extra)
+    await common.finish(app, TITLE, txn, "VOID_OK")

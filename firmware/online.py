@@ -1,0 +1,163 @@
+"""One online financial transaction, with the money rules around it.
+
+    clear pending work -> take a trace -> journal the request -> send
+    -> journal the answer -> approved (or a PosError that says why not)
+
+The request is journaled (less track data, PIN block and the clear PAN,
+which is kept sealed by the key store) before a byte leaves, so whatever
+happens next (no reply, a bad MAC, a power cut) the terminal can reverse
+it (sale, void) or send it again with the same trace (refund).
+"""
+
+from hal.compat import hexlify
+from hal.errors import StorageError
+from firmware import pending
+from firmware.card import entry_mode_code, mask_pan
+from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
+from firmware.host import HostError
+from firmware.terminal import APPROVED, DECLINED, REFUND, SENT
+from firmware.iso8583 import field60
+
+SALE_TYPE = "22"
+VOID_TYPE = "23"
+REFUND_TYPE = "25"
+
+# Never journaled: track data, PIN data, the clear PAN (sealed apart), the MAC.
+NOT_JOURNALED = (2, 35, 36, 52, 53, 64)
+
+
+def now_text(app):
+    t = app.devices.clock.now()
+    return "%04d%02d%02d%02d%02d%02d" % tuple(t[:6])
+
+
+def card_fields(app, card, pin_block):
+    """The fields that carry the card and the cardholder's PIN."""
+    fields = {22: entry_mode_code(card, pin_block is not None), 25: "00"}
+    if card.entry_mode in ("insert", "tap"):
+        fields[2] = card.pan
+        if card.card_seq:
+            fields[23] = card.card_seq
+        if card.icc_data:
+            fields[55] = card.icc_data
+    if card.expiry:
+        fields[14] = card.expiry
+    if card.track2:
+        fields[35] = card.track2
+    if pin_block is not None:
+        fields[26] = "12"
+        fields[52] = pin_block
+        fields[53] = "2600000000000000"
+    else:
+        fields[53] = "0600000000000000"
+    return fields
+
+
+def base_fields(app, processing_code, amount, type_code, card=None):
+    fields = {3: processing_code, 4: "%012d" % amount, 41: app.settings.terminal_id,
+              42: app.settings.merchant_id, 49: "156"}
+    read_capability = "6" if card is not None and card.entry_mode != "swipe" else "5"
+    ic_flag = "0"
+    if card is not None and getattr(card, "fallback", False):
+        ic_flag = "2"
+    fields[60] = field60(type_code, app.state.batch, "000", read_capability, ic_flag)
+    return fields
+
+
+def journal_request(fields):
+    """The request as the journal keeps it: str values, binary as hex."""
+    req = {}
+    for number in fields:
+        if number in NOT_JOURNALED:
+            continue
+        value = fields[number]
+        if isinstance(value, (bytes, bytearray)):
+            req[str(number)] = {"hex": hexlify(value)}
+        else:
+            req[str(number)] = value
+    return req
+
+
+async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=None):
+    """Send one financial request and journal everything about it.
+    -> the journaled txn dict when approved; raises PosError otherwise."""
+    await pending.clear(app)
+    state = app.state
+    trace = state.next_trace()
+    fields[11] = "%06d" % trace
+    entry = {"batch": state.batch, "trace": trace, "type": kind, "mti": mti, "amount": amount,
+             "state": SENT, "time": now_text(app), "op": app.operator, "req": journal_request(fields)}
+    if card is not None:
+        entry["pan"] = mask_pan(card.pan)
+        entry["exp"] = card.expiry
+        entry["mode"] = card.entry_mode
+        if 2 in fields or kind == REFUND:
+            # Needed to rebuild a reversal or a resent refund; sealed so the
+            # journal never holds a readable card number.
+            entry["pan_sealed"] = hexlify(app.devices.keystore.seal(card.pan.encode()))
+        # Chip data the receipt shows (DESIGN.md: AID and TC for chip cards).
+        for name in ("aid", "tc"):
+            if getattr(card, name, None):
+                entry[name] = getattr(card, name)
+    if orig is not None:
+        entry["orig"] = orig
+    if extra:
+        entry.update(extra)
+    try:
+        txn = state.record("txn", **entry)
+    except StorageError as e:
+        raise PosError(e.code)
+    app.log("%s trace %06d amount %d sent", kind, trace, amount)
+    app.ui.show(kind.upper(), ["PROCESSING"])
+
+    tries = app.settings.refund_send_tries if kind == REFUND else 1
+    frame_fields = fields
+    reply = None
+    for attempt in range(tries):
+        try:
+            reply = await app.host.exchange(mti, dict(frame_fields))
+            break
+        except HostError as e:
+            if not e.sent and attempt == 0:
+                # Nothing ever reached the host: nothing to reverse or resend.
+                state.record("offline", batch=state.batch, trace=trace, reason=e.code)
+                raise PosError(e.code)
+            if attempt == 0:
+                state.record("unknown", batch=state.batch, trace=trace, reason=e.reason)
+            else:
+                state.record("resend", batch=state.batch, trace=trace)
+            app.log("%s trace %06d: %s (try %d)", kind, trace, e.code, attempt + 1)
+            if kind != REFUND:
+                # Outcome unknown: the host may have taken the money. Reverse
+                # now; if that fails too it stays pending and goes first next time.
+                try:
+                    await pending.send_reversals(app)
+                except PosError:
+                    pass
+                raise PosError(e.code)
+            if attempt + 1 < tries:
+                app.ui.show(kind.upper(), [("RETRY", attempt + 1)])
+    if reply is None:
+        raise PosError("REFUND_UNCONFIRMED")
+    return record_reply(app, state.batch, trace, reply)
+
+
+def record_reply(app, batch, trace, reply):
+    """Journal the host's answer; -> txn if approved, else raise PosError."""
+    rc = reply[39]
+    update = {"state": APPROVED if rc == "00" else DECLINED, "rc": rc}
+    if reply.get(37):
+        update["rrn"] = reply[37]
+    if reply.get(38):
+        update["auth"] = reply[38]
+    if reply.get(13):
+        update["host_date"] = reply[13]
+    if reply.get(12):
+        update["host_time"] = reply[12]
+    app.state.record("reply", batch=batch, trace=trace, **update)
+    app.log("trace %06d answered %s", trace, rc)
+    if rc in SIGN_ON_AGAIN:
+        app.signed_on = False
+    if rc != "00":
+        raise PosError(response_message_code(rc), rc)
+    return app.state.find(batch, trace)

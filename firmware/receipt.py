@@ -1,0 +1,144 @@
+"""Receipts (签购单), settlement reports and reversal slips.
+
+Layout first (a list of (style, text) lines, easy to test and to read),
+then ESC/POS bytes for the 58 mm printer. Both copies of a receipt come
+from the same journal record, so a reprint is the same slip with the
+重打印凭证 REPRINT mark. The card number is always the masked one kept in
+the journal: a receipt cannot show what the terminal does not keep.
+"""
+
+from firmware import escpos
+from firmware.texts import format_amount
+
+MERCHANT_COPY = "merchant"
+CARDHOLDER_COPY = "cardholder"
+
+COPY_LABELS = {MERCHANT_COPY: "商户存根 MERCHANT COPY", CARDHOLDER_COPY: "持卡人存根 CARDHOLDER COPY"}
+TYPE_LABELS = {"sale": "消费 SALE", "void": "消费撤销 VOID", "refund": "退货 REFUND"}
+MODE_MARKS = {"swipe": "S", "insert": "I", "tap": "C"}
+RULE = "-" * escpos.LINE_COLUMNS
+
+
+def _date_time(stamp):
+    """'YYYYMMDDhhmmss' -> 'YYYY/MM/DD hh:mm:ss'."""
+    return "%s/%s/%s %s:%s:%s" % (stamp[0:4], stamp[4:6], stamp[6:8], stamp[8:10], stamp[10:12], stamp[12:14])
+
+
+def txn_lines(settings, txn, copy, reprint=False):
+    """The slip of one transaction as (style, text) lines."""
+    sign = -1 if txn["type"] in ("void", "refund") else 1
+    lines = [
+        ("title", "签购单 POS SALES SLIP"),
+        ("center", COPY_LABELS[copy]),
+        ("rule", RULE),
+        ("normal", "商户名称 MERCHANT NAME:"),
+        ("normal", settings.merchant_name),
+        ("normal", "商户编号 MERCHANT NO:"),
+        ("normal", settings.merchant_id),
+        ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
+        ("normal", "操作员号 OPERATOR NO:" + txn.get("op", "01")),
+        ("rule", RULE),
+        ("normal", "卡号 CARD NO:"),
+        ("bold", "%s %s" % (txn.get("pan", ""), MODE_MARKS.get(txn.get("mode"), ""))),
+    ]
+    expiry = txn.get("exp")
+    if expiry:
+        lines.append(("normal", "有效期 EXP DATE:20%s/%s" % (expiry[0:2], expiry[2:4])))
+    lines += [
+        ("normal", "交易类型 TRANS TYPE:"),
+        ("bold", TYPE_LABELS[txn["type"]]),
+        ("normal", "批次号 BATCH NO:%06d" % txn["batch"]),
+        ("normal", "凭证号 VOUCHER NO:%06d" % txn["trace"]),
+        ("normal", "参考号 REF NO:" + txn.get("rrn", "")),
+        ("normal", "授权码 AUTH NO:" + txn.get("auth", "")),
+        ("normal", "日期/时间 DATE/TIME:"),
+        ("normal", _date_time(txn["time"])),
+        ("normal", "金额 AMOUNT:"),
+        ("big", "RMB " + format_amount(sign * txn["amount"])),
+    ]
+    orig = txn.get("orig") or {}
+    if txn["type"] == "void":
+        lines.append(("normal", "原凭证号 ORIG VOUCHER:%06d" % orig.get("trace", 0)))
+    if txn["type"] == "refund":
+        lines.append(("normal", "原参考号 ORIG REF NO:" + orig.get("rrn", "")))
+        lines.append(("normal", "原交易日期 ORIG DATE:" + orig.get("date", "")))
+    if txn.get("aid"):
+        lines.append(("normal", "AID:" + txn["aid"]))
+    if txn.get("tc"):
+        lines.append(("normal", "TC:" + txn["tc"]))
+    lines.append(("rule", RULE))
+    if reprint:
+        lines.append(("title", "重打印凭证 REPRINT"))
+    if copy == MERCHANT_COPY:
+        lines += [
+            ("normal", "持卡人签名 CARDHOLDER SIGNATURE:"),
+            ("normal", ""),
+            ("normal", ""),
+            ("rule", RULE),
+        ]
+    lines += [
+        ("normal", "本人确认以上交易,同意将其记入本卡账户"),
+        ("normal", "I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
+    ]
+    return lines
+
+
+def settlement_lines(settings, report, reprint=False):
+    """The settlement report (结算单) as (style, text) lines."""
+    lines = [
+        ("title", "结算单 SETTLEMENT"),
+        ("rule", RULE),
+        ("normal", "商户名称 MERCHANT NAME:"),
+        ("normal", settings.merchant_name),
+        ("normal", "商户编号 MERCHANT NO:" + settings.merchant_id),
+        ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
+        ("normal", "批次号 BATCH NO:%06d" % report["batch"]),
+        ("normal", "日期/时间 DATE/TIME:"),
+        ("normal", _date_time(report["time"])),
+        ("rule", RULE),
+        ("normal", escpos.justify("类型 TYPE", "笔数 COUNT   金额 AMOUNT")),
+    ]
+    totals = report["totals"]
+    for kind, label in (("sale", "消费 SALE"), ("void", "撤销 VOID"), ("refund", "退货 REFUND")):
+        lines.append(("normal", escpos.justify(label, "%d   %s" % (
+            totals[kind + "_count"], format_amount(totals[kind + "_amount"])))))
+    lines.append(("rule", RULE))
+    lines.append(("bold", "对账平 BALANCED" if report["balanced"] else "对账不平 UNBALANCED"))
+    if reprint:
+        lines.append(("title", "重打印凭证 REPRINT"))
+    return lines
+
+
+def reversal_slip_lines(settings, txn):
+    return [
+        ("title", "冲正未完成 REVERSAL PENDING"),
+        ("rule", RULE),
+        ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
+        ("normal", "卡号 CARD NO:" + txn.get("pan", "")),
+        ("normal", "交易类型 TRANS TYPE:" + TYPE_LABELS.get(txn["type"], txn["type"])),
+        ("normal", "批次号 BATCH NO:%06d" % txn["batch"]),
+        ("normal", "凭证号 VOUCHER NO:%06d" % txn["trace"]),
+        ("normal", "日期/时间 DATE/TIME:" + _date_time(txn["time"])),
+        ("big", "RMB " + format_amount(txn["amount"])),
+        ("normal", "终端将自动重发冲正"),
+        ("normal", "THE TERMINAL RETRIES AUTOMATICALLY"),
+    ]
+
+
+def to_escpos(lines, table):
+    """(style, text) lines -> ESC/POS bytes for one slip."""
+    out = [escpos.start()]
+    for style, line in lines:
+        if style == "title":
+            out.append(escpos.align(escpos.CENTER) + escpos.bold(True) + escpos.text(line, table)
+                       + escpos.bold(False) + escpos.align(escpos.LEFT))
+        elif style == "center":
+            out.append(escpos.align(escpos.CENTER) + escpos.text(line, table) + escpos.align(escpos.LEFT))
+        elif style == "bold":
+            out.append(escpos.bold(True) + escpos.text(line, table) + escpos.bold(False))
+        elif style == "big":
+            out.append(escpos.double(True) + escpos.text(line, table) + escpos.double(False))
+        else:
+            out.append(escpos.text(line, table))
+    out.append(escpos.end())
+    return b"".join(out)

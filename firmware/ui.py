@@ -1,0 +1,161 @@
+"""Screens and prompts. Every wait has a timeout and honours CANCEL.
+
+A prompt draws a screen, then reads events from the app's queue until it
+has its answer. CANCEL raises Cancelled, the timeout raises TimedOut; the
+flow runner turns both into a message and the idle screen. Events a prompt
+does not want (a card swiped while typing an amount) are dropped: a real
+terminal ignores them too.
+"""
+
+from hal.card_reader import REMOVE
+from hal.compat import TimeoutError, ticks_diff, ticks_ms
+from firmware.errors import Cancelled, PosError, TimedOut
+from firmware.texts import format_amount, text
+
+MAX_AMOUNT_DIGITS = 10
+
+
+class UI:
+    def __init__(self, display, events, settings, draw):
+        self._display = display
+        self._events = events
+        self._settings = settings
+        self._draw = draw  # draw(display, title, lines, footer): firmware.screen.render
+
+    def t(self, code, *args):
+        return text(self._settings.lang, code, *args)
+
+    # -- drawing ---------------------------------------------------------------
+
+    def show(self, title, lines, footer=None):
+        """Draw a screen. `title` and each line may be a message code
+        (upper-case, in texts.MESSAGES) or already a string."""
+        self._draw(self._display, self._resolve(title), [self._resolve(l) for l in lines],
+                   self._resolve(footer) if footer else None)
+
+    def _resolve(self, item):
+        if isinstance(item, tuple):
+            return self.t(item[0], *item[1:])
+        if isinstance(item, str) and item and item.replace("_", "").isalpha() and item.isupper():
+            return self.t(item)
+        return item
+
+    # -- events ----------------------------------------------------------------
+
+    async def next_event(self, timeout_ms=None):
+        """The next event, or raise TimedOut. Printer events are for the
+        printing code only, so a prompt never sees them."""
+        timeout_ms = self._settings.ui_timeout_ms if timeout_ms is None else timeout_ms
+        start = ticks_ms()
+        while True:
+            left = timeout_ms - ticks_diff(ticks_ms(), start)
+            if left <= 0:
+                raise TimedOut()
+            event = await self._events.get(left)
+            if event is None:
+                raise TimedOut()
+            if event[0] != "printer":
+                return event
+
+    async def wait_key(self, keys=None, timeout_ms=None):
+        """A key from `keys` (any key if None). CANCEL always raises Cancelled."""
+        while True:
+            kind, value = await self.next_event(timeout_ms)
+            if kind != "key":
+                continue
+            if value == "CANCEL":
+                raise Cancelled()
+            if keys is None or value in keys:
+                return value
+
+    def drain(self):
+        """Forget queued events (keys pressed during a host exchange must not
+        answer the next prompt: that is how double ENTERs pay twice)."""
+        self._events.clear()
+
+    # -- prompts ---------------------------------------------------------------
+
+    async def ask_amount(self, title, prompt="ENTER_AMOUNT", max_fen=None, lines=()):
+        """Amount in fen, typed as on a calculator: 1 2 3 4 -> 12.34."""
+        digits = ""
+        while True:
+            fen = int(digits) if digits else 0
+            self.show(title, list(lines) + [prompt, "", "    " + format_amount(fen)], "KEYS_HINT")
+            key = await self.wait_key()
+            if key == "ENTER":
+                if fen == 0:
+                    await self.message(title, ["AMOUNT_ZERO"], 1500)
+                    continue
+                if max_fen is not None and fen > max_fen:
+                    await self.message(title, ["AMOUNT_TOO_LARGE"], 1500)
+                    digits = ""
+                    continue
+                return fen
+            if key == "CLEAR":
+                digits = digits[:-1]
+            elif key.isdigit() and len(digits + key) <= MAX_AMOUNT_DIGITS:
+                digits = (digits + key).lstrip("0")
+
+    async def ask_digits(self, title, prompt, min_len, max_len, secret=False, allow_empty=False,
+                         lines=()):
+        """A string of digits (trace number, password, PIN). ENTER accepts
+        once min_len..max_len digits are typed; CLEAR erases one."""
+        digits = ""
+        while True:
+            shown = "*" * len(digits) if secret else digits
+            self.show(title, list(lines) + [prompt, "", "    " + shown + "_"], "KEYS_HINT")
+            key = await self.wait_key()
+            if key == "ENTER":
+                if (allow_empty and not digits) or min_len <= len(digits) <= max_len:
+                    return digits
+            elif key == "CLEAR":
+                digits = digits[:-1]
+            elif key.isdigit() and len(digits + key) <= max_len:
+                digits += key
+
+    async def confirm(self, title, lines):
+        self.show(title, list(lines) + ["", "CONFIRM"], "KEYS_HINT")
+        await self.wait_key(("ENTER",))
+
+    async def choose(self, title, options):
+        """A numbered menu; returns the index of the chosen option."""
+        self.show(title, options, "KEYS_HINT")
+        keys = tuple(str(i + 1) for i in range(len(options)))
+        return keys.index(await self.wait_key(keys))
+
+    async def message(self, title, lines, wait_ms=None):
+        """Show a result; it stays until a key or `wait_ms` (setting
+        message_ms) passes. Never raises for CANCEL or the timeout."""
+        self.show(title, lines, "PRESS_KEY")
+        wait_ms = self._settings.message_ms if wait_ms is None else wait_ms
+        try:
+            while True:
+                kind, _ = await self.next_event(wait_ms)
+                if kind == "key":
+                    return
+        except TimedOut:
+            return
+
+    async def error(self, title, error):
+        await self.message(title, [(error.code,) + tuple(error.args_)])
+
+    async def wait_card(self, title, lines, timeout_ms=None):
+        """Wait for a swipe, insert or tap; -> CardEvent. Removal of a card
+        that was not asked for is ignored."""
+        self.show(title, list(lines) + ["PRESENT_CARD"], "KEYS_HINT")
+        while True:
+            kind, value = await self.next_event(timeout_ms)
+            if kind == "key" and value == "CANCEL":
+                raise Cancelled()
+            if kind == "card" and value.action != REMOVE:
+                return value
+
+    async def wait_card_removed(self, reader, title):
+        if not reader.card_present():
+            return
+        self.show(title, ["REMOVE_CARD"])
+        while reader.card_present():
+            try:
+                await self.next_event(self._settings.ui_timeout_ms)
+            except (TimedOut, PosError):
+                return
