@@ -1,0 +1,185 @@
+"""The handset on simulated devices, running in a thread of its own, with a
+synchronous face for the emulator, the HIL bridge and the tests.
+
+    handset = Handset(data_dir, settings={"host_port": port})
+    handset.start()
+    handset.keys("1234"); handset.key("ENTER"); handset.card("swipe", "debit-mag")
+    handset.wait_text("消费成功")
+    handset.power_cut(); handset.start()     # the journal on disk is all that survives
+
+The firmware inside is exactly the MicroPython-compatible code; this module
+only owns the thread and the event loop it runs on.
+"""
+
+import asyncio
+import threading
+
+from firmware.driver import Driver, DriverError
+from firmware.main import build_app
+
+DEFAULT_TEST_SETTINGS = {"message_ms": 300}
+
+
+class HandsetError(Exception):
+    pass
+
+
+class Handset:
+    def __init__(self, data_dir, settings=None, devices=None, log_stream=None):
+        self.data_dir = str(data_dir)
+        self.settings = dict(settings or {})
+        self.devices = dict(devices or {})
+        self.log_stream = log_stream
+        self.app = None
+        self.driver = None
+        self._loop = None
+        self._thread = None
+        self._main = None
+        self._failure = None
+
+    # -- life cycle -----------------------------------------------------------
+
+    def start(self, wait_idle=True, timeout_s=30):
+        """Boot the firmware (journal replay, recovery, sign-on)."""
+        if self._thread is not None:
+            raise HandsetError("handset already running")
+        devices = {"storage": "dir:" + self.data_dir}
+        devices.update(self.devices)
+        self.app = build_app({"devices": devices, "settings": self.settings}, self.log_stream)
+        self.driver = Driver(self.app)
+        ready = threading.Event()
+        self._failure = None
+
+        def run():
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            self._main = loop.create_task(self.app.run())
+            ready.set()
+            try:
+                loop.run_until_complete(self._main)
+            except asyncio.CancelledError:
+                pass
+            except BaseException as e:  # noqa: BLE001 - reported to the caller below
+                self._failure = e
+            finally:
+                _cancel_all(loop)
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="handset", daemon=True)
+        self._thread.start()
+        ready.wait(5)
+        if wait_idle:
+            self.wait_idle(timeout_s * 1000)
+
+    def power_cut(self):
+        """Stop at once: no clean shutdown, every task abandoned where it
+        stands. Only what reached the disk survives, as on a real power cut."""
+        if self._thread is None:
+            return
+        loop = self._loop
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(10)
+        self._thread = None
+        self._loop = None
+
+    def stop(self):
+        """A clean shutdown (the app's loop ends after the current step)."""
+        if self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self.app.stop)
+        self._thread.join(10)
+        if self._thread.is_alive():
+            self.power_cut()
+        self._thread = None
+
+    def reboot(self, wait_idle=True):
+        self.power_cut()
+        self.start(wait_idle)
+
+    @property
+    def running(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- calling into the loop -------------------------------------------------
+
+    def call(self, fn, *args):
+        """Run a plain function on the handset's loop thread; -> its result."""
+        if not self.running:
+            raise HandsetError("handset is not running%s" % (": %r" % self._failure if self._failure else ""))
+        done = threading.Event()
+        box = {}
+
+        def invoke():
+            try:
+                box["value"] = fn(*args)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = e
+            done.set()
+
+        self._loop.call_soon_threadsafe(invoke)
+        if not done.wait(30):
+            raise HandsetError("handset did not answer")
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    def run(self, coro, timeout_s=120):
+        """Run a coroutine on the handset's loop; -> its result."""
+        if not self.running:
+            raise HandsetError("handset is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+
+    # -- the cashier's hands and eyes ------------------------------------------
+
+    def key(self, name):
+        self.call(self.driver.key, name)
+
+    def keys(self, text):
+        self.call(self.driver.keys, text)
+
+    def enter(self):
+        self.key("ENTER")
+
+    def card(self, action, name=None):
+        self.call(self.driver.card, action, name)
+
+    def screen(self):
+        return self.call(self.driver.screen)
+
+    def screen_text(self):
+        return self.call(self.driver.screen_text)
+
+    def wait_text(self, text, timeout_ms=10000):
+        return self.run(self.driver.wait_text(text, timeout_ms), timeout_ms / 1000 + 5)
+
+    def wait_idle(self, timeout_ms=20000):
+        return self.run(self.driver.wait_idle(timeout_ms), timeout_ms / 1000 + 5)
+
+    def printout(self, since=0):
+        return self.call(self.driver.printout, since)
+
+    def printout_count(self):
+        return self.call(self.driver.printout_count)
+
+    def journal(self, batch=None):
+        return self.call(self.driver.journal, batch)
+
+    @property
+    def sim(self):
+        """The simulated devices, for fault switches (paper, modem)."""
+        return self.app.devices
+
+
+def _cancel_all(loop):
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        try:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        except RuntimeError:
+            pass
+
+
+__all__ = ["Handset", "HandsetError", "DriverError"]

@@ -1,0 +1,111 @@
+"""Drive the app from a script: keys, cards, reading the screen and the
+printouts. The test protocol (firmware/testproto.py), the emulator's script
+mode and the MicroPython scenario all go through this one class, so they
+see the handset the same way.
+"""
+
+from hal.compat import TimeoutError, asyncio, hexlify, sha256, ticks_diff, ticks_ms, wait_for_ms
+from hal.keypad import KEYS
+from firmware.log import mask_digits
+
+
+class DriverError(Exception):
+    pass
+
+
+class Driver:
+    def __init__(self, app):
+        self.app = app
+
+    # -- input -----------------------------------------------------------------
+
+    def key(self, name):
+        if name not in KEYS:
+            raise DriverError("unknown key %r" % name)
+        self.app.devices.keypad.press(name)
+
+    def keys(self, text):
+        for ch in text:
+            if ch not in "0123456789.":
+                raise DriverError("keys takes digits and '.', not %r" % ch)
+        for ch in text:
+            self.app.devices.keypad.press(ch)
+
+    def card(self, action, name=None):
+        reader = self.app.devices.card_reader
+        if not hasattr(reader, "swipe"):
+            raise DriverError("this card reader cannot be driven (not simulated)")
+        if action == "remove":
+            reader.remove()
+            return
+        if action not in ("swipe", "insert", "tap"):
+            raise DriverError("card action must be swipe, insert, tap or remove")
+        from hal.sim.deck import find_card
+        try:
+            card = find_card(name)
+        except KeyError as e:
+            raise DriverError(str(e.args[0]))
+        getattr(reader, action)(card)
+
+    # -- output ----------------------------------------------------------------
+
+    def screen(self):
+        display = self.app.devices.display
+        return {"title": display.title, "lines": [mask_digits(l) for l in display.lines],
+                "sha256": hexlify(sha256(bytes(display.framebuffer))),
+                "width": display.width, "height": display.height}
+
+    def screen_text(self):
+        display = self.app.devices.display
+        return mask_digits("\n".join([display.title] + list(display.lines)))
+
+    async def wait_text(self, text, timeout_ms=5000):
+        """Wait until `text` is on the screen. Raises DriverError with the
+        screen's lines when it does not come."""
+        display = self.app.devices.display
+        start = ticks_ms()
+        while text not in self.screen_text():
+            left = timeout_ms - ticks_diff(ticks_ms(), start)
+            if left <= 0:
+                raise DriverError("%r not on screen after %d ms; screen: %s"
+                                  % (text, timeout_ms, " | ".join([display.title] + display.lines)))
+            display.changed.clear()
+            try:
+                await wait_for_ms(display.changed.wait(), left)
+            except TimeoutError:
+                pass
+        return True
+
+    async def wait_idle(self, timeout_ms=10000):
+        start = ticks_ms()
+        while not self.app.idle_event.is_set():
+            left = timeout_ms - ticks_diff(ticks_ms(), start)
+            if left <= 0:
+                raise DriverError("not back at the idle screen after %d ms; screen: %s"
+                                  % (timeout_ms, self.screen_text().replace("\n", " | ")))
+            try:
+                await wait_for_ms(self.app.idle_event.wait(), left)
+            except TimeoutError:
+                pass
+        return True
+
+    def printout(self, since=0):
+        """Slips printed from index `since` on: [(index, bytes)]."""
+        app = self.app
+        start = since - app.printouts_base
+        if start < 0:
+            start = 0
+        return [(app.printouts_base + i, app.printouts[i]) for i in range(start, len(app.printouts))]
+
+    def printout_count(self):
+        return self.app.printouts_base + len(self.app.printouts)
+
+    def journal(self, batch=None):
+        """The batch's transactions as the test protocol shows them (masked)."""
+        state = self.app.state
+        out = []
+        for txn in state.batch_txns(batch):
+            out.append({"batch": txn["batch"], "trace": txn["trace"], "type": txn["type"],
+                        "amount": txn["amount"], "status": txn["state"], "rrn": txn.get("rrn"),
+                        "card": txn.get("pan"), "rc": txn.get("rc")})
+        return out
