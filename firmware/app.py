@@ -65,6 +65,11 @@ class App:
         self.idle_event = asyncio.Event()   # set while the idle screen is up
         self._gb_table = None
         self._stop = False
+        # The last slips printed, for the test protocol's `printout` (a real
+        # handset's printer cannot be read back). printouts_base is the
+        # index of printouts[0], so indexes stay stable as old ones go.
+        self.printouts = []
+        self.printouts_base = 0
 
     # -- shared resources ----------------------------------------------------
 
@@ -166,6 +171,10 @@ class App:
             elif event[1] == "paper_ok":
                 self.ui.show(title, ["PRINTING"])
         await job  # re-raises a printer failure
+        self.printouts.append(data)
+        if len(self.printouts) > 50:
+            self.printouts.pop(0)
+            self.printouts_base += 1
 
     async def print_receipts(self, txn, reprint=False, copies=None):
         """Merchant copy, then (after the tear) the cardholder copy. The

@@ -5,6 +5,7 @@ calls show(). It also records the text it drew (`title`, `lines`) so that
 tests and the test protocol can read the screen without OCR.
 """
 
+from hal.compat import asyncio
 from hal.device import Device
 
 RGB565 = "RGB565"  # 2 bytes a pixel, little-endian, as Linux fbdev on the handset
@@ -23,6 +24,7 @@ class Display(Device):
         self.title = ""
         self.lines = []
         self.generation = 0  # bumped at every show(), lets watchers notice a change
+        self.changed = asyncio.Event()  # set at every show(); a watcher clears it
 
     def show(self, title, lines):
         """Push the framebuffer to the glass; title/lines are what was drawn."""
@@ -30,6 +32,7 @@ class Display(Device):
         self.lines = list(lines)
         self.generation += 1
         self._flush()
+        self.changed.set()
 
     def _flush(self):
         raise NotImplementedError
