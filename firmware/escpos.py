@@ -157,6 +157,20 @@ def justify(left, right, columns=LINE_COLUMNS):
     return left + " " * (gap if gap > 0 else 1) + right
 
 
+class _ColumnMeasure:
+    """Measures in Font A columns, for screen.wrap."""
+
+    def char_width(self, ch):
+        return 1 if ord(ch) < 0x80 else 2
+
+
+def wrap(line, columns=LINE_COLUMNS):
+    """Break a line into rows of at most `columns` (Latin words kept whole,
+    CJK broken anywhere), instead of letting the printer cut words in two."""
+    from firmware.screen import wrap as wrap_rows
+    return wrap_rows(line, columns, _ColumnMeasure())
+
+
 def qr(data, module_size=6, error_level="M"):
     """A QR code (model 2) holding `data` (ASCII/bytes), via GS ( k."""
     if isinstance(data, str):

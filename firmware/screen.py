@@ -59,7 +59,7 @@ def _split_tokens(text, font):
         elif ch in NO_ROW_START and not word and tokens and not tokens[-1][2]:
             last = tokens[-1]
             tokens[-1] = (last[0] + ch, last[1] + width, False)
-        elif width > 8 and ch not in NO_ROW_START:
+        elif ord(ch) >= 0x2E80 and ch not in NO_ROW_START:  # CJK: a break anywhere
             if word:
                 tokens.append((word, word_width, False))
                 word, word_width = "", 0
@@ -74,7 +74,9 @@ def _split_tokens(text, font):
 
 def wrap(text, width_px, font):
     """Break `text` into rows no wider than width_px pixels (ASCII 8 px,
-    CJK 16 px). "\\n" forces a break; an empty text is one empty row."""
+    CJK 16 px). A newline forces a break; an empty text is one empty row.
+    `font` only needs char_width(ch), so other units work too (escpos.wrap
+    measures in printer columns)."""
     rows = []
     for paragraph in text.split("\n"):
         row = ""

@@ -90,6 +90,15 @@ def test_columns_and_justify():
     assert escpos.justify("x" * 30, "12.34") == "x" * 30 + " 12.34"
 
 
+def test_wrap_in_printer_columns():
+    assert escpos.wrap("本人确认以上交易,同意将其记入本卡账户") == [
+        "本人确认以上交易,同意将其记入本", "卡账户"]
+    assert escpos.wrap("I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS") == [
+        "I ACKNOWLEDGE SATISFACTORY", "RECEIPT OF RELATIVE GOODS"]
+    assert escpos.wrap("x" * 40, 20) == ["x" * 20, "x" * 20]
+    assert escpos.wrap("") == [""]
+
+
 @pytest.mark.parametrize("reply, state", [
     (0x12, escpos.PAPER_OK),        # 18
     (0x1E, escpos.PAPER_NEAR_END),  # 30
