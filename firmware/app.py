@@ -128,8 +128,7 @@ class App:
         elif kind == "key" and value == "MENU":
             await self.run_flow(menu.run)
         elif kind == "key" and value.isdigit() and value != "0":
-            self.events.put_nowait(("key", value))  # the sale's amount prompt reads it
-            await self.run_flow(sale.run)
+            await self.run_flow(sale.run, None, value)
 
     async def run_flow(self, flow, *args, **kwargs):
         """Run a flow; whatever it raises ends as a message, never a traceback."""

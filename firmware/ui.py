@@ -75,9 +75,9 @@ class UI:
 
     # -- prompts ---------------------------------------------------------------
 
-    async def ask_amount(self, title, prompt="ENTER_AMOUNT", max_fen=None, lines=()):
-        """Amount in fen, typed as on a calculator: 1 2 3 4 -> 12.34."""
-        digits = ""
+    async def ask_amount(self, title, prompt="ENTER_AMOUNT", max_fen=None, lines=(), digits=""):
+        """Amount in fen, typed as on a calculator: 1 2 3 4 -> 12.34.
+        `digits`: already typed (the key that woke the idle screen)."""
         while True:
             fen = int(digits) if digits else 0
             self.show(title, list(lines) + [prompt, "", "    " + format_amount(fen)], "KEYS_HINT")

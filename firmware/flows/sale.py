@@ -8,9 +8,11 @@ from firmware.texts import format_amount
 TITLE = "SALE"
 
 
-async def run(app, card_event=None):
+async def run(app, card_event=None, first_digit=""):
+    """`card_event`: a card presented at the idle screen; `first_digit`: the
+    key that started the sale from the idle screen."""
     await common.ensure_signed_on(app)
-    amount = await app.ui.ask_amount(TITLE, max_fen=app.settings.sale_max_fen)
+    amount = await app.ui.ask_amount(TITLE, max_fen=app.settings.sale_max_fen, digits=first_digit or "")
     lines = [("AMOUNT", format_amount(amount))]
     card = await common.read_card(app, TITLE, amount, lines, card_event)
     pin_block = await common.ask_pin(app, TITLE, card, amount)

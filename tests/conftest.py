@@ -1,0 +1,44 @@
+"""Fixtures shared by the flow tests: a host simulator on loopback and a
+handset (the firmware on simulated devices) pointed at it."""
+
+import pytest
+
+from emulator.handset import Handset
+from emulator.host.server import HostSimulator
+
+# Short waits so a failing test fails fast; the flows are the same.
+TEST_SETTINGS = {"message_ms": 200, "reply_timeout_ms": 1500, "connect_timeout_ms": 1500,
+                 "ui_timeout_ms": 20000, "lang": "en"}
+
+
+@pytest.fixture
+def host(tmp_path):
+    simulator = HostSimulator(str(tmp_path / "host.sqlite"), record_path=str(tmp_path / "frames.log"))
+    simulator.start_in_thread()
+    yield simulator
+    simulator.stop_thread()
+
+
+@pytest.fixture
+def make_handset(tmp_path, host):
+    """make_handset(**settings) -> a started Handset; stopped after the test."""
+    made = []
+
+    def make(start=True, data_dir=None, **settings):
+        merged = dict(TEST_SETTINGS)
+        merged.update({"host_port": host.port})
+        merged.update(settings)
+        handset = Handset(data_dir or (tmp_path / "handset"), settings=merged)
+        if start:
+            handset.start()
+        made.append(handset)
+        return handset
+
+    yield make
+    for handset in made:
+        handset.power_cut()
+
+
+@pytest.fixture
+def handset(make_handset):
+    return make_handset()

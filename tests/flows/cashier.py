@@ -1,0 +1,117 @@
+"""The cashier's steps, as the flow tests (and the HIL suite) use them.
+Texts are the English ones (the tests run with lang=en)."""
+
+from firmware import escpos
+
+SUPERVISOR_PW = "135790"   # what the tests change the factory password to
+
+
+def sale(h, amount, card, action="swipe", pin=None, expect="Sale approved"):
+    h.wait_idle()
+    h.keys(str(amount))
+    h.enter()
+    h.wait_text("Swipe, insert or tap card")
+    h.card(action, card)
+    if pin is not None:
+        h.wait_text("enter PIN")
+        h.keys(pin)
+        h.enter()
+    h.wait_text(expect)
+    if action == "insert":
+        h.card("remove")
+    h.wait_idle()
+
+
+def menu(h, entry):
+    h.wait_idle()
+    h.key("MENU")
+    h.wait_text("Main menu")
+    h.keys(entry)
+
+
+def supervisor(h, password=SUPERVISOR_PW):
+    h.wait_text("Supervisor password")
+    h.keys(password)
+    h.enter()
+
+
+def change_factory_password(h, new=SUPERVISOR_PW):
+    """After the factory supervisor password was entered: set a new one."""
+    h.wait_text("New password:")
+    h.keys(new)
+    h.enter()
+    h.wait_text("New password again")
+    h.keys(new)
+    h.enter()
+    h.wait_text("Password changed")
+
+
+def unlock_supervisor(h):
+    """First supervisor use: the factory password, then the forced change.
+    Leaves the flow going (admin menu: change password)."""
+    menu(h, "7")
+    h.wait_text("1.Supervisor password")
+    h.keys("1")
+    supervisor(h, "123456")
+    change_factory_password(h)
+    h.wait_idle()
+
+
+def void(h, trace, card="debit-mag", action="swipe", pin=None, expect="Void approved"):
+    menu(h, "2")
+    supervisor(h)
+    h.wait_text("Original trace")
+    h.keys("%d" % trace)
+    h.enter()
+    if not expect.startswith("!"):
+        h.wait_text("Press ENTER to confirm")
+        h.enter()
+        h.wait_text("Swipe, insert or tap card")
+        h.card(action, card)
+        if pin is not None:
+            h.wait_text("enter PIN")
+            h.keys(pin)
+            h.enter()
+        h.wait_text(expect)
+        if action == "insert":
+            h.card("remove")
+    else:
+        h.wait_text(expect[1:])
+    h.wait_idle()
+
+
+def refund(h, rrn, date, amount, card="debit-mag", action="swipe", pin=None, expect="Refund successful"):
+    menu(h, "3")
+    supervisor(h)
+    h.wait_text("Original ref")
+    h.keys(rrn)
+    h.enter()
+    h.wait_text("Original date")
+    h.keys(date)
+    h.enter()
+    h.wait_text("Enter refund amount")
+    h.keys(str(amount))
+    h.enter()
+    if expect in ("Refund exceeds original",) or expect.startswith("Over refund limit"):
+        h.wait_text(expect)
+        h.wait_idle()
+        return
+    h.wait_text("Swipe, insert or tap card")
+    h.card(action, card)
+    if pin is not None:
+        h.wait_text("enter PIN")
+        h.keys(pin)
+        h.enter()
+    h.wait_text(expect)
+    if action == "insert":
+        h.card("remove")
+    h.wait_idle()
+
+
+def receipts_text(h, since=0):
+    table = h.app.gb_table
+    return [escpos.decode_text(data, table) for _, data in h.printout(since)]
+
+
+def last_txn(h):
+    return h.journal()[-1]
