@@ -21,6 +21,17 @@ GOLDEN = os.path.join(HERE, "golden")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
+def micropython_path():
+    """The MicroPython interpreter: $MICROPYTHON, beside this python, or on PATH."""
+    import shutil
+    for candidate in (os.environ.get("MICROPYTHON"),
+                      os.path.join(os.path.dirname(sys.executable), "micropython"),
+                      shutil.which("micropython")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
 @pytest.fixture(scope="module")
 def table():
     return gb2312.load_table()
@@ -218,9 +229,9 @@ def test_parse_refuses_unknown_or_short_commands(table, data):
 
 
 def test_micropython_gives_the_golden_bytes(table):
-    mp = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if not os.path.exists(mp):
-        pytest.skip("no micropython interpreter beside this python")
+    mp = micropython_path()
+    if mp is None:
+        pytest.skip("no micropython interpreter")
     code = (
         "import sys; sys.path.insert(0, '')\n"
         "from firmware import escpos, gb2312\n"
