@@ -8,6 +8,7 @@ test_crypto.py); it carries a 19-digit F60.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -428,7 +429,17 @@ print(binascii.hexlify(framed).decode(), mac.decode(), iso8583.parse_field60(bac
 print('|'.join(errors))
 """
 
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+def micropython_path():
+    """The MicroPython interpreter: $MICROPYTHON, beside this python, or on PATH."""
+    for candidate in (os.environ.get("MICROPYTHON"),
+                      os.path.join(os.path.dirname(sys.executable), "micropython"),
+                      shutil.which("micropython")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+MICROPYTHON = micropython_path()
 
 
 def run_script(interpreter):
@@ -439,6 +450,6 @@ def run_script(interpreter):
     return result.stdout
 
 
-@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="no micropython next to this python")
+@pytest.mark.skipif(MICROPYTHON is None, reason="no micropython interpreter")
 def test_same_results_under_micropython():
     assert run_script(MICROPYTHON) == run_script(sys.executable)
