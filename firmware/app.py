@@ -147,7 +147,8 @@ class App:
             self.log("flow %s: device: %s", title, e)
             await self.ui.error(title, PosError(e.code))
         except Exception as e:  # noqa: BLE001 - the last line of defence for the merchant
-            self.log("flow %s: internal error %s: %s", title, type(e).__name__, e)
+            from hal.compat import exception_text
+            self.log("flow %s: internal error %s: %s\n%s", title, type(e).__name__, e, exception_text(e))
             await self.ui.error(title, PosError("INTERNAL"))
         finally:
             self.busy = False

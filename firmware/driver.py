@@ -16,6 +16,7 @@ class DriverError(Exception):
 class Driver:
     def __init__(self, app):
         self.app = app
+        self._seen = 0  # display generation of the last screen wait_text matched
 
     # -- input -----------------------------------------------------------------
 
@@ -60,11 +61,17 @@ class Driver:
         return mask_digits("\n".join([display.title] + list(display.lines)))
 
     async def wait_text(self, text, timeout_ms=5000):
-        """Wait until `text` is on the screen. Raises DriverError with the
-        screen's lines when it does not come."""
+        """Wait until `text` is on the screen, or was on a screen shown since
+        the last wait_text() that matched (so a message up for only a moment
+        is not missed). Raises DriverError with the screen's lines if it
+        never comes."""
         display = self.app.devices.display
         start = ticks_ms()
-        while text not in self.screen_text():
+        while True:
+            for generation, title, lines in display.recent:
+                if generation >= self._seen and text in mask_digits("\n".join([title] + list(lines))):
+                    self._seen = generation
+                    return True
             left = timeout_ms - ticks_diff(ticks_ms(), start)
             if left <= 0:
                 raise DriverError("%r not on screen after %d ms; screen: %s"
@@ -74,7 +81,6 @@ class Driver:
                 await wait_for_ms(display.changed.wait(), left)
             except TimeoutError:
                 pass
-        return True
 
     async def wait_idle(self, timeout_ms=10000):
         start = ticks_ms()

@@ -150,10 +150,10 @@ class UI:
             if kind == "card" and value.action != REMOVE:
                 return value
 
-    async def wait_card_removed(self, reader, title):
+    async def wait_card_removed(self, reader, title, lines=()):
         if not reader.card_present():
             return
-        self.show(title, ["REMOVE_CARD"])
+        self.show(title, list(lines) + ["REMOVE_CARD"])
         while reader.card_present():
             try:
                 await self.next_event(self._settings.ui_timeout_ms)

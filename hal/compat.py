@@ -128,3 +128,14 @@ def urandom(n):
 def format_datetime(t):
     """(Y, M, D, h, m, s) -> 'YYYY-MM-DD hh:mm:ss' (no strftime in MicroPython)."""
     return "%04d-%02d-%02d %02d:%02d:%02d" % tuple(t[:6])
+
+
+def exception_text(e):
+    """The traceback of `e` as text, for the log (never for the screen)."""
+    if IS_MICROPYTHON:
+        import io
+        buffer = io.StringIO()
+        sys.print_exception(e, buffer)
+        return buffer.getvalue()
+    import traceback
+    return "".join(traceback.format_exception(type(e), e, e.__traceback__))

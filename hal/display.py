@@ -25,12 +25,18 @@ class Display(Device):
         self.lines = []
         self.generation = 0  # bumped at every show(), lets watchers notice a change
         self.changed = asyncio.Event()  # set at every show(); a watcher clears it
+        # The last screens shown, (generation, title, lines): a test that
+        # waits for a message must not miss one that was up for only a moment.
+        self.recent = []
 
     def show(self, title, lines):
         """Push the framebuffer to the glass; title/lines are what was drawn."""
         self.title = title
         self.lines = list(lines)
         self.generation += 1
+        self.recent.append((self.generation, title, self.lines))
+        if len(self.recent) > 32:
+            self.recent.pop(0)
         self._flush()
         self.changed.set()
 

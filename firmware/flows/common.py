@@ -57,7 +57,6 @@ async def read_card(app, title, amount, lines, event=None, contactless_ok=True):
             await app.ui.error(title, e)
             event = None
             continue
-        cards.check_expiry(card, app.devices.clock.now())
         return card
     raise PosError("CARD_READ")
 
@@ -72,10 +71,11 @@ async def _read(app, event, amount, chip_failed):
                 if not (chip_failed and app.settings.allow_fallback):
                     raise PosError("USE_CHIP")
                 card.fallback = True
-            return card
-        contactless = event.action == "tap"
-        return await cards.read_chip(app.devices.card_reader, amount, app.devices.clock.now(),
-                                     contactless=contactless)
+        else:
+            card = await cards.read_chip(app.devices.card_reader, amount, app.devices.clock.now(),
+                                         contactless=event.action == "tap")
+        cards.check_expiry(card, app.devices.clock.now())
+        return card
     except cards.CardDataError as e:
         raise PosError(e.code)
     except CardError:
@@ -103,14 +103,14 @@ def same_card(app, card, txn):
 
 
 async def finish(app, title, txn, ok_code):
-    """Approved: say so, print both copies, wait for the card to go."""
+    """Approved: the card out first (a chip card left in the slot is the
+    most common loss at the counter), then both copies, then the result."""
     app.ui.drain()
-    app.ui.show(title, [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])])
+    summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
+    await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
     try:
         await app.print_receipts(txn)
     except PosError as e:
         # The money moved; a printing problem must not hide that. Reprint later.
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
-    await app.ui.wait_card_removed(app.devices.card_reader, title)
-    await app.ui.message(title, [ok_code, ("AMOUNT", format_amount(txn["amount"])),
-                                 ("TRACE_NO", "%06d" % txn["trace"])])
+    await app.ui.message(title, summary)

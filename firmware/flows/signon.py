@@ -35,7 +35,10 @@ async def run(app, quiet=False):
         app.devices.keystore.install_working_keys(keys[0:16], keys[16:20], keys[20:36], keys[36:40])
     except KeyStoreError:
         raise PosError("KEYSTORE")
-    host_batch = parse_field60(reply[60])["batch"] if reply.get(60) else None
+    host_batch = None
+    if reply.get(60):
+        batch_digits = parse_field60(reply[60])["batch"]
+        host_batch = int(batch_digits) if batch_digits else None
     if host_batch and host_batch != state.batch and not state.batch_txns():
         # An empty batch takes the host's number; a batch with transactions
         # keeps its own until it is settled.

@@ -44,6 +44,7 @@ def test_deck():
     return [
         TestCard("debit-mag", "Debit, magstripe, no PIN", "6222021000000000017", "3012"),
         TestCard("debit-pin", "Debit, magstripe, PIN 123456", "6228480000000000026", "3012",
+                 service_code="120",
                  pin="123456"),
         TestCard("chip-pin", "Debit chip + contactless, PIN 888888", "6217000000000000038", "3106",
                  service_code="220", pin="888888", chip=True, contactless=True),

@@ -16,10 +16,15 @@ def sale(h, amount, card, action="swipe", pin=None, expect="Sale approved"):
         h.wait_text("enter PIN")
         h.keys(pin)
         h.enter()
-    h.wait_text(expect)
-    if action == "insert":
-        h.card("remove")
+    remove_card_and_expect(h, action, expect)
     h.wait_idle()
+
+
+def remove_card_and_expect(h, action, expect):
+    if action == "insert":
+        h.wait_text("remove card")
+        h.card("remove")
+    h.wait_text(expect)
 
 
 def menu(h, entry):
@@ -72,9 +77,7 @@ def void(h, trace, card="debit-mag", action="swipe", pin=None, expect="Void appr
             h.wait_text("enter PIN")
             h.keys(pin)
             h.enter()
-        h.wait_text(expect)
-        if action == "insert":
-            h.card("remove")
+        remove_card_and_expect(h, action, expect)
     else:
         h.wait_text(expect[1:])
     h.wait_idle()
@@ -102,9 +105,7 @@ def refund(h, rrn, date, amount, card="debit-mag", action="swipe", pin=None, exp
         h.wait_text("enter PIN")
         h.keys(pin)
         h.enter()
-    h.wait_text(expect)
-    if action == "insert":
-        h.card("remove")
+    remove_card_and_expect(h, action, expect)
     h.wait_idle()
 
 
