@@ -278,6 +278,8 @@ def test_key_check_values():
 @pytest.mark.parametrize("pin, pan, block", [
     ("92389", "4000001234562", "0592789FFFEDCBA9"),        # Thales payShield, format 01
     ("1234", "43219876543210987", "0412AC89ABCDEF67"),     # ID TECH PIN block page
+    # The Thales PAN with PIN 1234: 041234FFFFFFFFFF XOR 0000400000123456.
+    ("1234", "4000001234562", "041274FFFFEDCBA9"),
     # PIN field 041234FFFFFFFFFF XOR PAN field 0000 000123456200 (the 12 digits
     # before the check digit 0 of 4000001234562000).
     ("1234", "4000001234562000", "041234FEDCBA9DFF"),
