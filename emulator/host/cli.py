@@ -1,0 +1,81 @@
+"""pos-host: run the acquirer host simulator until Ctrl-C.
+
+    pos-host --port 5555 --db host.sqlite --record frames.log \\
+             --fault no_reply:0200:1 --fault delay:0200:1:5000 --unknown-tid 99999999
+"""
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+
+from emulator.host.faults import KINDS, parse_fault_spec
+from emulator.host.security import MAC_ALGORITHMS
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="pos-host",
+        description="UnionPay-style ISO 8583 acquirer host simulator (TCP, SQLite ledger).")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: loopback only)")
+    p.add_argument("--port", type=int, default=5555, help="TCP port (0: any free port)")
+    p.add_argument("--db", help="SQLite ledger file (default: a new one in a temp directory)")
+    p.add_argument("--record", metavar="FILE",
+                   help="append every frame received/sent to FILE, one hex line each")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[:MTI[:COUNT[:ARG]]]",
+                   help="arm a fault (repeatable); kinds: %s; ARG is ms for delay, F39 for"
+                        " decline" % ", ".join(KINDS))
+    p.add_argument("--unknown-tid", action="append", default=[], metavar="TID",
+                   help="terminal id answered with F39 97 (repeatable)")
+    p.add_argument("--master-key", default="0123456789ABCDEFFEDCBA9876543210",
+                   help="terminal master key, hex (16, 32 or 48 digits)")
+    p.add_argument("--mac", choices=MAC_ALGORITHMS, default="ecb", help="MAC algorithm")
+    p.add_argument("--single-mac-key", action="store_true",
+                   help="issue single-length MAC keys (8 bytes + 8 zeros in F62)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        faults = [parse_fault_spec(spec) for spec in args.fault]
+        master_key = bytes.fromhex(args.master_key)
+    except ValueError as e:
+        sys.stderr.write("pos-host: %s\n" % e)
+        return 2
+    db = args.db or os.path.join(tempfile.mkdtemp(prefix="pos-host-"), "host.sqlite")
+    from emulator.host.server import HostSimulator
+    try:
+        host = HostSimulator(db, master_key=master_key, record_path=args.record,
+                             mac_algorithm=args.mac, unknown_tids=args.unknown_tid,
+                             mac_key_length=8 if args.single_mac_key else 16)
+    except ValueError as e:
+        sys.stderr.write("pos-host: %s\n" % e)
+        return 2
+    for fault in faults:
+        host.faults.add(**fault)
+    try:
+        asyncio.run(_serve(host, args.host, args.port, db))
+    except KeyboardInterrupt:
+        pass
+    except OSError as e:
+        sys.stderr.write("pos-host: cannot listen on %s:%s: %s\n" % (args.host, args.port, e))
+        return 1
+    print("host stopped", flush=True)
+    return 0
+
+
+async def _serve(host, address, port, db):
+    port = await host.start(address, port)
+    print("host listening on %s:%d" % (address, port), flush=True)
+    print("ledger %s" % db, flush=True)
+    try:
+        await asyncio.Event().wait()  # until Ctrl-C cancels us
+    finally:
+        await host.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
