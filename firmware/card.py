@@ -26,29 +26,34 @@ from hal.card_reader import SWIPE, INSERT, TAP
 from hal.compat import urandom
 from hal.errors import CardError
 from firmware import tlv
+from firmware.errors import PosError
 
 # -- error codes -------------------------------------------------------------
 CARD_READ = "CARD_READ"          # a track or chip record that does not parse
 BAD_LUHN = "BAD_LUHN"            # the card number's check digit is wrong
 CARD_EXPIRED = "CARD_EXPIRED"
 USE_CHIP = "USE_CHIP"            # a chip card was swiped: insert it
-CHIP_READ = "CHIP_READ"          # the chip did not answer or answered nonsense: fallback possible
+CHIP_ERROR = "CHIP_ERROR"          # the chip did not answer or answered nonsense: fallback possible
 NO_APP = "NO_APP"                # no UnionPay application on the chip: fallback possible
 CARD_REMOVED = "CARD_REMOVED"    # the card left the slot/field during the read
 CHIP_DECLINED = "CHIP_DECLINED"  # the card refused the transaction itself (AAC)
-CARD_ERROR_CODES = (CARD_READ, BAD_LUHN, CARD_EXPIRED, USE_CHIP, CHIP_READ, NO_APP,
+CARD_ERROR_CODES = (CARD_READ, BAD_LUHN, CARD_EXPIRED, USE_CHIP, CHIP_ERROR, NO_APP,
                     CARD_REMOVED, CHIP_DECLINED)
 # Codes after which the cardholder may swipe a chip card instead (fallback).
-FALLBACK_CODES = (CHIP_READ, NO_APP)
+FALLBACK_CODES = (CHIP_ERROR, NO_APP)
 
 
-class CardDataError(Exception):
-    """The card cannot be used as read; `code` says why (one of CARD_ERROR_CODES).
-    The message never holds card data."""
+class CardDataError(PosError):
+    """The card cannot be used as read; `code` says why (one of CARD_ERROR_CODES),
+    `detail` what exactly (for the log). Neither ever holds card data."""
 
     def __init__(self, code, detail=None):
-        super().__init__(detail or code)
+        # Not PosError.__init__: it calls Exception.__init__, which MicroPython
+        # does not have. super(PosError, ...) reaches Exception's own init on both.
+        super(PosError, self).__init__(code)
         self.code = code
+        self.args_ = ()
+        self.detail = detail
 
 
 # -- terminal facts (EMV Book 4 Annex A codings) -------------------------------
@@ -308,15 +313,15 @@ def _apdu(cla, ins, p1, p2, data=None, le=True):
 
 
 async def _exchange(reader, apdu):
-    """-> (data, sw int). A reader error becomes CARD_REMOVED or CHIP_READ."""
+    """-> (data, sw int). A reader error becomes CARD_REMOVED or CHIP_ERROR."""
     try:
         response = await reader.transceive(apdu)
     except CardError:
         if not reader.card_present():
             raise CardDataError(CARD_REMOVED)
-        raise CardDataError(CHIP_READ, "the chip does not answer")
+        raise CardDataError(CHIP_ERROR, "the chip does not answer")
     if len(response) < 2:
-        raise CardDataError(CHIP_READ, "response shorter than a status word")
+        raise CardDataError(CHIP_ERROR, "response shorter than a status word")
     return bytes(response[:-2]), (response[-2] << 8) | response[-1]
 
 
@@ -324,14 +329,14 @@ def _parse_or_fail(data):
     try:
         return tlv.parse(data)
     except tlv.TlvError:
-        raise CardDataError(CHIP_READ, "card answered malformed TLV")
+        raise CardDataError(CHIP_ERROR, "card answered malformed TLV")
 
 
 def _find_or_fail(data, tag):
     try:
         return tlv.find(data, tag)
     except tlv.TlvError:
-        raise CardDataError(CHIP_READ, "card answered malformed TLV")
+        raise CardDataError(CHIP_ERROR, "card answered malformed TLV")
 
 
 def _bcd_number(number, size):
@@ -361,7 +366,7 @@ def _directory_entries(data):
     try:
         objects = tlv.walk(data)
     except tlv.TlvError:
-        raise CardDataError(CHIP_READ, "card answered malformed TLV")
+        raise CardDataError(CHIP_ERROR, "card answered malformed TLV")
     for tag, value in objects:
         if tag != 0x61:
             continue
@@ -525,14 +530,14 @@ async def read_chip_application(reader, amount_fen, now_tuple, contactless=False
     if sw == 0x6985:
         raise CardDataError(NO_APP, "card refused GET PROCESSING OPTIONS")
     if sw != 0x9000:
-        raise CardDataError(CHIP_READ, "GET PROCESSING OPTIONS failed (SW %04X)" % sw)
+        raise CardDataError(CHIP_ERROR, "GET PROCESSING OPTIONS failed (SW %04X)" % sw)
     top = _parse_or_fail(data)
     if len(top) != 1 or top[0][0] not in (0x77, 0x80):
-        raise CardDataError(CHIP_READ, "GET PROCESSING OPTIONS answer is not 77 or 80")
+        raise CardDataError(CHIP_ERROR, "GET PROCESSING OPTIONS answer is not 77 or 80")
     if top[0][0] == 0x80:
         value = top[0][1]
         if len(value) < 2:
-            raise CardDataError(CHIP_READ, "GET PROCESSING OPTIONS answer too short")
+            raise CardDataError(CHIP_ERROR, "GET PROCESSING OPTIONS answer too short")
         tags[0x82] = value[:2]
         tags[0x94] = value[2:]
     else:
@@ -540,20 +545,20 @@ async def read_chip_application(reader, amount_fen, now_tuple, contactless=False
             tags[tag] = value
     afl = tags.get(0x94) or b""
     if 0x82 not in tags or len(afl) % 4:
-        raise CardDataError(CHIP_READ, "no AIP or a bad AFL")
+        raise CardDataError(CHIP_ERROR, "no AIP or a bad AFL")
 
     for i in range(0, len(afl), 4):
         sfi = afl[i] >> 3
         first, last = afl[i + 1], afl[i + 2]
         if not (1 <= sfi <= 30) or first == 0 or last < first:
-            raise CardDataError(CHIP_READ, "bad AFL entry")
+            raise CardDataError(CHIP_ERROR, "bad AFL entry")
         for number in range(first, last + 1):
             data, sw = await _exchange(reader, _apdu(0x00, 0xB2, number, (sfi << 3) | 4))
             if sw != 0x9000:
-                raise CardDataError(CHIP_READ, "READ RECORD failed (SW %04X)" % sw)
+                raise CardDataError(CHIP_ERROR, "READ RECORD failed (SW %04X)" % sw)
             top = _parse_or_fail(data)
             if len(top) != 1 or top[0][0] != 0x70:
-                raise CardDataError(CHIP_READ, "record is not a 70 template")
+                raise CardDataError(CHIP_ERROR, "record is not a 70 template")
             for tag, value in _parse_or_fail(top[0][1]):
                 if tag not in tags:  # the first occurrence wins; terminal data stays
                     tags[tag] = value
@@ -568,7 +573,7 @@ async def read_chip_application(reader, amount_fen, now_tuple, contactless=False
         _tvr_set(tags, 1, 0x40)  # expired application
     if contactless:
         if 0x9F26 not in tags:
-            raise CardDataError(CHIP_READ, "contactless card gave no cryptogram")
+            raise CardDataError(CHIP_ERROR, "contactless card gave no cryptogram")
         if 0x9F27 not in tags:
             tags[0x9F27] = b"\x80"  # qPBOC cards may leave it out: an online cryptogram
         if tags[0x9F27][0] & 0xC0 == 0x00:
@@ -625,21 +630,21 @@ async def generate_arqc(reader, card, pin_entered=False):
     if card.entry_mode == INSERT:
         cdol1 = tags.get(0x8C)
         if not cdol1:
-            raise CardDataError(CHIP_READ, "card has no CDOL1")
+            raise CardDataError(CHIP_ERROR, "card has no CDOL1")
         try:
             cdol1_data = _dol_data(tlv.parse_dol(cdol1), tags)
         except tlv.TlvError:
-            raise CardDataError(CHIP_READ, "bad CDOL1")
+            raise CardDataError(CHIP_ERROR, "bad CDOL1")
         # P1 80: ask for an ARQC (go online); we never approve offline.
         data, sw = await _exchange(reader, _apdu(0x80, 0xAE, 0x80, 0x00, cdol1_data))
         if sw != 0x9000:
-            raise CardDataError(CHIP_READ, "GENERATE AC failed (SW %04X)" % sw)
+            raise CardDataError(CHIP_ERROR, "GENERATE AC failed (SW %04X)" % sw)
         _store_ac_response(tags, data)
         cid = tags[0x9F27][0] & 0xC0
         if cid == 0x00:
             raise CardDataError(CHIP_DECLINED)
         if cid != 0x80:
-            raise CardDataError(CHIP_READ, "card answered a TC to an ARQC request")
+            raise CardDataError(CHIP_ERROR, "card answered a TC to an ARQC request")
     card.icc_data = build_field55(card)
     return card
 
@@ -647,12 +652,12 @@ async def generate_arqc(reader, card, pin_entered=False):
 def _store_ac_response(tags, data):
     top = _parse_or_fail(data)
     if len(top) != 1:
-        raise CardDataError(CHIP_READ, "GENERATE AC answer is not one template")
+        raise CardDataError(CHIP_ERROR, "GENERATE AC answer is not one template")
     tag, value = top[0]
     if tag == 0x80:
         # Format 1: CID (1) ATC (2) cryptogram (8) issuer application data (rest).
         if len(value) < 11:
-            raise CardDataError(CHIP_READ, "GENERATE AC answer too short")
+            raise CardDataError(CHIP_ERROR, "GENERATE AC answer too short")
         tags[0x9F27] = value[0:1]
         tags[0x9F36] = value[1:3]
         tags[0x9F26] = value[3:11]
@@ -663,17 +668,19 @@ def _store_ac_response(tags, data):
             tags[inner] = inner_value
         for needed in (0x9F27, 0x9F36, 0x9F26):
             if needed not in tags:
-                raise CardDataError(CHIP_READ, "GENERATE AC answer lacks %X" % needed)
+                raise CardDataError(CHIP_ERROR, "GENERATE AC answer lacks %X" % needed)
     else:
-        raise CardDataError(CHIP_READ, "GENERATE AC answer is not 77 or 80")
+        raise CardDataError(CHIP_ERROR, "GENERATE AC answer is not 77 or 80")
 
 
 async def read_chip(reader, amount_fen, now_tuple, contactless=False, pin_entered=False,
-                    **terminal):
+                    unpredictable_number=None, sequence_counter=0, ifd_serial="00000000",
+                    transaction_type=0x00):
     """The whole chip read for a sale: read_chip_application() then
-    generate_arqc(). `terminal` passes unpredictable_number, sequence_counter,
-    ifd_serial, transaction_type to read_chip_application()."""
-    card = await read_chip_application(reader, amount_fen, now_tuple, contactless, **terminal)
+    generate_arqc() (see them for the arguments)."""
+    card = await read_chip_application(reader, amount_fen, now_tuple, contactless,
+                                       unpredictable_number, sequence_counter, ifd_serial,
+                                       transaction_type)
     return await generate_arqc(reader, card, pin_entered)
 
 
@@ -682,7 +689,7 @@ async def complete_chip(reader, card, response_code):
     the second GENERATE AC. Returns True if the card accepts (TC) and keeps it
     in card.tc; False if it declines (AAC): after a host approval the flow
     must then reverse. A contactless card was done at the tap: True.
-    Raises CardDataError(CARD_REMOVED / CHIP_READ) if the card is gone or mute."""
+    Raises CardDataError(CARD_REMOVED / CHIP_ERROR) if the card is gone or mute."""
     if card.entry_mode != INSERT:
         return True
     tags = card.icc_tags
@@ -691,11 +698,11 @@ async def complete_chip(reader, card, response_code):
     try:
         cdol2_data = _dol_data(tlv.parse_dol(cdol2), tags) if cdol2 else tags[0x8A]
     except tlv.TlvError:
-        raise CardDataError(CHIP_READ, "bad CDOL2")
+        raise CardDataError(CHIP_ERROR, "bad CDOL2")
     p1 = 0x40 if response_code == "00" else 0x00  # ask for a TC only when approved
     data, sw = await _exchange(reader, _apdu(0x80, 0xAE, p1, 0x00, cdol2_data))
     if sw != 0x9000:
-        raise CardDataError(CHIP_READ, "second GENERATE AC failed (SW %04X)" % sw)
+        raise CardDataError(CHIP_ERROR, "second GENERATE AC failed (SW %04X)" % sw)
     final = {}
     _store_ac_response(final, data)
     accepted = final[0x9F27][0] & 0xC0 == 0x40

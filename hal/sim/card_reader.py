@@ -8,7 +8,7 @@ What it does, modelled on a real combined reader:
   firmware's job (firmware.card.parse_track2). Nothing stays in the reader.
 - insert(card): the card sits in the slot until remove(). A card with a
   chip posts CardEvent(INSERT) and answers transceive(). A card without a
-  chip posts CardEvent(INSERT, error="no chip"): a real reader powers the
+  chip posts CardEvent(INSERT, error="NO_CHIP"): a real reader powers the
   contacts, gets no answer-to-reset and reports a chip error; the firmware
   then asks for a swipe, as it would for a mute chip.
 - tap(card): a contactless card enters the field, posts CardEvent(TAP) and
@@ -27,7 +27,7 @@ from hal.errors import CardError, DeviceError
 from hal.sim.chip import SimChip, CHIP_FAULTS
 from hal.sim.deck import find_card
 
-NO_CHIP = "no chip"
+NO_CHIP = "NO_CHIP"
 
 
 class SimCardReader(CardReader):

@@ -40,7 +40,7 @@ def reader_with_events():
     return reader, events
 
 
-def swipe(name, **check):
+def swipe(name):
     reader, events = reader_with_events()
     reader.swipe(name)
     (kind, event), = events
@@ -190,10 +190,10 @@ def test_every_deck_card_inserted():
         (_, event), = events
         assert event.action == INSERT
         if not deck_card.chip:
-            assert event.error == "no chip"
+            assert event.error == "NO_CHIP"
             with pytest.raises(cards.CardDataError) as e:
                 run(cards.read_chip(reader, 100, NOW, unpredictable_number=UN))
-            assert e.value.code == "CHIP_READ"
+            assert e.value.code == "CHIP_ERROR"
             assert e.value.code in cards.FALLBACK_CODES
             continue
         assert event.error is None
@@ -411,7 +411,7 @@ def test_complete_chip_on_contactless_is_a_no_op():
     assert len(reader.chip.commands) == count
 
 
-@pytest.mark.parametrize("fault,code", [("mute", "CHIP_READ"), ("no_app", "NO_APP")])
+@pytest.mark.parametrize("fault,code", [("mute", "CHIP_ERROR"), ("no_app", "NO_APP")])
 def test_chip_faults_allow_fallback(fault, code):
     reader = SimCardReader()
     reader.insert("chip-pin", fault=fault)
@@ -476,7 +476,7 @@ def test_malformed_chip_answers_are_chip_read_errors():
     ):
         with pytest.raises(cards.CardDataError) as e:
             run(cards.read_chip(ScriptedReader(answers), 100, NOW))
-        assert e.value.code == "CHIP_READ", answers
+        assert e.value.code == "CHIP_ERROR", answers
 
 
 def test_format1_gpo_and_generate_ac_answers():
@@ -568,7 +568,9 @@ import sys; sys.path.insert(0, '')
 import asyncio
 from hal.sim.card_reader import SimCardReader
 from firmware import card as cards
+from firmware.errors import PosError
 from hal.compat import hexlify
+from hal.sim.deck import find_card
 NOW = (2025, 6, 15, 10, 30, 0)
 async def main():
     reader = SimCardReader()
@@ -588,6 +590,23 @@ async def main():
                              hexlify(c.tc) if c.tc else '-']))
     c = cards.parse_track2('6222021000000000017=30121010000000000')
     out.append('|'.join([repr(c), cards.mask_pan(c.pan), cards.entry_mode_code(c, False)]))
+    codes = []
+    for name in ('garbled', 'bad-luhn', 'expired', 'chip-pin'):
+        reader.swipe(name)
+        try:
+            c = cards.parse_track2(find_card(name).track2)
+            cards.check_swiped_card(c)
+            cards.check_expiry(c, NOW)
+            codes.append('ok')
+        except PosError as e:
+            codes.append(e.code)
+    for fault in ('mute', 'no_app'):
+        reader.insert('chip-pin', fault=fault)
+        try:
+            await cards.read_chip(reader, 1, NOW)
+        except cards.CardDataError as e:
+            codes.append(e.code)
+    out.append(' '.join(codes))
     return out
 for line in asyncio.run(main()):
     print(line)
@@ -613,5 +632,7 @@ def test_micropython_reads_chips_the_same():
     theirs = subprocess.run([mp, "-c", MP_SCRIPT], cwd=ROOT, capture_output=True, timeout=60)
     assert mine.returncode == 0, mine.stderr.decode()
     assert theirs.returncode == 0, theirs.stderr.decode()
-    assert len(mine.stdout.decode().splitlines()) == 5
+    lines = mine.stdout.decode().splitlines()
+    assert len(lines) == 6
+    assert lines[-1] == "CARD_READ BAD_LUHN CARD_EXPIRED USE_CHIP CHIP_ERROR NO_APP"
     assert theirs.stdout.decode() == mine.stdout.decode()

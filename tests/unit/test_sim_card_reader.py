@@ -91,7 +91,7 @@ def test_insert_chip_card():
 def test_insert_card_without_chip_reports_a_chip_error():
     reader, events = new_reader()
     reader.insert("debit-mag")
-    assert events[0][1].action == INSERT and events[0][1].error == "no chip"
+    assert events[0][1].action == INSERT and events[0][1].error == "NO_CHIP"
     assert reader.card_present()  # it is in the slot, it just has no chip
     with pytest.raises(CardError):
         run(reader.transceive(SELECT_PSE))

@@ -140,3 +140,44 @@ def test_find_in_malformed_nested_data_raises():
     # A template whose content is cut short.
     with pytest.raises(tlv.TlvError):
         tlv.find(bytes.fromhex("7004" "9F2608"), 0x9F26)
+
+
+MP_SCRIPT = """
+import sys; sys.path.insert(0, '')
+from firmware import tlv
+pse = bytes.fromhex('6F1A840E315041592E5359532E4444463031A5088801025F2D02656E')
+print([(hex(t), v.hex()) for t, v in tlv.walk(pse)])
+print(tlv.find(pse, 0x5F2D), tlv.encode_length(201).hex(), tlv.encode_length(435).hex())
+print(tlv.build([(0x6F, [(0x84, b'1PAY.SYS.DDF01'), (0xA5, [(0x88, bytes([2]))])])]).hex())
+print(tlv.parse(bytes.fromhex('00DF812902AABB009F270180')))
+print(tlv.parse_dol(bytes.fromhex('9F66049F02069F3704')))
+for bad in ('9F2608AABB', '7080', '9F'):
+    try:
+        tlv.parse(bytes.fromhex(bad))
+        print('parsed?')
+    except ValueError as e:
+        print(type(e).__name__)
+"""
+
+
+def test_micropython_parses_the_same():
+    import os
+    import shutil
+    import subprocess
+    import sys
+    mp = None
+    for candidate in (os.environ.get("MICROPYTHON"),
+                      os.path.join(os.path.dirname(sys.executable), "micropython"),
+                      shutil.which("micropython")):
+        if candidate and os.path.exists(candidate):
+            mp = candidate
+            break
+    if mp is None:
+        pytest.skip("no micropython interpreter")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    mine = subprocess.run([sys.executable, "-c", MP_SCRIPT], cwd=root, capture_output=True)
+    theirs = subprocess.run([mp, "-c", MP_SCRIPT], cwd=root, capture_output=True, timeout=60)
+    assert mine.returncode == 0, mine.stderr.decode()
+    assert theirs.returncode == 0, theirs.stderr.decode()
+    assert theirs.stdout.decode() == mine.stdout.decode()
+    assert mine.stdout.decode().splitlines()[-3:] == ["TlvError"] * 3
