@@ -42,6 +42,8 @@ def main(argv=None):
     try:
         faults = [parse_fault_spec(spec) for spec in args.fault]
         master_key = bytes.fromhex(args.master_key)
+        if len(master_key) not in (8, 16, 24):
+            raise ValueError("master key must be 16, 32 or 48 hex digits")
     except ValueError as e:
         sys.stderr.write("pos-host: %s\n" % e)
         return 2

@@ -11,7 +11,8 @@ Kinds (applied = booked in the ledger as if all went well):
   drop_before  close the connection without a reply, nothing applied
   no_reply     apply, keep the connection open and never answer
   bad_mac      apply, answer with a wrong MAC
-  garbage      apply, answer a length-prefixed frame of random bytes
+  garbage      apply, answer a length-prefixed frame of random bytes (its
+               MTI is never BCD, so it never decodes by chance)
   decline      do not apply, answer with F39 = `code` (default "96")
   refuse       reset each new connection as soon as it is accepted
 """

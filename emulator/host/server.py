@@ -226,7 +226,10 @@ class HostSimulator:
         if kind == "delay":
             await asyncio.sleep(fault.delay_ms / 1000)
         if kind == "garbage":
-            junk = os.urandom(32)
+            # Random bytes in a well-formed length prefix, with an MTI that
+            # is not BCD so that it can never decode by chance.
+            junk = bytearray(os.urandom(32))
+            junk[iso8583.TPDU_LENGTH + iso8583.HEADER_LENGTH] = 0xFF
             frame = struct.pack(">H", len(junk)) + junk
         else:
             frame = iso8583.frame(self._reply_body(reply, corrupt_mac=kind == "bad_mac"),

@@ -1,0 +1,69 @@
+"""pos-host as a process: it prints where it listens, serves, applies the
+faults given on the command line, and stops cleanly on Ctrl-C."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from hal.sim.deck import find_card
+from emulator.host.cli import main
+from emulator.host.record import read_record
+from tests.unit.test_host_terminal import Terminal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def start_host(*args):
+    proc = subprocess.Popen([sys.executable, "-m", "emulator.host.cli", "--port", "0"] + list(args),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.match(r"host listening on 127\.0\.0\.1:(\d+)$", line.strip())
+    if not match:
+        proc.kill()
+        raise AssertionError("unexpected first line %r, stderr: %s" % (line, proc.communicate()[1]))
+    return proc, int(match.group(1))
+
+
+def test_cli_serves_applies_faults_and_stops_on_ctrl_c(tmp_path):
+    record = tmp_path / "frames.log"
+    proc, port = start_host("--db", str(tmp_path / "host.sqlite"), "--record", str(record),
+                            "--fault", "decline:0200:1:51", "--unknown-tid", "99999999")
+    try:
+        t = Terminal(port)
+        assert t.sign_on()[1][39] == "00"
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "51"
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "00"
+        assert Terminal(port, tid="99999999").sign_on()[1][39] == "97"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "host stopped" in out
+    assert len(read_record(record)) == 8
+
+
+def test_cli_default_db_is_a_temp_file():
+    proc, port = start_host()
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("ledger ") and line.strip().endswith("host.sqlite")
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_cli_refuses_a_bad_fault_spec(capsys):
+    assert main(["--port", "0", "--fault", "explode:0200"]) == 2
+    assert "unknown fault kind" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_bad_master_key(capsys):
+    assert main(["--port", "0", "--master-key", "0123"]) == 2
+    assert "master key" in capsys.readouterr().err
