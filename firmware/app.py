@@ -93,6 +93,10 @@ class App:
                  self.state.batch, self.state.last_trace, len(self.state.pending_reversals()),
                  len(self.state.pending_refunds()))
         from firmware.flows import signon
+        if self.devices.keystore.has_working_keys():
+            # The keys of the last sign-on are still good for a reversal's
+            # MAC: what a power cut left unresolved goes out before anything.
+            await self.run_flow(pending.clear, quiet=True)
         await self.run_flow(signon.run, quiet=True)
         for txn in self.state.unprinted():
             await self.run_flow(self.print_receipts, txn)

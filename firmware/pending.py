@@ -10,7 +10,7 @@ same trace until the host answers (the host recognises the repeat).
 """
 
 from hal.compat import unhexlify
-from hal.errors import StorageError
+from hal.errors import KeyStoreError, StorageError
 from firmware.errors import PosError
 from firmware.host import HostError
 from firmware.terminal import APPROVED, DECLINED
@@ -30,12 +30,18 @@ def request_from_journal(app, txn, leave_out=()):
         value = req[name]
         fields[int(name)] = unhexlify(value["hex"]) if isinstance(value, dict) else value
     if txn.get("pan_sealed"):
-        fields[2] = app.devices.keystore.unseal(unhexlify(txn["pan_sealed"])).decode()
+        try:
+            fields[2] = app.devices.keystore.unseal(unhexlify(txn["pan_sealed"])).decode()
+        except KeyStoreError:
+            # The data key is gone (a replaced key store): the host finds the
+            # original by terminal, batch and trace without field 2.
+            app.log("trace %06d: sealed card number unreadable, sent without F2", txn["trace"])
     return fields
 
 
-async def clear(app):
-    """Reversals first, then refunds. Raises PosError if either is left."""
+async def clear(app, quiet=False):
+    """Reversals first, then refunds. Raises PosError if either is left.
+    (`quiet` is for run_flow: at boot a failure is logged, not shown.)"""
     await send_reversals(app)
     await resend_refunds(app)
 

@@ -1,0 +1,134 @@
+"""Reversal (冲正): an outcome the terminal cannot know is reversed, once."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from hal.sim.deck import find_card
+from tests.flows import cashier
+from tests.flows.test_sale import recorded_requests
+
+
+def reversals_sent(host):
+    return recorded_requests(host.record_path, "0400")
+
+
+def test_no_reply_leads_to_exactly_one_reversal_and_the_money_comes_back(handset, host):
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("no_reply", mti="0200")
+    cashier.sale(handset, 4321, "debit-mag", expect="No host reply, reversed")
+    assert host.balance(card.pan) == before
+    sent = reversals_sent(host)
+    assert len(sent) == 1
+    assert sent[0][39] == "98"
+    assert host.count_applied("reversal") == 1
+    assert handset.journal()[-1]["status"] == "reversed"
+    # the next sale goes through normally, no second reversal
+    cashier.sale(handset, 100, "debit-mag")
+    assert len(reversals_sent(host)) == 1
+
+
+def test_bad_mac_reply_is_reversed_with_reason_a0(handset, host):
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("bad_mac", mti="0200")
+    cashier.sale(handset, 999, "debit-mag", expect="Reply MAC error, reversed")
+    assert host.balance(card.pan) == before
+    sent = reversals_sent(host)
+    assert len(sent) == 1 and sent[0][39] == "A0"
+
+
+def test_garbage_reply_is_treated_as_no_reply(handset, host):
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("garbage", mti="0200")
+    cashier.sale(handset, 700, "debit-mag", expect="reversed")
+    assert host.balance(card.pan) == before
+    assert len(reversals_sent(host)) == 1
+
+
+def test_reversal_that_cannot_be_sent_waits_and_goes_first_next_time(handset, host):
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("no_reply", mti="0200")
+    host.faults.add("drop_before", mti="0400", count=3)  # every try of the first round, unapplied
+    cashier.sale(handset, 555, "debit-mag", expect="No host reply")
+    assert host.balance(card.pan) == before - 555     # the host still holds it
+    assert handset.journal()[-1]["status"] == "unknown"
+    # a reversal slip was printed for the merchant
+    assert any("REVERSAL PENDING" in "\n".join(s) for s in cashier.receipts_text(handset))
+    cashier.sale(handset, 100, "debit-mag")
+    assert host.balance(card.pan) == before - 100
+    assert [t["status"] for t in handset.journal()[-2:]] == ["reversed", "approved"]
+
+
+def test_power_cut_while_waiting_for_the_reply_reverses_at_boot(make_handset, host):
+    handset = make_handset()
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("no_reply", mti="0200")
+    handset.keys("2500")
+    handset.enter()
+    handset.wait_text("Swipe, insert or tap card")
+    handset.card("swipe", "debit-mag")
+    _wait_for(lambda: host.balance(card.pan) == before - 2500)
+    handset.power_cut()
+    frames_before = len(_frames(host))
+    handset.start()
+    assert host.balance(card.pan) == before
+    first_after_boot = _frames(host)[frames_before]
+    assert first_after_boot == "0400"
+
+
+def test_process_killed_mid_request_reverses_first_after_restart(tmp_path, host):
+    """The real thing: the firmware process is SIGKILLed after the request
+    left; a new process boots from the same data directory."""
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("no_reply", mti="0200")
+    data = str(tmp_path / "killed")
+    child = subprocess.Popen([sys.executable, "-m", "tests.flows.sale_child", data, str(host.port), "3000"],
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: host.balance(card.pan) == before - 3000, timeout_s=30)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(10)
+    frames_before = len(_frames(host))
+    from emulator.handset import Handset
+    from tests.conftest import TEST_SETTINGS
+    settings = dict(TEST_SETTINGS, host_port=host.port)
+    restarted = Handset(data, settings=settings)
+    restarted.start()
+    try:
+        assert _frames(host)[frames_before] == "0400"
+        assert host.balance(card.pan) == before
+        assert restarted.journal()[-1]["status"] == "reversed"
+    finally:
+        restarted.power_cut()
+
+
+def _frames(host):
+    """MTIs of the requests the host received, in order."""
+    from firmware import iso8583
+    mtis = []
+    with open(host.record_path) as f:
+        for line in f:
+            _when, direction, hexdata = line.split()
+            if direction == "in":
+                _t, _h, body = iso8583.unframe(bytes.fromhex(hexdata)[2:])
+                mtis.append(iso8583.unpack(body)[0])
+    return mtis
+
+
+def _wait_for(condition, timeout_s=10):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in %s s" % timeout_s)
