@@ -34,6 +34,8 @@ def build_parser():
     p.add_argument("--mac", choices=MAC_ALGORITHMS, default="ecb", help="MAC algorithm")
     p.add_argument("--single-mac-key", action="store_true",
                    help="issue single-length MAC keys (8 bytes + 8 zeros in F62)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="do not print a line per request")
     return p
 
 
@@ -52,7 +54,8 @@ def main(argv=None):
     try:
         host = HostSimulator(db, master_key=master_key, record_path=args.record,
                              mac_algorithm=args.mac, unknown_tids=args.unknown_tid,
-                             mac_key_length=8 if args.single_mac_key else 16)
+                             mac_key_length=8 if args.single_mac_key else 16,
+                             log=None if args.quiet else _print_line)
     except ValueError as e:
         sys.stderr.write("pos-host: %s\n" % e)
         return 2
@@ -67,6 +70,10 @@ def main(argv=None):
         return 1
     print("host stopped", flush=True)
     return 0
+
+
+def _print_line(text):
+    print(text, flush=True)
 
 
 async def _serve(host, address, port, db):

@@ -28,7 +28,7 @@ from hal.sim.deck import test_deck
 from emulator.host import security
 from emulator.host.faults import Faults
 from emulator.host.handlers import Acquirer, is_request_mti
-from emulator.host.ledger import Ledger
+from emulator.host.ledger import Ledger, mask_pan
 from emulator.host.record import FrameRecorder
 
 DEFAULT_MASTER_KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
@@ -44,11 +44,12 @@ class HostSimulator:
     frame to this file (see record.py); mac_algorithm: "ecb" | "x99" | "x919";
     unknown_tids: terminal ids refused with F39 97; mac_key_length: 16
     (double-length MAC key) or 8; now: callable returning the host's
-    datetime."""
+    datetime; log: callable taking one line per request answered (card
+    numbers masked), e.g. print."""
 
     def __init__(self, db_path, master_key=DEFAULT_MASTER_KEY, record_path=None,
                  mac_algorithm="ecb", unknown_tids=(), mac_key_length=16, now=None,
-                 acquirer_id="48020000"):
+                 acquirer_id="48020000", log=None):
         self.ledger = Ledger(":memory:" if db_path is None else db_path)
         self.ledger.seed_accounts(test_deck())
         for tid in unknown_tids:
@@ -60,6 +61,7 @@ class HostSimulator:
         self.faults = Faults()
         self.record_path = record_path
         self._recorder = FrameRecorder(record_path) if record_path else None
+        self._log = log
         self._server = None
         self._connections = set()
         self._loop = None
@@ -216,6 +218,8 @@ class HostSimulator:
             return False
         reply = self.acquirer.handle(mti, fields,
                                      decline_code=fault.code if kind == "decline" else None)
+        if self._log is not None:
+            self._log(_summary(mti, fields, reply, kind))
         if reply is None:
             return True
         if kind == "drop":
@@ -251,6 +255,22 @@ class HostSimulator:
     def _record(self, direction, frame):
         if self._recorder is not None:
             self._recorder.write(direction, frame)
+
+
+def _summary(mti, fields, reply, fault_kind):
+    """One line about a request and its answer, card number masked."""
+    parts = [mti, "tid=%s" % fields.get(41), "trace=%s" % fields.get(11)]
+    if 3 in fields:
+        parts.append("proc=%s" % fields[3])
+    pan = fields.get(2) or (fields.get(35) or "").split("=")[0]
+    if pan:
+        parts.append("card=%s" % mask_pan(pan))
+    if 4 in fields:
+        parts.append("amount=%d" % int(fields[4]))
+    parts.append("-> %s" % (reply.response_code if reply is not None else "no reply"))
+    if fault_kind:
+        parts.append("[fault %s]" % fault_kind)
+    return " ".join(parts)
 
 
 async def _wait_until_closed(reader):

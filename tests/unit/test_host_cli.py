@@ -45,6 +45,9 @@ def test_cli_serves_applies_faults_and_stops_on_ctrl_c(tmp_path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert "host stopped" in out
+    assert "0200 tid=10000001 trace=000002 proc=000000 card=622202*********0017 amount=100" \
+        " -> 51 [fault decline]" in out
+    assert find_card("debit-mag").pan not in out
     assert len(read_record(record)) == 8
 
 

@@ -98,6 +98,13 @@ def test_faults_fire_count_times_on_matching_mti():
 
 
 def test_settlement_f48_layout():
+    """The layout public UnionPay terminal code uses: domestic debit amount
+    n12, count n3, credit amount n12, count n3, settle code n1, then the same
+    31 digits for foreign cards. Sources (found with the search tool): a
+    Newland payment app, com/newland/payment/trans/impl/Settle.java, reads
+    the reply's settle codes at field48[30] and field48[61] (1 balanced, 2
+    unbalanced, 3 error); a C terminal library builds the request as
+    "%012s%03s%012s%03s" + "0" + 31 zeros for the foreign section."""
     domestic = settlement.format_totals(12345, 2, 100, 1)
     assert domestic == "000000012345" "002" "000000000100" "001" "0"
     digits = domestic + settlement.format_totals(0, 0, 0, 0)

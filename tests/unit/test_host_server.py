@@ -371,6 +371,14 @@ def test_balanced_settlement_advances_the_batch(host, term):
     assert all(t["settled"] for t in host.transactions())
 
 
+def test_repeated_settlement_gives_the_same_verdict_and_closes_the_batch_once(host, term):
+    approved(term.sale(DEBIT, 1000))
+    first = approved(term.settle(1000, 1, 0, 0))
+    again = approved(term.settle(1000, 1, 0, 0))
+    assert first[48] == again[48] and first[48][30] == "1"
+    assert host.terminal(term.tid)["batch"] == 2
+
+
 def test_unbalanced_settlement_then_batch_upload(host, term):
     approved(term.sale(DEBIT, 1000))
     mti, reply = term.settle(999, 1, 0, 0)
