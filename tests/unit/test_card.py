@@ -17,7 +17,7 @@ import pytest
 
 from firmware import card as cards
 from firmware import tlv
-from hal.card_reader import SWIPE, INSERT, TAP, REMOVE
+from hal.card_reader import SWIPE, INSERT, TAP
 from hal.sim import chip as simchip
 from hal.sim.card_reader import SimCardReader
 from hal.sim import deck
