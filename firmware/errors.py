@@ -9,7 +9,9 @@ class PosError(Exception):
     """
 
     def __init__(self, code, *args_):
-        Exception.__init__(self, code)
+        # super(), not Exception.__init__: MicroPython's Exception type has
+        # no __init__ attribute to call.
+        super().__init__(code)
         self.code = code
         self.args_ = args_
 
