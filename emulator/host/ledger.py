@@ -140,11 +140,16 @@ class Ledger:
             return self._conn.execute(sql, args)
 
     def _one(self, sql, args=()):
-        row = self._sql(sql, args).fetchone()
+        # Execute and fetch under the lock: the connection is shared by the
+        # server's thread and the tests' thread.
+        with self._lock:
+            row = self._conn.execute(sql, args).fetchone()
         return dict(row) if row is not None else None
 
     def _all(self, sql, args=()):
-        return [dict(row) for row in self._sql(sql, args).fetchall()]
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [dict(row) for row in rows]
 
     # -- accounts -----------------------------------------------------------
 
