@@ -8,8 +8,6 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
 from hal.sim.deck import find_card
 from emulator.host.cli import main
 from emulator.host.record import read_record
