@@ -14,9 +14,9 @@ async def run(app):
     if choice == 3:
         await operator_sign_in(app)
         return
-    await common.supervisor(app, TITLE)
+    just_changed = await common.supervisor(app, TITLE)
     if choice == 0:
-        if not app.operators.is_factory(SUPERVISOR):  # supervisor() has just changed a factory one
+        if not just_changed:
             await common.change_password(app, TITLE, SUPERVISOR)
     elif choice == 1:
         operator_id = await app.ui.ask_digits(TITLE, "ENTER_OPERATOR", 2, 2)

@@ -17,7 +17,8 @@ async def ensure_signed_on(app):
 
 
 async def supervisor(app, title):
-    """The supervisor password; a factory password must be changed first."""
+    """The supervisor password; a factory password must be changed first.
+    -> True if that forced change just happened."""
     operators = app.operators
     left = operators.locked_for(SUPERVISOR)
     if left:
@@ -27,6 +28,8 @@ async def supervisor(app, title):
     if operators.is_factory(SUPERVISOR):
         await app.ui.message(title, ["MUST_CHANGE_PW"], 2000)
         await change_password(app, title, SUPERVISOR)
+        return True  # the password was changed on the way in
+    return False
 
 
 async def change_password(app, title, operator_id):

@@ -1,0 +1,111 @@
+"""Refund (退货): partial refunds, the cap, and never paid twice."""
+
+import pytest
+
+from hal.sim.deck import find_card
+from tests.flows import cashier
+from tests.flows.test_sale import recorded_requests
+
+PAN = find_card("debit-mag").pan
+
+
+@pytest.fixture
+def sold(handset, host):
+    """An unlocked supervisor and a 100.00 sale; -> (handset, sale record)."""
+    cashier.unlock_supervisor(handset)
+    cashier.sale(handset, 10000, "debit-mag")
+    return handset, cashier.last_txn(handset)
+
+
+def mmdd(handset):
+    t = handset.app.devices.clock.now()
+    return "%02d%02d" % (t[1], t[2])
+
+
+def test_partial_refunds_up_to_the_original_and_no_further(sold, host):
+    h, sale = sold
+    after_sale = host.balance(PAN)
+    cashier.refund(h, sale["rrn"], mmdd(h), 3000)
+    cashier.refund(h, sale["rrn"], mmdd(h), 5000)
+    assert host.balance(PAN) == after_sale + 8000
+    cashier.refund(h, sale["rrn"], mmdd(h), 2001, expect="Refund exceeds original")
+    assert host.balance(PAN) == after_sale + 8000
+    cashier.refund(h, sale["rrn"], mmdd(h), 2000)
+    assert host.balance(PAN) == after_sale + 10000
+    assert host.refunded_total(sale["rrn"]) == 10000
+    refunds = [t for t in h.journal() if t["type"] == "refund"]
+    assert [r["amount"] for r in refunds] == [3000, 5000, 2000]
+    request = recorded_requests(host.record_path, "0220")[-1]
+    assert request[3] == "200000" and request[37] == sale["rrn"]
+    assert request[61] == "000000000000" + mmdd(h)
+    slip = "\n".join(cashier.receipts_text(h)[-1])
+    assert "RMB -20.00" in slip and "ORIG REF NO:" + sale["rrn"] in slip
+
+
+def test_refund_cap_setting(sold, host):
+    h, sale = sold
+    h.call(h.app.settings.update, {"refund_max_fen": 1000})
+    cashier.refund(h, sale["rrn"], mmdd(h), 1001, expect="Over refund limit 10.00")
+
+
+def test_refund_of_an_original_the_terminal_does_not_know_is_checked_by_the_host(sold, host):
+    h, _ = sold
+    cashier.refund(h, "000000000000", mmdd(h), 100, expect="Original not found (25)")
+
+
+def test_unanswered_refund_is_resent_with_the_same_trace_and_paid_once(sold, host):
+    h, sale = sold
+    after_sale = host.balance(PAN)
+    # the host applies the refund but the answer never arrives, three times
+    host.faults.add("no_reply", mti="0220", count=3)
+    cashier.refund(h, sale["rrn"], mmdd(h), 2500, expect="Refund unconfirmed")
+    assert host.balance(PAN) == after_sale + 2500
+    pending = h.journal()[-1]
+    assert pending["status"] == "unknown"
+    # a reboot mid-way: the refund goes again at boot, same trace, answered
+    h.reboot()
+    assert h.journal()[-1]["status"] == "approved"
+    assert h.journal()[-1]["trace"] == pending["trace"]
+    traces = {r[11] for r in recorded_requests(host.record_path, "0220")}
+    assert traces == {"%06d" % pending["trace"]}
+    assert host.balance(PAN) == after_sale + 2500
+    assert host.refunded_total(sale["rrn"]) == 2500
+    # and the rest of the original is still refundable, exactly
+    cashier.refund(h, sale["rrn"], mmdd(h), 7501, expect="Refund exceeds original")
+    cashier.refund(h, sale["rrn"], mmdd(h), 7500)
+    assert host.balance(PAN) == after_sale + 10000
+
+
+def test_refund_reply_dropped_then_retried_inside_the_flow(sold, host):
+    h, sale = sold
+    after_sale = host.balance(PAN)
+    host.faults.add("drop", mti="0220", count=1)   # applied, connection closed, no answer
+    cashier.refund(h, sale["rrn"], mmdd(h), 1000)   # the flow resends and the host recognises it
+    assert host.balance(PAN) == after_sale + 1000
+    assert len([t for t in h.journal() if t["type"] == "refund"]) == 1
+
+
+def test_double_enter_does_not_refund_twice(sold, host):
+    h, sale = sold
+    after_sale = host.balance(PAN)
+    cashier.refund(h, sale["rrn"], mmdd(h), 1000)
+    h.enter()
+    h.enter()
+    h.wait_idle()
+    assert host.balance(PAN) == after_sale + 1000
+    assert len([t for t in h.journal() if t["type"] == "refund"]) == 1
+
+
+def test_refund_of_a_voided_sale_is_refused(sold, host):
+    h, sale = sold
+    cashier.void(h, sale["trace"])
+    cashier.menu(h, "3")
+    cashier.supervisor(h)
+    h.wait_text("Original ref")
+    h.keys(sale["rrn"])
+    h.enter()
+    h.wait_text("Original date")
+    h.keys(mmdd(h))
+    h.enter()
+    h.wait_text("Original already voided")
+    h.wait_idle()
