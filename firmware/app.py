@@ -188,7 +188,7 @@ class App:
         kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
         for index, copy in enumerate(kinds):
             if index > 0:
-                await self.ui.message(title, ["TEAR_MERCHANT"], 2000)
+                await self.ui.message(title, ["TEAR_MERCHANT"], self.settings.tear_pause_ms)
             await self.print_slip(receipt.txn_lines(self.settings, txn, copy, reprint), title)
         if not reprint and not txn.get("printed"):
             self.state.record("printed", batch=txn["batch"], trace=txn["trace"])

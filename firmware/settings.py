@@ -21,6 +21,7 @@ DEFAULTS = {
     "reply_timeout_ms": 30000,
     "ui_timeout_ms": 60000,
     "message_ms": 3000,               # how long a result stays up without a key
+    "tear_pause_ms": 2000,            # time to tear off the merchant copy before the next prints
     "reversal_tries": 3,
     "refund_send_tries": 3,           # tries inside the refund flow before it reports "unconfirmed"
     "void_needs_card": True,

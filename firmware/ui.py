@@ -84,10 +84,10 @@ class UI:
             key = await self.wait_key()
             if key == "ENTER":
                 if fen == 0:
-                    await self.message(title, ["AMOUNT_ZERO"], 1500)
+                    await self.message(title, ["AMOUNT_ZERO"])
                     continue
                 if max_fen is not None and fen > max_fen:
-                    await self.message(title, ["AMOUNT_TOO_LARGE"], 1500)
+                    await self.message(title, ["AMOUNT_TOO_LARGE"])
                     digits = ""
                     continue
                 return fen

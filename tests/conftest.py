@@ -7,7 +7,7 @@ from emulator.handset import Handset
 from emulator.host.server import HostSimulator
 
 # Short waits so a failing test fails fast; the flows are the same.
-TEST_SETTINGS = {"message_ms": 200, "reply_timeout_ms": 1500, "connect_timeout_ms": 1500,
+TEST_SETTINGS = {"message_ms": 200, "tear_pause_ms": 50, "reply_timeout_ms": 1500, "connect_timeout_ms": 1500,
                  "ui_timeout_ms": 20000, "lang": "en"}
 
 

@@ -25,7 +25,7 @@ async def run(app):
         await common.change_password(app, TITLE, operator_id)
     else:
         app.settings.save(lang="en" if app.settings.lang == "zh" else "zh")
-        await app.ui.message(TITLE, ["LANGUAGE_SET"], 1500)
+        await app.ui.message(TITLE, ["LANGUAGE_SET"])
 
 
 async def operator_sign_in(app):
@@ -36,4 +36,4 @@ async def operator_sign_in(app):
     password = await app.ui.ask_digits(TITLE, "ENTER_OPERATOR_PW", length, length, secret=True)
     app.operators.check(operator_id, password)
     app.operator = operator_id
-    await app.ui.message(TITLE, [("OPERATOR_SIGNED_IN", operator_id)], 1500)
+    await app.ui.message(TITLE, [("OPERATOR_SIGNED_IN", operator_id)])

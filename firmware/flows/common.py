@@ -26,7 +26,7 @@ async def supervisor(app, title):
     password = await app.ui.ask_digits(title, "ENTER_SUPERVISOR_PW", 6, 6, secret=True)
     operators.check(SUPERVISOR, password)
     if operators.is_factory(SUPERVISOR):
-        await app.ui.message(title, ["MUST_CHANGE_PW"], 2000)
+        await app.ui.message(title, ["MUST_CHANGE_PW"])
         await change_password(app, title, SUPERVISOR)
         return True  # the password was changed on the way in
     return False
@@ -40,7 +40,7 @@ async def change_password(app, title, operator_id):
         raise PosError("PW_MISMATCH")
     app.operators.change(operator_id, first)
     app.log("password of operator %s changed", operator_id)
-    await app.ui.message(title, ["PW_CHANGED"], 1500)
+    await app.ui.message(title, ["PW_CHANGED"])
 
 
 async def read_card(app, title, amount, lines, event=None, contactless_ok=True):
