@@ -95,10 +95,10 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
             # Needed to rebuild a reversal or a resent refund; sealed so the
             # journal never holds a readable card number.
             entry["pan_sealed"] = hexlify(app.devices.keystore.seal(card.pan.encode()))
-        # Chip data the receipt shows (DESIGN.md: AID and TC for chip cards).
-        for name in ("aid", "tc"):
-            if getattr(card, name, None):
-                entry[name] = getattr(card, name)
+        # The receipt shows the chip's AID (and its TC, journaled once the
+        # card has given it: firmware/flows/common.complete_chip).
+        if getattr(card, "aid", None):
+            entry["aid"] = card.aid
     if orig is not None:
         entry["orig"] = orig
     if extra:

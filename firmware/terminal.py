@@ -14,6 +14,7 @@ Record kinds (field "k"):
   unknown   {"batch", "trace", "reason"}       no usable answer: reverse (sale, void) or resend (refund)
   reversal  {"batch", "trace", "result": done|failed, "tries"}
   resend    {"batch", "trace"}                 a refund sent again (same trace)
+  chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
   printed   {"batch", "trace"}                 receipts for that transaction printed
   settle    {"batch", "report": {...}}         the batch was settled
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
@@ -98,6 +99,10 @@ class TerminalState:
             txn = self.txns.get(key)
             if txn is not None:
                 txn["tries"] = txn.get("tries", 0) + 1
+        elif kind == "chip":
+            txn = self.txns.get(key)
+            if txn is not None:
+                txn["tc"] = r.get("tc")
         elif kind == "printed":
             txn = self.txns.get(key)
             if txn is not None:

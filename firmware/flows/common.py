@@ -1,8 +1,10 @@
 """Steps several flows share: signing on when needed, the supervisor's
 password, reading a card, the cardholder's PIN, the result screen."""
 
+from hal.compat import hexlify
 from hal.errors import CardError
 from firmware import card as cards
+from firmware import pending
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
 from firmware.texts import format_amount
@@ -53,7 +55,7 @@ async def read_card(app, title, amount, lines, event=None, contactless_ok=True):
         try:
             card = await _read(app, event, amount, chip_failed)
         except PosError as e:
-            if e.code == "CHIP_ERROR":
+            if e.code in cards.FALLBACK_CODES:
                 chip_failed = True
             if e.code in ("CARD_EXPIRED", "BAD_LUHN"):
                 raise
@@ -75,8 +77,11 @@ async def _read(app, event, amount, chip_failed):
                     raise PosError("USE_CHIP")
                 card.fallback = True
         else:
-            card = await cards.read_chip(app.devices.card_reader, amount, app.devices.clock.now(),
-                                         contactless=event.action == "tap")
+            # The application only: the first cryptogram waits for the PIN
+            # (generate_cryptogram) so the card knows a PIN was entered.
+            card = await cards.read_chip_application(app.devices.card_reader, amount,
+                                                     app.devices.clock.now(),
+                                                     contactless=event.action == "tap")
         cards.check_expiry(card, app.devices.clock.now())
         return card
     except cards.CardDataError as e:
@@ -93,6 +98,42 @@ async def ask_pin(app, title, card, amount):
     lines = [("AMOUNT", format_amount(amount))]
     pin = await app.ui.ask_digits(title, "ENTER_PIN", 4, 12, secret=True, lines=lines)
     return app.devices.keystore.pin_block(pin, card.pan)
+
+
+async def generate_cryptogram(app, card, pin_block):
+    """Chip cards: the first GENERATE AC (ARQC) and field 55, after the PIN."""
+    if card.entry_mode == "swipe":
+        return
+    try:
+        await cards.generate_arqc(app.devices.card_reader, card, pin_block is not None)
+    except cards.CardDataError as e:
+        raise PosError(e.code)
+    except CardError:
+        raise PosError("CHIP_ERROR")
+
+
+async def complete_chip(app, txn, card):
+    """Give the host's approval to a contact chip (second GENERATE AC). A
+    card that declines now, or is pulled out, had its money taken by the
+    host: the transaction is reversed at once (reason 06 / 96)."""
+    if card is None or card.entry_mode != "insert":
+        return
+    reason = None
+    try:
+        if await cards.complete_chip(app.devices.card_reader, card, "00"):
+            if card.tc:
+                app.state.record("chip", batch=txn["batch"], trace=txn["trace"], tc=hexlify(card.tc))
+            return
+        reason, code = "06", "CHIP_DECLINED"
+    except (cards.CardDataError, CardError) as e:
+        reason, code = "96", getattr(e, "code", "CHIP_ERROR")
+    app.state.record("unknown", batch=txn["batch"], trace=txn["trace"], reason=reason)
+    app.log("trace %06d: card refused the approval (%s), reversing", txn["trace"], code)
+    try:
+        await pending.send_reversals(app)
+    except PosError:
+        pass
+    raise PosError(code)
 
 
 def same_card(app, card, txn):

@@ -63,6 +63,7 @@ async def run(app):
     if orig is not None and not common.same_card(app, card, orig):
         raise PosError("CARD_MISMATCH")
     pin_block = await common.ask_pin(app, TITLE, card, amount)
+    await common.generate_cryptogram(app, card, pin_block)
     fields = online.base_fields(app, "200000", amount, online.REFUND_TYPE, card)
     fields.update(online.card_fields(app, card, pin_block))
     fields[37] = rrn

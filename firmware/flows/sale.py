@@ -16,7 +16,9 @@ async def run(app, card_event=None, first_digit=""):
     lines = [("AMOUNT", format_amount(amount))]
     card = await common.read_card(app, TITLE, amount, lines, card_event)
     pin_block = await common.ask_pin(app, TITLE, card, amount)
+    await common.generate_cryptogram(app, card, pin_block)
     fields = online.base_fields(app, "000000", amount, online.SALE_TYPE, card)
     fields.update(online.card_fields(app, card, pin_block))
     txn = await online.authorise(app, SALE, "0200", fields, amount, card)
+    await common.complete_chip(app, txn, card)
     await common.finish(app, TITLE, txn, "SALE_OK")

@@ -55,6 +55,7 @@ async def run(app):
             raise PosError("CARD_MISMATCH")
         if app.settings.void_needs_pin:
             pin_block = await common.ask_pin(app, TITLE, card, amount)
+        await common.generate_cryptogram(app, card, pin_block)
     fields = online.base_fields(app, "200000", amount, online.VOID_TYPE, card)
     if card is not None:
         fields.update(online.card_fields(app, card, pin_block))
@@ -68,4 +69,5 @@ async def run(app):
     txn = await online.authorise(app, VOID, "0200", fields, amount, card,
                                  orig={"batch": orig["batch"], "trace": orig["trace"], "rrn": orig.get("rrn")},
                                  extra=extra)
+    await common.complete_chip(app, txn, card)
     await common.finish(app, TITLE, txn, "VOID_OK")

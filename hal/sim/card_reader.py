@@ -94,8 +94,10 @@ class SimCardReader(CardReader):
         return self._chip.process(apdu)
 
     def card_present(self):
-        """True while a card sits in the slot or in the contactless field."""
-        return self._card is not None
+        """True while a card sits in the slot (the interface's meaning: the
+        firmware asks the cardholder to remove it). A tapped card has left
+        the field by the time anyone could be asked."""
+        return self._card is not None and self._how == INSERT
 
     @property
     def chip(self):

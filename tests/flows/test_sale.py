@@ -60,6 +60,17 @@ def test_chip_sale_inserted(handset, host):
     request = recorded_requests(host.record_path, "0200")[-1]
     assert request[22][:2] == "05"
     assert 55 in request and 23 in request
+    merchant_copy = "\n".join(cashier.receipts_text(handset)[0])
+    assert "AID:A000000333010101" in merchant_copy
+    assert "TC:" in merchant_copy
+
+
+def test_contactless_sale_tapped(handset, host):
+    card = find_card("credit-chip")
+    before = host.balance(card.pan)
+    cashier.sale(handset, 1500, "credit-chip", action="tap")
+    assert host.balance(card.pan) == before - 1500
+    assert recorded_requests(host.record_path, "0200")[-1][22][:2] == "07"
 
 
 def test_wrong_pin_is_declined_with_a_clear_message(handset, host):
