@@ -1,0 +1,81 @@
+"""What the merchant meets in the field: paper out, a dead modem, a full
+disk, and card data where it must never be."""
+
+import os
+import re
+
+from hal.sim import deck
+from tests.flows import cashier
+
+
+def test_paper_out_mid_receipt_waits_then_resumes_without_repeating_the_sale(handset, host):
+    h = handset
+    h.call(h.app.devices.printer.paper_runs_out_after, 300)
+    h.wait_idle()
+    h.keys("1000")
+    h.enter()
+    h.wait_text("Swipe, insert or tap card")
+    h.card("swipe", "debit-mag")
+    h.wait_text("Printer out of paper")
+    assert h.journal()[-1]["status"] == "approved"
+    h.call(h.app.devices.printer.load_paper)
+    h.wait_text("Sale approved")
+    h.wait_idle()
+    slips = cashier.receipts_text(h)
+    assert len(slips) == 2
+    merchant = slips[0]
+    # every line once, none lost at the paper break
+    assert merchant.count("签购单 POS SALES SLIP") == 1
+    assert "RMB 10.00" in merchant
+    assert len([t for t in h.journal() if t["type"] == "sale"]) == 1
+    printed = h.app.devices.printer.printed
+    assert printed.count(b"RMB 10.00") == 2   # one per copy, nothing printed twice
+
+
+def test_dead_modem_gives_a_clear_message_and_no_transaction(handset, host):
+    h = handset
+    h.app.devices.modem.powered = False
+    cashier.sale(h, 100, "debit-mag", expect="Host unreachable")
+    assert h.journal()[-1]["status"] == "not_sent"
+    h.app.devices.modem.powered = True
+    cashier.sale(h, 100, "debit-mag")
+
+
+def test_full_disk_refuses_before_anything_leaves(make_handset, host, tmp_path):
+    h = make_handset()
+    cashier.sale(h, 100, "debit-mag")
+    used = sum(os.path.getsize(os.path.join(tmp_path / "handset", f)) for f in os.listdir(tmp_path / "handset"))
+    h.app.devices.storage.capacity = used + 10
+    sent = host.count_applied("sale")
+    cashier.sale(h, 200, "debit-mag", expect="Storage full, settle first")
+    assert host.count_applied("sale") == sent
+
+
+def test_no_full_card_number_on_screens_receipts_logs_or_storage(handset, host, tmp_path):
+    h = handset
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 1000, "debit-mag")
+    cashier.sale(h, 1000, "debit-pin", pin="123456")
+    cashier.sale(h, 1000, "chip-pin", action="insert", pin="888888")
+    sale = cashier.last_txn(h)
+    cashier.void(h, sale["trace"], card="chip-pin", action="insert", pin="888888")
+    pans = [c.pan for c in deck.test_deck()]
+    tracks = [c.track2 for c in deck.test_deck()] + [c.track2.replace("=", "D") for c in deck.test_deck()]
+    screens = "\n".join("\n".join([t] + list(l)) for _g, t, l in h.app.devices.display.recent)
+    receipts = "\n".join("\n".join(s) for s in cashier.receipts_text(h))
+    log = "\n".join(h.app.log.lines)
+    journal = str(h.journal())
+    for text in (screens, receipts, log, journal):
+        for pan in pans:
+            assert pan not in text
+    # storage: every file of the handset, as bytes
+    data = b""
+    for name in os.listdir(tmp_path / "handset"):
+        data += (tmp_path / "handset" / name).read_bytes()
+    for secret in pans + tracks:
+        assert secret.encode() not in data
+    # the PINs typed (the sim key store's test master key happens to hold "123456")
+    without_master_key = data.replace(b"0123456789abcdeffedcba9876543210", b"")
+    assert b"123456" not in without_master_key and b"888888" not in without_master_key
+    # no long digit run that could be a PAN at all
+    assert not re.search(rb"\d{13,19}", data.replace(b"898100012340001", b""))
