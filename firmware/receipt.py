@@ -60,7 +60,7 @@ def txn_lines(settings, txn, copy, reprint=False):
     if txn["type"] == "void":
         lines.append(("normal", "原凭证号 ORIG VOUCHER:%06d" % orig.get("trace", 0)))
     if txn["type"] == "refund":
-        lines.append(("normal", "原参考号 ORIG REF NO:" + orig.get("rrn", "")))
+        lines.append(("normal", "原参考号 ORIG REF:" + orig.get("rrn", "")))
         lines.append(("normal", "原交易日期 ORIG DATE:" + orig.get("date", "")))
     if txn.get("aid"):
         lines.append(("normal", "AID:" + txn["aid"]))
@@ -128,17 +128,25 @@ def reversal_slip_lines(settings, txn):
 def to_escpos(lines, table):
     """(style, text) lines -> ESC/POS bytes for one slip."""
     out = [escpos.start()]
-    for style, line in lines:
-        if style == "title":
-            out.append(escpos.align(escpos.CENTER) + escpos.bold(True) + escpos.text(line, table)
-                       + escpos.bold(False) + escpos.align(escpos.LEFT))
-        elif style == "center":
-            out.append(escpos.align(escpos.CENTER) + escpos.text(line, table) + escpos.align(escpos.LEFT))
-        elif style == "bold":
-            out.append(escpos.bold(True) + escpos.text(line, table) + escpos.bold(False))
-        elif style == "big":
-            out.append(escpos.double(True) + escpos.text(line, table) + escpos.double(False))
-        else:
-            out.append(escpos.text(line, table))
+    for style, text_line in lines:
+        # Wrap here, between words, rather than let the printer cut a word
+        # at column 32 (double size: 16 columns).
+        columns = escpos.LINE_COLUMNS // 2 if style == "big" else escpos.LINE_COLUMNS
+        for line in (escpos.wrap(text_line, columns) if text_line else [""]):
+            out.append(_styled(style, line, table))
     out.append(escpos.end())
     return b"".join(out)
+
+
+def _styled(style, line, table):
+    """One printed row in its style; every style ends back at the default."""
+    if style == "title":
+        return (escpos.align(escpos.CENTER) + escpos.bold(True) + escpos.text(line, table)
+                + escpos.bold(False) + escpos.align(escpos.LEFT))
+    if style == "center":
+        return escpos.align(escpos.CENTER) + escpos.text(line, table) + escpos.align(escpos.LEFT)
+    if style == "bold":
+        return escpos.bold(True) + escpos.text(line, table) + escpos.bold(False)
+    if style == "big":
+        return escpos.double(True) + escpos.text(line, table) + escpos.double(False)
+    return escpos.text(line, table)
