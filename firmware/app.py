@@ -22,6 +22,7 @@ from firmware.terminal import TerminalState
 from firmware.ui import UI
 
 VERSION = "0.1.0"
+PRINTOUTS_MAX_BYTES = 64 * 1024  # slips kept for the test protocol's `printout`
 
 
 class Devices:
@@ -151,8 +152,11 @@ class App:
             self.log("flow %s: device: %s", title, e)
             await self.ui.error(title, PosError(e.code))
         except Exception as e:  # noqa: BLE001 - the last line of defence for the merchant
-            from hal.compat import exception_text
-            self.log("flow %s: internal error %s: %s\n%s", title, type(e).__name__, e, exception_text(e))
+            try:
+                from hal.compat import exception_text
+                self.log("flow %s: internal error %s: %s\n%s", title, type(e).__name__, e, exception_text(e))
+            except MemoryError:
+                pass  # out of memory: the message below matters more than the log line
             await self.ui.error(title, PosError("INTERNAL"))
         finally:
             self.busy = False
@@ -176,7 +180,8 @@ class App:
                 self.ui.show(title, ["PRINTING"])
         await job  # re-raises a printer failure
         self.printouts.append(data)
-        if len(self.printouts) > 50:
+        # Bounded by bytes, not count: a handset has a few MB of RAM.
+        while len(self.printouts) > 1 and sum(len(p) for p in self.printouts) > PRINTOUTS_MAX_BYTES:
             self.printouts.pop(0)
             self.printouts_base += 1
 

@@ -113,5 +113,5 @@ class Driver:
         for txn in state.batch_txns(batch):
             out.append({"batch": txn["batch"], "trace": txn["trace"], "type": txn["type"],
                         "amount": txn["amount"], "status": txn["state"], "rrn": txn.get("rrn"),
-                        "card": txn.get("pan"), "rc": txn.get("rc")})
+                        "card": txn.get("pan"), "rc": txn.get("rc"), "orig": txn.get("orig")})
         return out
