@@ -56,6 +56,11 @@ class Driver:
                 "sha256": hexlify(sha256(bytes(display.framebuffer))),
                 "width": display.width, "height": display.height}
 
+    def framebuffer(self):
+        """(width, height, a copy of the RGB565 framebuffer bytes)."""
+        display = self.app.devices.display
+        return display.width, display.height, bytes(display.framebuffer)
+
     def screen_text(self):
         display = self.app.devices.display
         return mask_digits("\n".join([display.title] + list(display.lines)))
@@ -106,6 +111,26 @@ class Driver:
     def printout_count(self):
         return self.app.printouts_base + len(self.app.printouts)
 
+    def receipt_lines(self, data):
+        """A printed slip's ESC/POS bytes -> its text lines."""
+        from firmware.escpos import decode_text
+        return decode_text(data, self.app.gb_table)
+
+    def info(self):
+        """What a test needs to know about the handset before it starts:
+        versions, screen, language, and whether it is ready to transact."""
+        from firmware.app import VERSION
+        from firmware.operators import SUPERVISOR
+        app = self.app
+        settings = app.settings
+        display = app.devices.display
+        return {"firmware": VERSION, "width": display.width, "height": display.height,
+                "lang": settings.lang, "terminal_id": settings.terminal_id,
+                "idle": app.idle_event.is_set(), "signed_on": app.signed_on,
+                "card_reader": "sim" if hasattr(app.devices.card_reader, "swipe") else "hardware",
+                "supervisor_factory": app.operators.is_factory(SUPERVISOR),
+                "pw_max_failures": settings.pw_max_failures, "pw_lockout_s": settings.pw_lockout_s}
+
     def journal(self, batch=None):
         """The batch's transactions as the test protocol shows them (masked)."""
         state = self.app.state
@@ -113,5 +138,7 @@ class Driver:
         for txn in state.batch_txns(batch):
             out.append({"batch": txn["batch"], "trace": txn["trace"], "type": txn["type"],
                         "amount": txn["amount"], "status": txn["state"], "rrn": txn.get("rrn"),
-                        "card": txn.get("pan"), "rc": txn.get("rc"), "orig": txn.get("orig")})
+                        "card": txn.get("pan"), "rc": txn.get("rc"), "orig": txn.get("orig"),
+                        # MMDD as the host booked it: what a refund asks for
+                        "date": txn.get("host_date") or txn.get("time", "")[4:8]})
         return out
