@@ -3,6 +3,8 @@
     pos-emulator                      console: the screen as text, type commands (help)
     pos-emulator --script demo.txt --out out/
                                       run a script headless, PNGs of screens/receipts in out/
+    pos-emulator --hil pty            serve the HIL test protocol on a new pty (prints its path);
+                                      or --hil socket://127.0.0.1:7000 (docs/HIL.md)
     pos-emulator --host 127.0.0.1:5555
                                       talk to a host you run yourself (pos-host)
 
@@ -29,6 +31,11 @@ def parse_args(argv):
     parser.add_argument("--out", default="emulator-out", help="where png/paper commands write (default: %(default)s)")
     parser.add_argument("--record", help="host simulator: record every frame to this file")
     parser.add_argument("--log", action="store_true", help="print the firmware log to stderr")
+    parser.add_argument("--hil", metavar="PORT",
+                        help="serve the test protocol on 'pty' (prints the pty path) or "
+                             "'socket://127.0.0.1:PORT'; see docs/HIL.md")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a handset setting (JSON value or text), e.g. message_ms=200")
     return parser.parse_args(argv)
 
 
@@ -42,6 +49,11 @@ def start_host(args, data_dir):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     data_dir = args.data or tempfile.mkdtemp(prefix="pos-handset-")
+    try:
+        os.makedirs(data_dir, exist_ok=True)
+    except OSError as e:
+        print("pos-emulator: cannot use data directory %s: %s" % (data_dir, e.strerror), file=sys.stderr)
+        return 2
     host = None
     if args.host:
         address, _, port = args.host.rpartition(":")
@@ -54,20 +66,67 @@ def main(argv=None):
     settings = {"host_address": address, "host_port": port}
     if args.lang:
         settings["lang"] = args.lang
+    try:
+        settings.update(parse_settings(args.set))
+    except ValueError as e:
+        print("pos-emulator: %s" % e, file=sys.stderr)
+        return 2
+    if args.hil:
+        settings["test_protocol"] = True
+    hil_port = None
     handset = Handset(os.path.join(data_dir, "handset"), settings=settings,
                       log_stream=sys.stderr if args.log else None)
     try:
         handset.start()
         runner = CommandRunner(handset, args.out)
+        if args.hil:
+            from emulator.hil import open_hil_port
+            hil_port, hil_address = open_hil_port(handset, host, args.hil)
+            print("HIL port: %s" % hil_address, flush=True)
+            if not args.script and not sys.stdin.isatty():
+                return serve_until_stopped()
         if args.script:
             return run_script(runner, args.script)
         return console(runner, handset, address, port)
     except KeyboardInterrupt:
         return 0
     finally:
+        if hil_port is not None:
+            hil_port.stop()
         handset.stop()
         if host is not None:
             host.stop_thread()
+
+
+def parse_settings(pairs):
+    """['message_ms=200', 'lang=en'] -> {'message_ms': 200, 'lang': 'en'}."""
+    import json
+    from firmware.settings import DEFAULTS
+    settings = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError("--set takes NAME=VALUE, not %r" % pair)
+        if name not in DEFAULTS:
+            raise ValueError("--set: no setting %r (known: %s)" % (name, ", ".join(sorted(DEFAULTS))))
+        try:
+            settings[name] = json.loads(value)
+        except ValueError:
+            settings[name] = value
+    return settings
+
+
+def serve_until_stopped():
+    """Headless HIL: serve until SIGTERM or Ctrl-C."""
+    import signal
+    import time
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt()
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        time.sleep(3600)
 
 
 def run_script(runner, path):
