@@ -100,7 +100,7 @@ class App:
             await self.run_flow(pending.clear, quiet=True)
         await self.run_flow(signon.run, quiet=True)
         for txn in self.state.unprinted():
-            await self.run_flow(self.print_receipts, txn)
+            await self.run_flow(print_unprinted, txn)
 
     async def run(self):
         await self.boot()
@@ -203,3 +203,9 @@ class App:
 
     async def clear_pending(self):
         await pending.clear(self)
+
+
+async def print_unprinted(app, txn):
+    """Receipts a power cut stopped: printed at boot, once (they were never
+    printed, so they are originals, not reprints)."""
+    await app.print_receipts(txn)

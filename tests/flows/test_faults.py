@@ -79,3 +79,21 @@ def test_no_full_card_number_on_screens_receipts_logs_or_storage(handset, host, 
     assert b"123456" not in without_master_key and b"888888" not in without_master_key
     # no digit run anywhere that looks like a UnionPay card number (62 + 14..17 digits)
     assert not re.search(rb"(?<![0-9a-fA-F])62\d{14,17}(?![0-9a-fA-F])", data)
+
+
+def test_power_cut_before_the_receipt_prints_it_at_boot(make_handset, host):
+    h = make_handset()
+    h.call(h.app.devices.printer.remove_paper)
+    h.wait_idle()
+    h.keys("4200")
+    h.enter()
+    h.wait_text("Swipe, insert or tap card")
+    h.card("swipe", "debit-mag")
+    h.wait_text("Printer out of paper")
+    h.power_cut()
+    h.start()                         # a new roll in the new (simulated) printer
+    slips = cashier.receipts_text(h)
+    assert len(slips) == 2 and "RMB 42.00" in slips[0]
+    assert h.journal()[-1]["status"] == "approved"
+    h.reboot()                        # printed once: not again at the next boot
+    assert cashier.receipts_text(h) == []
