@@ -1,0 +1,249 @@
+"""The HIL bridge: the emulated handset's test port, over a pty or TCP.
+
+    port = HilPort(Bridge(handset, host), "pty")      # or "socket://127.0.0.1:7000"
+    print(port.start())                                # /dev/pts/5 or socket://127.0.0.1:7000
+    ...
+    port.stop()
+
+A real handset answers the test protocol itself (firmware/testproto.py on
+its debug UART). Here the same firmware code answers, reached through a
+bridge that lives outside the firmware: it runs on an event loop of its own,
+so it survives a power cut and answers again after the reboot. The bridge
+also does what only an emulator can (docs/HIL.md): cut the power, reboot,
+take the paper out, take the host or the modem down, arm host faults. A real
+handset answers those "unsupported on this target".
+
+The pty is the one a USB serial adapter would give a bench: the bridge holds
+the master side, tests open the slave path with pyserial like /dev/ttyUSB0.
+"""
+
+import asyncio
+import os
+import threading
+import tty
+
+from firmware import testproto
+
+FIRMWARE_OFF = "firmware is off (power cut): send reset"
+OP_TIMEOUT_S = 60  # on top of an op's own timeout_ms
+
+
+class Bridge:
+    """Answers parsed test-protocol requests for an emulated handset.
+    `host`: the in-process HostSimulator (None when the emulator talks to a
+    host it does not own: then host and fault are unsupported)."""
+
+    def __init__(self, handset, host=None):
+        self.handset = handset
+        self.host = host
+        self._host_port = host.port if host is not None else None
+        self._host_down = False
+        self._lock = None  # an asyncio.Lock, made on the bridge's loop
+
+    def ops(self):
+        ops = sorted(testproto.OPS)
+        if self.host is None:
+            ops = [op for op in ops if op not in ("host", "fault")]
+        return ops
+
+    async def answer(self, request):
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:  # one request at a time, whichever client sent it
+            op = request["op"]
+            emulator_op = getattr(self, "_op_" + op, None) if op in testproto.EMULATOR_OPS else None
+            if emulator_op is not None:
+                try:
+                    result = await emulator_op(request)
+                except Exception as e:  # noqa: BLE001 - reported to the test, the bridge goes on
+                    return testproto.error_reply(request["id"], "%s: %s" % (op, e))
+                reply = {"id": request["id"], "ok": True}
+                reply.update(result or {})
+                return reply
+            reply = await self._firmware(request)
+            if op == "hello" and reply.get("ok"):
+                reply["target"] = "emulator"
+                reply["ops"] = self.ops()
+            return reply
+
+    async def _firmware(self, request):
+        """The firmware's own handler, run on the handset's event loop."""
+        handset = self.handset
+        if not handset.running:
+            return testproto.error_reply(request["id"], FIRMWARE_OFF)
+        coro = testproto.handle(handset.driver, request)
+        timeout_s = request.get("timeout_ms", 0) / 1000 + OP_TIMEOUT_S
+        try:
+            return await asyncio.to_thread(handset.run, coro, timeout_s)
+        except Exception as e:  # noqa: BLE001 - the firmware died under us (a power cut)
+            coro.close()
+            return testproto.error_reply(request["id"], "%s (%s)" % (FIRMWARE_OFF, type(e).__name__))
+
+    # -- what only the emulator can do -----------------------------------------
+
+    async def _op_power_cut(self, request):
+        await asyncio.to_thread(self.handset.power_cut)
+
+    async def _op_reset(self, request):
+        """Reboot (after a power cut: boot); replies once the idle screen is up."""
+        handset = self.handset
+        if handset.running:
+            await asyncio.to_thread(handset.power_cut)
+        await asyncio.to_thread(handset.start)
+
+    async def _op_paper(self, request):
+        printer = self._running().sim.printer
+        if request["state"] == "in":
+            self.handset.call(printer.load_paper)
+        elif "after" in request:
+            # runs out mid-receipt, after that many more bytes
+            self.handset.call(printer.paper_runs_out_after, request["after"])
+        else:
+            self.handset.call(printer.remove_paper)
+
+    async def _op_modem(self, request):
+        modem = self._running().sim.modem
+        self.handset.call(setattr, modem, "powered", request["state"] == "up")
+
+    async def _op_host(self, request):
+        host = self._own_host()
+        if request["state"] == "down" and not self._host_down:
+            await asyncio.to_thread(host.stop_thread)
+            self._host_down = True
+        elif request["state"] == "up" and self._host_down:
+            # the same port: the handset's settings point at it
+            await asyncio.to_thread(host.start_in_thread, "127.0.0.1", self._host_port)
+            self._host_down = False
+
+    async def _op_fault(self, request):
+        faults = self._own_host().faults
+        if request["kind"] == "clear":
+            faults.clear()
+            return
+        count = request.get("count", 1)
+        faults.add(request["kind"], mti=request.get("mti"), count=count or None,
+                   delay_ms=request.get("delay_ms"), code=request.get("code"))
+
+    def _running(self):
+        if not self.handset.running:
+            raise RuntimeError(FIRMWARE_OFF)
+        return self.handset
+
+    def _own_host(self):
+        if self.host is None:
+            raise RuntimeError("the host is not the emulator's own (--host given)")
+        return self.host
+
+
+class HilPort:
+    """Serves a Bridge on a pty or a TCP port, on an event loop in a thread
+    of its own. `url`: "pty" or "socket://HOST:PORT" (PORT 0: any free port)."""
+
+    def __init__(self, bridge, url):
+        if url != "pty" and not url.startswith("socket://"):
+            raise ValueError("HIL port must be 'pty' or 'socket://HOST:PORT', not %r" % url)
+        self.bridge = bridge
+        self.url = url
+        self.address = None
+        self._loop = None
+        self._thread = None
+        self._server = None
+        self._fds = []
+        self._serving = None
+
+    def start(self):
+        """Open the port; -> what a test opens: the pty's path or socket://HOST:PORT."""
+        ready = threading.Event()
+        outcome = {}
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+
+        def run():
+            asyncio.set_event_loop(loop)
+            try:
+                outcome["address"] = loop.run_until_complete(self._open())
+            except BaseException as e:  # noqa: BLE001 - re-raised in start()
+                outcome["error"] = e
+            ready.set()
+            if "error" not in outcome:
+                loop.run_forever()
+            loop.run_until_complete(self._close())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="hil-port", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if "error" in outcome:
+            self._thread.join(5)
+            self._thread = None
+            raise outcome["error"]
+        self.address = outcome["address"]
+        return self.address
+
+    def stop(self):
+        if self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._thread = None
+
+    async def _open(self):
+        if self.url == "pty":
+            return await self._open_pty()
+        host, _, port = self.url[len("socket://"):].rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("HIL port %r: expected socket://HOST:PORT" % self.url)
+        self._server = await asyncio.start_server(self._client, host, int(port))
+        return "socket://%s:%d" % (host, self._server.sockets[0].getsockname()[1])
+
+    async def _open_pty(self):
+        master, slave = os.openpty()
+        # Raw, no echo: the slave's line discipline must pass bytes as they
+        # are (pyserial sets raw mode too when it opens the port). The slave
+        # stays open here so that the master never reads EIO between two
+        # test sessions.
+        tty.setraw(slave)
+        self._fds = [master, slave]
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        await loop.connect_read_pipe(lambda: protocol, os.fdopen(master, "rb", buffering=0, closefd=False))
+        write_fd = os.dup(master)
+        self._fds.append(write_fd)
+        transport, write_protocol = await loop.connect_write_pipe(
+            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
+            os.fdopen(write_fd, "wb", buffering=0, closefd=False))
+        writer = asyncio.StreamWriter(transport, write_protocol, None, loop)
+        self._serving = loop.create_task(testproto.serve(reader, writer, None, self.bridge.answer))
+        return os.ttyname(slave)
+
+    async def _client(self, reader, writer):
+        try:
+            await testproto.serve(reader, writer, None, self.bridge.answer)
+        except (ConnectionError, OSError):
+            pass  # the test went away mid-reply
+        finally:
+            writer.close()
+
+    async def _close(self):
+        if self._serving is not None:
+            self._serving.cancel()
+            try:
+                await self._serving
+            except BaseException:  # noqa: BLE001 - cancelled, or the pty failed; closing anyway
+                pass
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+
+
+def open_hil_port(handset, host, url):
+    """Start serving `handset` on `url`; -> (HilPort, address to print)."""
+    port = HilPort(Bridge(handset, host), url)
+    return port, port.start()

@@ -1,0 +1,421 @@
+"""The test protocol (HIL): JSON Lines over the handset's debug UART.
+
+One request a line, one reply a line, matched by `id`:
+
+    -> {"id": 7, "op": "key", "key": "ENTER"}
+    <- {"id": 7, "ok": true}
+    -> {"id": 8, "op": "wait_text", "text": "Sale approved", "timeout_ms": 5000}
+    <- {"id": 8, "ok": false, "error": "...", "title": "Sale", "lines": [...]}
+
+Plain functions: parse_request(line) -> request dict (or raises
+ProtocolError), `await handle(driver, request)` -> reply dict,
+encode_reply(reply) -> bytes; `await serve(reader, writer, driver)` runs
+them over asyncio streams (CPython or MicroPython). docs/HIL.md lists every
+op and says how the protocol is unlocked: it is off unless the setting
+`test_protocol` is true, and then only answers on the port the boot
+configuration names.
+
+A malformed line, an unknown op or a bad argument gets one error reply and
+changes nothing: every argument is checked before anything is done.
+"""
+
+import binascii
+import json
+
+from hal.compat import crc32
+from hal.keypad import KEYS
+from firmware.driver import DriverError
+
+PROTOCOL_VERSION = 1
+MAX_LINE = 4096           # bytes in a request line; longer ones are refused whole
+MAX_TIMEOUT_MS = 600000
+MAX_TEXT = 256
+UNSUPPORTED = "unsupported on this target"
+LOCKED = "test protocol locked (setting test_protocol is off)"
+CARD_ACTIONS = ("swipe", "insert", "tap", "remove")
+# Ops a program cannot do to a real handset: the emulator's bridge
+# (emulator/hil.py) answers them before a request reaches handle().
+EMULATOR_OPS = ("reset", "power_cut", "paper", "host", "modem", "fault")
+
+
+class ProtocolError(Exception):
+    """A request that cannot be carried out; `request_id` is its id when
+    the line had a usable one (else None: the reply's id is null)."""
+
+    def __init__(self, message, request_id=None):
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+# -- argument checks: each returns None when the value is good, else why not --
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_key(value):
+    if value not in KEYS:
+        return "key must be one of " + " ".join(KEYS)
+
+
+def _check_digits(value):
+    if not isinstance(value, str) or not value or len(value) > 64:
+        return "text must be 1-64 digits"
+    for ch in value:
+        if ch not in "0123456789.":
+            return "text must be digits (and '.')"
+
+
+def _check_action(value):
+    if value not in CARD_ACTIONS:
+        return "action must be one of " + ", ".join(CARD_ACTIONS)
+
+
+def _check_name(value):
+    if not isinstance(value, str) or not value or len(value) > 32:
+        return "must be a name of 1-32 characters"
+
+
+def _check_text(value):
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        return "text must be a string of 1-%d characters" % MAX_TEXT
+
+
+def _check_timeout(value):
+    if not _is_int(value) or value < 0 or value > MAX_TIMEOUT_MS:
+        return "timeout_ms must be a whole number 0..%d" % MAX_TIMEOUT_MS
+
+
+def _check_index(value):
+    if not _is_int(value) or value < 0 or value > 999999999:
+        return "must be a whole number >= 0"
+
+
+def _check_bool(value):
+    if not isinstance(value, bool):
+        return "must be true or false"
+
+
+def _check_paper(value):
+    if value not in ("out", "in"):
+        return "state must be out or in"
+
+
+def _check_updown(value):
+    if value not in ("down", "up"):
+        return "state must be down or up"
+
+
+def _check_mti(value):
+    if not isinstance(value, str) or len(value) != 4 or not value.isdigit():
+        return "mti must be 4 digits"
+
+
+def _check_code(value):
+    if not isinstance(value, str) or len(value) != 2:
+        return "code must be 2 characters (field 39)"
+
+
+# op -> {argument: (check, required)}. An argument not listed is refused:
+# a misspelt one must not be silently ignored.
+OPS = {
+    "hello": {},
+    "key": {"key": (_check_key, True)},
+    "keys": {"text": (_check_digits, True)},
+    "card": {"action": (_check_action, True), "card": (_check_name, False)},
+    "screen": {"png": (_check_bool, False)},
+    "wait_text": {"text": (_check_text, True), "timeout_ms": (_check_timeout, False)},
+    "wait_idle": {"timeout_ms": (_check_timeout, False)},
+    "printout": {"since": (_check_index, False)},
+    "journal": {"batch": (_check_index, False)},
+    "reset": {},
+    "power_cut": {},
+    "paper": {"state": (_check_paper, True), "after": (_check_index, False)},
+    "host": {"state": (_check_updown, True)},
+    "modem": {"state": (_check_updown, True)},
+    "fault": {"kind": (_check_name, True), "mti": (_check_mti, False), "count": (_check_index, False),
+              "delay_ms": (_check_timeout, False), "code": (_check_code, False)},
+}
+
+
+def parse_request(line):
+    """One request line (bytes, without or with its newline) -> the request
+    dict, every argument checked. Raises ProtocolError."""
+    if len(line) > MAX_LINE:
+        raise ProtocolError("line too long (max %d bytes)" % MAX_LINE)
+    try:
+        text = bytes(line).decode()
+    except Exception:  # noqa: BLE001 - UnicodeError; MicroPython names it differently
+        raise ProtocolError("line is not UTF-8")
+    try:
+        request = json.loads(text)
+    except Exception:  # noqa: BLE001 - ValueError, or RecursionError on deep nesting
+        raise ProtocolError("line is not JSON")
+    if not isinstance(request, dict):
+        raise ProtocolError("request must be a JSON object")
+    request_id = request.get("id")
+    if not _is_int(request_id) or request_id < 0 or request_id > 2 ** 53:
+        raise ProtocolError("request needs an id: a whole number >= 0")
+    op = request.get("op")
+    if not isinstance(op, str) or op not in OPS:
+        raise ProtocolError("unknown op %s" % _short(op), request_id)
+    spec = OPS[op]
+    for name in request:
+        if name in ("id", "op"):
+            continue
+        if name not in spec:
+            raise ProtocolError("op %s takes no argument %s" % (op, _short(name)), request_id)
+        problem = spec[name][0](request[name])
+        if problem:
+            raise ProtocolError("%s %s: %s" % (op, name, problem), request_id)
+    for name in spec:
+        if spec[name][1] and name not in request:
+            raise ProtocolError("op %s needs %s" % (op, name), request_id)
+    if op == "card" and request["action"] != "remove" and "card" not in request:
+        raise ProtocolError("card %s needs card (a test deck name)" % request["action"], request_id)
+    return request
+
+
+def _short(value):
+    text = json.dumps(value) if not isinstance(value, str) else '"%s"' % value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def error_reply(request_id, message, **extra):
+    reply = {"id": request_id, "ok": False, "error": message}
+    reply.update(extra)
+    return reply
+
+
+def encode_reply(reply):
+    """A reply dict -> one line of bytes. json escapes control characters,
+    so a reply never spans two lines."""
+    return json.dumps(reply).encode() + b"\n"
+
+
+def enabled(settings):
+    """The production lock: nothing answers unless this setting is on."""
+    return getattr(settings, "test_protocol", False) is True
+
+
+# -- the ops the firmware answers itself ---------------------------------------
+
+async def _hello(driver, request):
+    info = driver.info()
+    info["protocol"] = PROTOCOL_VERSION
+    info["target"] = "handset"
+    info["ops"] = [op for op in sorted(OPS) if op not in EMULATOR_OPS]
+    return info
+
+
+async def _key(driver, request):
+    driver.key(request["key"])
+    return {}
+
+
+async def _keys(driver, request):
+    driver.keys(request["text"])
+    return {}
+
+
+async def _card(driver, request):
+    driver.card(request["action"], request.get("card"))
+    return {}
+
+
+async def _screen(driver, request):
+    screen = driver.screen()
+    if request.get("png"):
+        width, height, framebuffer = driver.framebuffer()
+        screen["png"] = base64(png_rgb565(width, height, framebuffer))
+    return screen
+
+
+async def _wait_text(driver, request):
+    try:
+        await driver.wait_text(request["text"], request.get("timeout_ms", 5000))
+    except DriverError as e:
+        screen = driver.screen()
+        return error_reply(request["id"], str(e), title=screen["title"], lines=screen["lines"])
+    return {}
+
+
+async def _wait_idle(driver, request):
+    try:
+        await driver.wait_idle(request.get("timeout_ms", 10000))
+    except DriverError as e:
+        screen = driver.screen()
+        return error_reply(request["id"], str(e), title=screen["title"], lines=screen["lines"])
+    return {}
+
+
+async def _printout(driver, request):
+    slips = []
+    for index, data in driver.printout(request.get("since", 0)):
+        slips.append({"index": index, "lines": driver.receipt_lines(data), "escpos": base64(data)})
+    return {"printouts": slips, "count": driver.printout_count()}
+
+
+async def _journal(driver, request):
+    return {"records": driver.journal(request.get("batch"))}
+
+
+HANDLERS = {
+    "hello": _hello, "key": _key, "keys": _keys, "card": _card, "screen": _screen,
+    "wait_text": _wait_text, "wait_idle": _wait_idle, "printout": _printout, "journal": _journal,
+}
+
+
+async def handle(driver, request):
+    """A parsed request -> its reply dict. Never raises: whatever goes
+    wrong becomes an error reply (the firmware goes on either way)."""
+    request_id = request.get("id")
+    if not enabled(driver.app.settings):
+        return error_reply(request_id, LOCKED)
+    handler = HANDLERS.get(request.get("op"))
+    if handler is None:
+        return error_reply(request_id, UNSUPPORTED)
+    try:
+        result = await handler(driver, request)
+    except DriverError as e:
+        return error_reply(request_id, str(e))
+    except Exception as e:  # noqa: BLE001 - a test request must never stop the firmware
+        return error_reply(request_id, "internal error: %s: %s" % (type(e).__name__, e))
+    if result.get("ok") is False:
+        return result
+    reply = {"id": request_id, "ok": True}
+    reply.update(result)
+    return reply
+
+
+async def answer_line(line, answer):
+    """One raw line -> its reply dict; `answer` is the coroutine function
+    for a parsed request."""
+    if line is None:
+        return error_reply(None, "line too long (max %d bytes)" % MAX_LINE)
+    try:
+        request = parse_request(line)
+    except ProtocolError as e:
+        return error_reply(e.request_id, e.message)
+    return await answer(request)
+
+
+class LineSplitter:
+    """Bytes as they arrive -> complete lines. A line longer than MAX_LINE
+    is dropped as it streams in (memory stays bounded) and comes out once,
+    as None, when its newline arrives. A trailing CR is dropped."""
+
+    def __init__(self, max_line=MAX_LINE):
+        self._max = max_line
+        self._buffer = b""
+        self._overlong = False
+
+    def feed(self, data):
+        lines = []
+        while data:
+            cut = data.find(b"\n")
+            if cut < 0:
+                if not self._overlong:
+                    self._buffer += data
+                    if len(self._buffer) > self._max:
+                        self._overlong = True
+                        self._buffer = b""
+                break
+            line = self._buffer + data[:cut]
+            data = data[cut + 1:]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            lines.append(None if self._overlong or len(line) > self._max else line)
+            self._buffer = b""
+            self._overlong = False
+        return lines
+
+
+async def serve(reader, writer, driver, answer=None):
+    """Answer requests from `reader` on `writer` until the stream ends.
+    `answer(request)` defaults to handle(driver, request); the emulator's
+    bridge passes its own. With the protocol locked, nothing is read or
+    written: the port stays silent."""
+    if answer is None:
+        if not enabled(driver.app.settings):
+            return
+
+        async def answer(request):
+            return await handle(driver, request)
+    lines = LineSplitter()
+    while True:
+        data = await reader.read(512)
+        if not data:
+            return
+        for line in lines.feed(data):
+            reply = await answer_line(line, answer)
+            writer.write(encode_reply(reply))
+            await writer.drain()
+
+
+# -- the screen as PNG, without zlib (MicroPython has no compressor) ----------
+
+def base64(data):
+    return binascii.b2a_base64(data)[:-1].decode()
+
+
+def _chunk(kind, body):
+    head = len(body).to_bytes(4, "big") + kind
+    return head + body + crc32(kind + body).to_bytes(4, "big")
+
+
+def _adler32(data):
+    a, b = 1, 0
+    n = len(data)
+    start = 0
+    while start < n:
+        # 5552 bytes is the most that fits before the sums must be reduced
+        # (RFC 1950); reducing less often keeps the loop cheap.
+        end = min(start + 5552, n)
+        for i in range(start, end):
+            a += data[i]
+            b += a
+        a %= 65521
+        b %= 65521
+        start = end
+    return (b << 16) | a
+
+
+def png_rgb565(width, height, framebuffer):
+    """RGB565 little-endian framebuffer -> PNG bytes (8-bit RGB, deflate
+    'stored' blocks). Channels widen as v * 255 // max, as Pillow's BGR;16
+    decoder does, so this PNG matches the emulator's pixel for pixel."""
+    expand5 = bytes([v * 255 // 31 for v in range(32)])
+    expand6 = bytes([v * 255 // 63 for v in range(64)])
+    row_bytes = width * 3 + 1
+    raw = bytearray(row_bytes * height)
+    out = 0
+    src = 0
+    fb = memoryview(framebuffer)
+    for _ in range(height):
+        raw[out] = 0  # filter: none
+        out += 1
+        for _ in range(width):
+            pixel = fb[src] | (fb[src + 1] << 8)
+            src += 2
+            raw[out] = expand5[pixel >> 11]
+            raw[out + 1] = expand6[(pixel >> 5) & 0x3F]
+            raw[out + 2] = expand5[pixel & 0x1F]
+            out += 3
+    stream = bytearray(b"\x78\x01")
+    start = 0
+    while True:
+        block = raw[start:start + 65535]
+        start += len(block)
+        final = 1 if start >= len(raw) else 0
+        size = len(block)
+        stream += bytes([final, size & 0xFF, size >> 8, (size & 0xFF) ^ 0xFF, (size >> 8) ^ 0xFF])
+        stream += block
+        if final:
+            break
+    stream += _adler32(raw).to_bytes(4, "big")
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", bytes(stream))
+            + _chunk(b"IEND", b""))
+
