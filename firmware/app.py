@@ -22,6 +22,7 @@ from firmware.terminal import TerminalState
 from firmware.ui import UI
 
 VERSION = "0.1.0"
+PRINT_DONE = "print_done"  # event the app posts to itself when a slip is out
 PRINTOUTS_MAX_BYTES = 64 * 1024  # slips kept for the test protocol's `printout`
 
 
@@ -168,17 +169,29 @@ class App:
         """Print one slip; show 'out of paper' while the printer waits."""
         data = receipt.to_escpos(lines, self.gb_table)
         printer = self.devices.printer
-        job = asyncio.create_task(printer.print_job(data))
+        outcome = {}
+
+        async def print_then_post():
+            try:
+                await printer.print_job(data)
+            except Exception as e:  # noqa: BLE001 - handed to the waiting flow below
+                outcome["error"] = e
+            self.events.put_nowait(("printer", PRINT_DONE))
+
+        asyncio.create_task(print_then_post())
         self.ui.show(title, ["PRINTING"])
-        while not job.done():
-            event = await self.events.get(100)
-            if event is None or event[0] != "printer":
-                continue  # keys during printing are dropped on purpose
+        while True:
+            event = await self.events.get()
+            if event[0] != "printer":
+                continue  # keys and cards during printing are dropped on purpose
+            if event[1] == PRINT_DONE:
+                break
             if event[1] == "paper_out":
                 self.ui.show(title, ["PAPER_OUT", "LOAD_PAPER"])
             elif event[1] == "paper_ok":
                 self.ui.show(title, ["PRINTING"])
-        await job  # re-raises a printer failure
+        if "error" in outcome:
+            raise outcome["error"]
         self.printouts.append(data)
         # Bounded by bytes, not count: a handset has a few MB of RAM.
         while len(self.printouts) > 1 and sum(len(p) for p in self.printouts) > PRINTOUTS_MAX_BYTES:
