@@ -124,3 +124,15 @@ def test_cancel_at_the_card_prompt_returns_to_idle(handset):
     handset.wait_text("Cancelled")
     handset.wait_idle()
     assert handset.journal() == []
+
+
+def test_sale_in_chinese(make_handset, host):
+    h = make_handset(lang="zh")
+    h.wait_idle()
+    h.keys("888")
+    h.enter()
+    h.wait_text("请刷卡/插卡/挥卡")
+    h.card("swipe", "debit-mag")
+    h.wait_text("消费成功")
+    h.wait_idle()
+    assert "POS终端" in h.screen()["title"]
