@@ -16,23 +16,12 @@ import sys
 
 import pytest
 
+from tests.support import in_ci, micropython_path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CORE_PACKAGES = ("firmware", "hal")
 NOT_CORE = (os.path.join("hal", "linux"),)   # real drivers: CPython only
-
-
-def micropython_path():
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
-def in_ci():
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ def modules_with_cross_checks():
     for name in sorted(os.listdir(UNIT)):
         if name.startswith("test_") and name.endswith(".py"):
             with open(os.path.join(UNIT, name), encoding="utf-8") as f:
-                if "def micropython_path(" in f.read():
+                if "micropython_path" in f.read():
                     found.append("tests.unit." + name[:-3])
     return found
 

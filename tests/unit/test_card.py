@@ -23,6 +23,7 @@ from hal.sim.card_reader import SimCardReader
 from hal.sim import deck
 from hal.sim.deck import find_card
 from hal.errors import CardError
+from tests.support import micropython_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOW = (2025, 6, 15, 10, 30, 0)
@@ -613,14 +614,6 @@ for line in asyncio.run(main()):
 """
 
 
-def micropython_path():
-    import shutil
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 def test_micropython_reads_chips_the_same():

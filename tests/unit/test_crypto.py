@@ -37,6 +37,7 @@ import warnings
 import pytest
 
 from hal import crypto
+from tests.support import micropython_path
 
 psec = pytest.importorskip("psec")
 
@@ -437,14 +438,6 @@ print(' '.join(binascii.hexlify(b).decode().upper() for b in out))
 """
 
 
-def micropython_path():
-    """The MicroPython interpreter: $MICROPYTHON, beside this python, or on PATH."""
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 def run_script(interpreter, script):

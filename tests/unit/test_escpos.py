@@ -15,21 +15,13 @@ import sys
 import pytest
 
 from firmware import escpos, gb2312
+from tests.support import micropython_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def micropython_path():
-    """The MicroPython interpreter: $MICROPYTHON, beside this python, or on PATH."""
-    import shutil
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 @pytest.fixture(scope="module")

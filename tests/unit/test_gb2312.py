@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from firmware import gb2312
+from tests.support import micropython_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -99,13 +100,6 @@ def test_asset_matches_builder():
         assert f.read() == build_gb2312.build(), "run tools/build_gb2312.py"
 
 
-def micropython_path():
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 def test_micropython_gives_the_same_bytes():

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from firmware import iso8583
 from firmware.iso8583 import Iso8583Error, field60, frame, mac_data, pack, parse_field60, unframe, unpack
 from hal import crypto
+from tests.support import micropython_path
 
 pyiso = pytest.importorskip("iso8583")
 
@@ -429,14 +430,6 @@ print(binascii.hexlify(framed).decode(), mac.decode(), iso8583.parse_field60(bac
 print('|'.join(errors))
 """
 
-def micropython_path():
-    """The MicroPython interpreter: $MICROPYTHON, beside this python, or on PATH."""
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 MICROPYTHON = micropython_path()

@@ -20,6 +20,7 @@ from hal.errors import DeviceError, KeyStoreError, StorageFullError
 from hal.keystore import KeyStore
 from hal.sim.keystore import STATE_FILE, TEST_MASTER_KEY, SimKeyStore
 from hal.storage import DirStorage
+from tests.support import micropython_path
 
 psec = pytest.importorskip("psec")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -304,14 +305,6 @@ def run_script(interpreter):
     return result.stdout
 
 
-def micropython_path():
-    """The MicroPython interpreter: $MICROPYTHON, beside this python, or on PATH."""
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 MICROPYTHON = micropython_path()

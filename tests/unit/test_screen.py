@@ -16,21 +16,13 @@ import pytest
 
 from firmware import escpos, font, gb2312, screen
 from hal.sim.display import SimDisplay
+from tests.support import micropython_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def micropython_path():
-    """The MicroPython interpreter: $MICROPYTHON, beside this python, or on PATH."""
-    import shutil
-    for candidate in (os.environ.get("MICROPYTHON"),
-                      os.path.join(os.path.dirname(sys.executable), "micropython"),
-                      shutil.which("micropython")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 @pytest.fixture(scope="module")
