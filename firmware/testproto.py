@@ -191,7 +191,32 @@ def error_reply(request_id, message, **extra):
 def encode_reply(reply):
     """A reply dict -> one line of bytes. json escapes control characters,
     so a reply never spans two lines."""
-    return json.dumps(reply).encode() + b"\n"
+    return b"".join(reply_parts(reply))
+
+
+def reply_parts(reply):
+    """The reply line in pieces: the JSON of the small fields, then each
+    bytes field (base64 text, which needs no escaping) as it is, so a big
+    one is never copied into a JSON string."""
+    small = {}
+    big = []
+    for name in reply:
+        if isinstance(reply[name], (bytes, bytearray)):
+            big.append(name)
+        else:
+            small[name] = reply[name]
+    text = json.dumps(small)
+    if not big:
+        return [text.encode() + b"\n"]
+    parts = [text[:-1].encode()]
+    separator = ", " if small else ""
+    for name in big:
+        parts.append(('%s"%s": "' % (separator, name)).encode())
+        separator = ", "
+        parts.append(reply[name])
+        parts.append(b'"')
+    parts.append(b"}\n")
+    return parts
 
 
 def enabled(settings):
@@ -228,7 +253,9 @@ async def _screen(driver, request):
     screen = driver.screen()
     if request.get("png"):
         width, height, framebuffer = driver.framebuffer()
-        screen["png"] = base64(png_rgb565(width, height, framebuffer))
+        png = png_rgb565(width, height, framebuffer)
+        framebuffer = None
+        screen["png"] = base64_bytes(png)  # bytes: reply_parts() writes it as it is
     return screen
 
 
@@ -350,23 +377,28 @@ async def serve(reader, writer, driver, answer=None):
             return
         for line in lines.feed(data):
             reply = await answer_line(line, answer)
-            writer.write(encode_reply(reply))
+            for part in reply_parts(reply):
+                writer.write(part)
+            reply = None
             await writer.drain()
 
 
 # -- the screen as PNG, without zlib (MicroPython has no compressor) ----------
+# A screen is 240 x 320: ~230 KB of PNG, ~310 KB of base64. Built in one
+# buffer and written out in pieces (reply_parts), so that a handset's heap
+# holds the PNG and its base64 at most, never a third copy as a JSON string.
 
 def base64(data):
-    return binascii.b2a_base64(data)[:-1].decode()
+    """bytes -> base64 text (str)."""
+    return base64_bytes(data).decode()
 
 
-def _chunk(kind, body):
-    head = len(body).to_bytes(4, "big") + kind
-    return head + body + crc32(kind + body).to_bytes(4, "big")
+def base64_bytes(data):
+    return binascii.b2a_base64(data, newline=False)
 
 
-def _adler32(data):
-    a, b = 1, 0
+def _adler32(data, adler=1):
+    a, b = adler & 0xFFFF, adler >> 16
     n = len(data)
     start = 0
     while start < n:
@@ -389,33 +421,56 @@ def png_rgb565(width, height, framebuffer):
     expand5 = bytes([v * 255 // 31 for v in range(32)])
     expand6 = bytes([v * 255 // 63 for v in range(64)])
     row_bytes = width * 3 + 1
-    raw = bytearray(row_bytes * height)
-    out = 0
-    src = 0
+    raw_left = row_bytes * height
+    blocks = (raw_left + 65534) // 65535 or 1
+    stream_len = 2 + blocks * 5 + raw_left + 4
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
+    head = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
+    out = bytearray(len(head) + 8 + stream_len + 4 + 12)
+    out[0:len(head)] = head
+    pos = len(head)
+    out[pos:pos + 8] = stream_len.to_bytes(4, "big") + b"IDAT"
+    idat = pos + 4
+    pos += 8
+    out[pos:pos + 2] = b"\x78\x01"  # zlib: deflate, 32 K window, no dictionary
+    pos += 2
     fb = memoryview(framebuffer)
+    row = bytearray(row_bytes)  # row[0] = 0: filter "none"
+    adler = 1
+    block_left = 0
+    src = 0
     for _ in range(height):
-        raw[out] = 0  # filter: none
-        out += 1
+        i = 1
         for _ in range(width):
             pixel = fb[src] | (fb[src + 1] << 8)
             src += 2
-            raw[out] = expand5[pixel >> 11]
-            raw[out + 1] = expand6[(pixel >> 5) & 0x3F]
-            raw[out + 2] = expand5[pixel & 0x1F]
-            out += 3
-    stream = bytearray(b"\x78\x01")
-    start = 0
-    while True:
-        block = raw[start:start + 65535]
-        start += len(block)
-        final = 1 if start >= len(raw) else 0
-        size = len(block)
-        stream += bytes([final, size & 0xFF, size >> 8, (size & 0xFF) ^ 0xFF, (size >> 8) ^ 0xFF])
-        stream += block
-        if final:
-            break
-    stream += _adler32(raw).to_bytes(4, "big")
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + b"\x08\x02\x00\x00\x00"
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", bytes(stream))
-            + _chunk(b"IEND", b""))
+            row[i] = expand5[pixel >> 11]
+            row[i + 1] = expand6[(pixel >> 5) & 0x3F]
+            row[i + 2] = expand5[pixel & 0x1F]
+            i += 3
+        adler = _adler32(row, adler)
+        done = 0
+        while done < row_bytes:
+            if block_left == 0:
+                block_left = min(raw_left, 65535)
+                final = 1 if block_left == raw_left else 0
+                out[pos:pos + 5] = bytes([final, block_left & 0xFF, block_left >> 8,
+                                          (block_left & 0xFF) ^ 0xFF, (block_left >> 8) ^ 0xFF])
+                pos += 5
+            n = min(block_left, row_bytes - done)
+            out[pos:pos + n] = row[done:done + n]
+            pos += n
+            done += n
+            block_left -= n
+            raw_left -= n
+    out[pos:pos + 4] = adler.to_bytes(4, "big")
+    pos += 4
+    out[pos:pos + 4] = (binascii.crc32(memoryview(out)[idat:pos]) & 0xFFFFFFFF).to_bytes(4, "big")
+    pos += 4
+    out[pos:pos + 12] = _chunk(b"IEND", b"")
+    return out
 
+
+def _chunk(kind, body):
+    head = len(body).to_bytes(4, "big") + kind
+    return head + body + crc32(kind + body).to_bytes(4, "big")

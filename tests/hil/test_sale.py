@@ -1,0 +1,32 @@
+"""Sale over the test port: what the cashier does, what the screen says,
+what the printer and the journal keep."""
+
+
+def test_swiped_sale_two_copies_masked_card(dut):
+    before = dut.printout_count()
+    txn = dut.sale(1234, "debit-mag")
+    assert txn["type"] == "sale" and txn["status"] == "approved" and txn["amount"] == 1234
+    assert txn["card"] == "622202*********0017"
+    slips = dut.printout_text(before)
+    assert [index for index, _ in slips] == [before, before + 1]
+    merchant, cardholder = ("\n".join(lines) for _, lines in slips)
+    assert "MERCHANT COPY" in merchant and "CARDHOLDER COPY" in cardholder
+    assert "RMB 12.34" in merchant and txn["rrn"] in merchant
+    assert "6222021000000000017" not in merchant + cardholder
+
+
+def test_chip_sale_with_pin(dut):
+    txn = dut.sale(2000, "chip-pin", action="insert", pin="888888")
+    assert txn["status"] == "approved" and txn["amount"] == 2000
+
+
+def test_screen_hash_and_png_describe_the_same_framebuffer(dut):
+    import hashlib
+    import io
+
+    from PIL import Image
+    screen = dut.screen(png=True)
+    image = Image.open(io.BytesIO(__import__("base64").b64decode(screen["png"])))
+    assert image.size == (screen["width"], screen["height"]) == (dut.info["width"], dut.info["height"])
+    assert len(screen["sha256"]) == 64 and hashlib.sha256(b"").hexdigest() != screen["sha256"]
+    assert screen["title"] == "POS Terminal"
