@@ -1,6 +1,6 @@
 """Unicode <-> GB2312 (EUC-CN) for the printer, without a codec library.
 
-MicroPython has no codecs beyond UTF-8 (and "..".encode("gb18030") there
+MicroPython has no codecs beyond UTF-8 (asking its str.encode for gb18030
 silently returns UTF-8), so the mapping comes from firmware/assets/gb2312.bin,
 which tools/build_gb2312.py derives from CPython's own 'gb2312' codec. The
 file holds sorted arrays; a look-up is a binary search.

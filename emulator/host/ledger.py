@@ -276,41 +276,35 @@ class Ledger:
 
     # -- reversals, settlements, uploads ------------------------------------
 
-    def add_reversal(self, **row):
+    def _insert(self, table, row):
         row.setdefault("created_at", _now_iso())
         names = sorted(row)
-        self._sql("INSERT INTO reversals (%s) VALUES (%s)"
-                  % (", ".join(names), ", ".join("?" for _ in names)),
+        self._sql("INSERT INTO %s (%s) VALUES (%s)"
+                  % (table, ", ".join(names), ", ".join("?" for _ in names)),
                   [row[n] for n in names])
+
+    def _rows(self, table, tid):
+        if tid is None:
+            return self._all("SELECT * FROM %s ORDER BY id" % table)
+        return self._all("SELECT * FROM %s WHERE tid = ? ORDER BY id" % table, (tid,))
+
+    def add_reversal(self, **row):
+        self._insert("reversals", row)
 
     def reversals(self, tid=None):
-        if tid is None:
-            return self._all("SELECT * FROM reversals ORDER BY id")
-        return self._all("SELECT * FROM reversals WHERE tid = ? ORDER BY id", (tid,))
+        return self._rows("reversals", tid)
 
     def add_settlement(self, **row):
-        row.setdefault("created_at", _now_iso())
-        names = sorted(row)
-        self._sql("INSERT INTO settlements (%s) VALUES (%s)"
-                  % (", ".join(names), ", ".join("?" for _ in names)),
-                  [row[n] for n in names])
+        self._insert("settlements", row)
 
     def settlements(self, tid=None):
-        if tid is None:
-            return self._all("SELECT * FROM settlements ORDER BY id")
-        return self._all("SELECT * FROM settlements WHERE tid = ? ORDER BY id", (tid,))
+        return self._rows("settlements", tid)
 
     def add_batch_upload(self, **row):
-        row.setdefault("created_at", _now_iso())
-        names = sorted(row)
-        self._sql("INSERT INTO batch_uploads (%s) VALUES (%s)"
-                  % (", ".join(names), ", ".join("?" for _ in names)),
-                  [row[n] for n in names])
+        self._insert("batch_uploads", row)
 
     def batch_uploads(self, tid=None):
-        if tid is None:
-            return self._all("SELECT * FROM batch_uploads ORDER BY id")
-        return self._all("SELECT * FROM batch_uploads WHERE tid = ? ORDER BY id", (tid,))
+        return self._rows("batch_uploads", tid)
 
     def count_applied(self, kind):
         """How many requests of `kind` changed the books: sales, voids and

@@ -10,17 +10,19 @@ def sale(h, amount, card, action="swipe", pin=None, expect="Sale approved"):
     h.wait_idle()
     h.keys(str(amount))
     h.enter()
+    present_card(h, card, action, pin, expect)
+    h.wait_idle()
+
+
+def present_card(h, card, action, pin, expect):
+    """At the card prompt: the card, the cardholder's PIN, the card out
+    again (chip), then the outcome on the screen."""
     h.wait_text("Swipe, insert or tap card")
     h.card(action, card)
     if pin is not None:
         h.wait_text("enter PIN")
         h.keys(pin)
         h.enter()
-    remove_card_and_expect(h, action, expect)
-    h.wait_idle()
-
-
-def remove_card_and_expect(h, action, expect):
     if action == "insert":
         h.wait_text("remove card")
         h.card("remove")
@@ -71,13 +73,7 @@ def void(h, trace, card="debit-mag", action="swipe", pin=None, expect="Void appr
     if not expect.startswith("!"):
         h.wait_text("Press ENTER to confirm")
         h.enter()
-        h.wait_text("Swipe, insert or tap card")
-        h.card(action, card)
-        if pin is not None:
-            h.wait_text("enter PIN")
-            h.keys(pin)
-            h.enter()
-        remove_card_and_expect(h, action, expect)
+        present_card(h, card, action, pin, expect)
     else:
         h.wait_text(expect[1:])
     h.wait_idle()
@@ -99,13 +95,7 @@ def refund(h, rrn, date, amount, card="debit-mag", action="swipe", pin=None, exp
         h.wait_text(expect)
         h.wait_idle()
         return
-    h.wait_text("Swipe, insert or tap card")
-    h.card(action, card)
-    if pin is not None:
-        h.wait_text("enter PIN")
-        h.keys(pin)
-        h.enter()
-    remove_card_and_expect(h, action, expect)
+    present_card(h, card, action, pin, expect)
     h.wait_idle()
 
 
