@@ -75,9 +75,12 @@ class Bridge:
         timeout_s = request.get("timeout_ms", 0) / 1000 + OP_TIMEOUT_S
         try:
             return await asyncio.to_thread(handset.run, coro, timeout_s)
-        except Exception as e:  # noqa: BLE001 - the firmware died under us (a power cut)
+        except Exception as e:  # noqa: BLE001 - reported to the test, the bridge goes on
             coro.close()
-            return testproto.error_reply(request["id"], "%s (%s)" % (FIRMWARE_OFF, type(e).__name__))
+            if handset.running:
+                return testproto.error_reply(request["id"], "the firmware did not answer within %d s (%s)"
+                                             % (timeout_s, type(e).__name__))
+            return testproto.error_reply(request["id"], FIRMWARE_OFF)
 
     # -- what only the emulator can do -----------------------------------------
 

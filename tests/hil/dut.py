@@ -45,8 +45,13 @@ class Dut:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise HilError("no reply from the device within %.0f s%s" % (timeout_s, self._log_hint()))
+            # wait for a byte, then take what has arrived without waiting
+            # (in_waiting is not a byte count on every pyserial backend)
             self.port.timeout = min(left, 1.0)
-            chunk = self.port.read(max(1, min(self.port.in_waiting, READ_CHUNK)))
+            chunk = self.port.read(1)
+            if chunk:
+                self.port.timeout = 0
+                chunk += self.port.read(READ_CHUNK)
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)

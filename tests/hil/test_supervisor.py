@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from tests.flows import cashier
 
 
@@ -26,7 +28,6 @@ def test_wrong_supervisor_password_then_lockout_then_unlocked_after_the_wait(dut
     dut.wait_text("Locked: try again in")
     dut.wait_idle()
     if lockout_s > 600:
-        import pytest
         pytest.skip("lockout of %d s is too long to wait out on this target" % lockout_s)
     time.sleep(max(0, lockout_s + 1 - (time.monotonic() - locked_at)))
     try_supervisor(dut, cashier.SUPERVISOR_PW)
