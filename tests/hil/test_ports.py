@@ -2,11 +2,12 @@
 and the firmware's own test port under MicroPython on a tty, as on a
 handset's debug UART."""
 
+import json
 import os
 import select
 import subprocess
-import sys
 import time
+import tty
 
 import pytest
 
@@ -100,8 +101,6 @@ def test_the_firmware_answers_on_its_own_uart_under_micropython(host, tmp_path):
     mp = micropython_path()
     if mp is None:
         pytest.skip("no micropython interpreter")
-    import json
-    import tty
     master, slave = os.openpty()
     tty.setraw(slave)
     script = tmp_path / "handset.py"
