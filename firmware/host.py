@@ -15,6 +15,9 @@ from firmware.errors import PosError
 # Fields a reply must echo unchanged when the request carried them.
 ECHOED_FIELDS = (3, 4, 11, 41, 42)
 
+# Replies that may come without a MAC (the host has no usable key for us).
+UNSIGNED_OK = ("A0", "99", "97")
+
 # Reversal reasons (field 39 of the 0400)
 REASON_NO_REPLY = "98"
 REASON_BAD_MAC = "A0"
@@ -102,9 +105,9 @@ class HostLink:
         if with_mac:
             mac = reply.get(64)
             if mac is None:
-                # A decline (A0 itself, say) may come without a MAC; an
-                # approval never may.
-                if reply[39] == "00":
+                # Only a key error (A0, 99) may come without a MAC: the host
+                # could not make one. Any other answer unsigned is not trusted.
+                if reply[39] not in UNSIGNED_OK:
                     raise HostError("BAD_MAC", True, REASON_BAD_MAC)
             else:
                 try:

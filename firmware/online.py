@@ -110,36 +110,55 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
     app.log("%s trace %06d amount %d sent", kind, trace, amount)
     app.ui.show(kind.upper(), ["PROCESSING"])
 
-    tries = app.settings.refund_send_tries if kind == REFUND else 1
-    frame_fields = fields
-    reply = None
-    for attempt in range(tries):
+    if kind == REFUND:
+        return await send_refund(app, mti, fields, state.batch, trace)
+    try:
+        reply = await app.host.exchange(mti, dict(fields))
+    except HostError as e:
+        if not e.sent:
+            # Nothing ever reached the host: nothing to reverse.
+            state.record("offline", batch=state.batch, trace=trace, reason=e.code)
+            raise PosError(e.code)
+        # Outcome unknown: the host may have taken the money. Reverse now; if
+        # that fails too, it stays pending and goes first next time.
+        state.record("unknown", batch=state.batch, trace=trace, reason=e.reason)
+        app.log("%s trace %06d: %s", kind, trace, e.code)
         try:
-            reply = await app.host.exchange(mti, dict(frame_fields))
-            break
-        except HostError as e:
-            if not e.sent and attempt == 0:
-                # Nothing ever reached the host: nothing to reverse or resend.
-                state.record("offline", batch=state.batch, trace=trace, reason=e.code)
-                raise PosError(e.code)
-            if attempt == 0:
-                state.record("unknown", batch=state.batch, trace=trace, reason=e.reason)
-            else:
-                state.record("resend", batch=state.batch, trace=trace)
-            app.log("%s trace %06d: %s (try %d)", kind, trace, e.code, attempt + 1)
-            if kind != REFUND:
-                # Outcome unknown: the host may have taken the money. Reverse
-                # now; if that fails too it stays pending and goes first next time.
-                try:
-                    await pending.send_reversals(app)
-                except PosError:
-                    pass
-                raise PosError(e.code)
-            if attempt + 1 < tries:
-                app.ui.show(kind.upper(), [("RETRY", attempt + 1)])
-    if reply is None:
-        raise PosError("REFUND_UNCONFIRMED")
+            await pending.send_reversals(app)
+        except PosError:
+            pass
+        raise PosError(e.code)
     return record_reply(app, state.batch, trace, reply)
+
+
+async def send_refund(app, mti, fields, batch, trace):
+    """A refund is never reversed: without an answer it goes again, same
+    trace, same fields, up to refund_send_tries times in the flow (then it
+    stays pending: firmware/pending.py resends it later)."""
+    state = app.state
+    try:
+        reply = await app.host.exchange(mti, dict(fields))
+        return record_reply(app, batch, trace, reply)
+    except HostError as e:
+        if not e.sent:
+            state.record("offline", batch=batch, trace=trace, reason=e.code)
+            raise PosError(e.code)
+        state.record("unknown", batch=batch, trace=trace, reason=e.reason)
+        app.log("refund trace %06d: %s", trace, e.code)
+    for attempt in range(1, app.settings.refund_send_tries):
+        app.ui.show("REFUND", [("RETRY", attempt)])
+        state.record("resend", batch=batch, trace=trace)
+        try:
+            reply = await app.host.exchange(mti, dict(fields))
+        except HostError as e:
+            app.log("refund trace %06d resend: %s", trace, e.code)
+            continue
+        if pending.record_refund_repeat(app, state.find(batch, trace), reply):
+            txn = state.find(batch, trace)
+            if txn["state"] != APPROVED:
+                raise PosError(response_message_code(reply[39]), reply[39])
+            return txn
+    raise PosError("REFUND_UNCONFIRMED")
 
 
 def record_reply(app, batch, trace, reply):

@@ -10,14 +10,22 @@ same trace until the host answers (the host recognises the repeat).
 """
 
 from hal.compat import unhexlify
-from hal.errors import KeyStoreError, StorageError
-from firmware.errors import PosError
+from hal.errors import DeviceError, KeyStoreError
+from firmware.errors import SIGN_ON_AGAIN, PosError
 from firmware.host import HostError
 from firmware.terminal import APPROVED, DECLINED
 
 # DESIGN.md: a reversal carries the original less F26/35/36/37/52/53 (and
 # never a MAC of the old request: it gets its own).
 NOT_IN_REVERSAL = ("26", "35", "36", "37", "52", "53", "64")
+
+# Answers that close a reversal: done (00), nothing to reverse (25 original
+# not found, 12 invalid: the host never holds it).
+REVERSAL_CLOSED = ("00", "12", "25")
+
+# Answers that say the host did not process a request at all: a refund
+# repeat answered so is still pending.
+NOT_PROCESSED = ("06", "96", "97", "98", "99", "A0")
 
 
 def request_from_journal(app, txn, leave_out=()):
@@ -62,11 +70,18 @@ async def send_reversals(app):
                 if not e.sent:
                     break  # the host is not there at all: no use trying at once again
                 continue
-            # Any well-formed answer is the host's acknowledgement (00, or
-            # 25 "original not found": it never applied it). Both close it.
-            state.record("reversal", batch=txn["batch"], trace=txn["trace"], result="done",
-                         rc=reply[39])
-            app.log("reversal of trace %06d acknowledged (%s)", txn["trace"], reply[39])
+            rc = reply[39]
+            if rc not in REVERSAL_CLOSED:
+                # 96, A0, 99...: the host did not process the reversal; the
+                # money may still be with it. A failed try, not an answer.
+                app.log("reversal of trace %06d answered %s: not taken", txn["trace"], rc)
+                state.record("reversal", batch=txn["batch"], trace=txn["trace"], result="failed", rc=rc)
+                if rc in SIGN_ON_AGAIN:
+                    app.signed_on = False
+                    break  # new keys first: sign-on sends it again
+                continue
+            state.record("reversal", batch=txn["batch"], trace=txn["trace"], result="done", rc=rc)
+            app.log("reversal of trace %06d acknowledged (%s)", txn["trace"], rc)
             done = True
             break
         if not done:
@@ -74,26 +89,45 @@ async def send_reversals(app):
             raise PosError("REVERSAL_PENDING")
 
 
+def record_refund_repeat(app, txn, reply):
+    """The answer to a refund sent AGAIN (its first sending may have been
+    applied). 00 or 94 (the host holds the first one): approved. A definite
+    business decline (25, 51, 61...): declined. A host that did not process
+    it (96, 98, A0, 99...): still pending. -> True if the refund is settled."""
+    rc = reply[39]
+    if rc in SIGN_ON_AGAIN:
+        app.signed_on = False
+    if rc in NOT_PROCESSED:
+        app.log("refund trace %06d resent, answered %s: still pending", txn["trace"], rc)
+        return False
+    update = {"state": APPROVED if rc in ("00", "94") else DECLINED, "rc": rc}
+    if reply.get(37):
+        update["rrn"] = reply[37]
+    if reply.get(38):
+        update["auth"] = reply[38]
+    app.state.record("reply", batch=txn["batch"], trace=txn["trace"], **update)
+    app.log("refund trace %06d resent, answered %s", txn["trace"], rc)
+    return True
+
+
 async def resend_refunds(app):
     state = app.state
     for txn in state.pending_refunds():
         fields = request_from_journal(app, txn, ("64",))
         app.ui.show("REFUND", ["RESENDING_REFUND"])
+        state.record("resend", batch=txn["batch"], trace=txn["trace"])
         try:
-            state.record("resend", batch=txn["batch"], trace=txn["trace"])
             reply = await app.host.exchange(txn["mti"], fields)
         except HostError as e:
             app.log("refund trace %06d resend: %s", txn["trace"], e.code)
             raise PosError("REFUND_PENDING")
-        update = {"state": APPROVED if reply[39] in ("00", "94") else DECLINED, "rc": reply[39]}
-        if reply.get(37):
-            update["rrn"] = reply[37]
-        if reply.get(38):
-            update["auth"] = reply[38]
-        state.record("reply", batch=txn["batch"], trace=txn["trace"], **update)
-        app.log("refund trace %06d resent, answered %s", txn["trace"], reply[39])
-        if update["state"] == APPROVED:
-            await app.print_receipts(state.find(txn["batch"], txn["trace"]))
+        if not record_refund_repeat(app, txn, reply):
+            raise PosError("REFUND_PENDING")
+        if txn["state"] == APPROVED:
+            try:
+                await app.print_receipts(txn)
+            except (DeviceError, PosError) as e:
+                app.log("receipt of refund trace %06d not printed: %s", txn["trace"], e.code)
 
 
 async def print_failure_slip(app, txn):
@@ -103,5 +137,5 @@ async def print_failure_slip(app, txn):
     try:
         await app.print_reversal_slip(txn)
         txn["slip_printed"] = True  # once per boot is enough
-    except (StorageError, PosError):
-        pass
+    except (DeviceError, PosError):
+        pass  # the slip is a courtesy; the reversal itself stays pending

@@ -109,3 +109,34 @@ def test_refund_of_a_voided_sale_is_refused(sold, host):
     h.enter()
     h.wait_text("Original already voided")
     h.wait_idle()
+
+
+def test_a_repeat_answered_94_duplicate_counts_as_the_refund_not_a_decline(sold, host):
+    """The first sending was applied; the repeat gets 94: it is the same refund."""
+    h, sale = sold
+    after_sale = host.balance(PAN)
+    host.faults.add("drop", mti="0220", count=1)
+    host.faults.add("decline", mti="0220", count=1, code="94")
+    cashier.refund(h, sale["rrn"], mmdd(h), 4000)
+    assert h.journal()[-1]["status"] == "approved"
+    assert host.balance(PAN) == after_sale + 4000
+    # what is left of the original is what the host says is left
+    cashier.refund(h, sale["rrn"], mmdd(h), 6001, expect="Refund exceeds original")
+
+
+def test_a_resend_the_host_could_not_process_stays_pending(make_handset, host):
+    h = make_handset()
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 10000, "debit-mag")
+    sale = cashier.last_txn(h)
+    after_sale = host.balance(PAN)
+    host.faults.add("no_reply", mti="0220", count=3)
+    cashier.refund(h, sale["rrn"], mmdd(h), 2500, expect="Refund unconfirmed")
+    h.power_cut()
+    host.faults.add("decline", mti="0220", count=2, code="96")   # host busy at both resends at boot
+    h.start()
+    assert h.journal()[-1]["status"] == "unknown"                 # not "declined": the host holds it
+    cashier.sale(h, 100, "debit-mag")                             # the next transaction resends it first
+    refund = [t for t in h.journal() if t["type"] == "refund"][0]
+    assert refund["status"] == "approved"
+    assert host.balance(PAN) == after_sale + 2500 - 100

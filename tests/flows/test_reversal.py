@@ -132,3 +132,16 @@ def _wait_for(condition, timeout_s=10):
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in %s s" % timeout_s)
+
+
+def test_a_reversal_the_host_could_not_process_is_tried_again(handset, host):
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("drop", mti="0200", count=1)                  # sale applied, reply lost
+    host.faults.add("decline", mti="0400", count=3, code="96")    # the host cannot process reversals now
+    cashier.sale(handset, 5000, "debit-mag", expect="No host reply")
+    assert handset.journal()[-1]["status"] == "unknown"
+    assert host.balance(card.pan) == before - 5000
+    cashier.sale(handset, 100, "debit-mag")                       # reversal first, then the sale
+    assert [t["status"] for t in handset.journal()] == ["reversed", "approved"]
+    assert host.balance(card.pan) == before - 100
