@@ -2,7 +2,7 @@
 password, reading a card, the cardholder's PIN, the result screen."""
 
 from hal.compat import hexlify
-from hal.errors import CardError
+from hal.errors import CardError, DeviceError
 from firmware import card as cards
 from firmware import pending
 from firmware.errors import PosError
@@ -154,7 +154,9 @@ async def finish(app, title, txn, ok_code):
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
     try:
         await app.print_receipts(txn)
-    except PosError as e:
-        # The money moved; a printing problem must not hide that. Reprint later.
+    except (DeviceError, PosError) as e:
+        # The money moved: a printer fault or a full disk must not hide that
+        # (a cashier who never sees "approved" charges again). Reprint later.
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
+        summary = summary + [(e.code,)]
     await app.ui.message(title, summary)

@@ -7,6 +7,7 @@ per transaction, then 60.3 = 207 to end); then the settlement report and a
 new batch number.
 """
 
+from hal.errors import DeviceError
 from firmware import pending
 from firmware.errors import PosError, response_message_code
 from firmware.flows import common
@@ -82,6 +83,6 @@ async def run(app):
     app.log("batch %06d settled (%s)", settled_batch, "balanced" if balanced else "unbalanced")
     try:
         await app.print_slip(receipt.settlement_lines(app.settings, report), TITLE)
-    except PosError:
-        pass
+    except (DeviceError, PosError) as e:
+        app.log("settlement report not printed: %s", e.code)  # reprint from the menu
     await app.ui.message(TITLE, ["SETTLE_OK" if balanced else "SETTLE_UNBALANCED"])

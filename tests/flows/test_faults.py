@@ -97,3 +97,16 @@ def test_power_cut_before_the_receipt_prints_it_at_boot(make_handset, host):
     assert h.journal()[-1]["status"] == "approved"
     h.reboot()                        # printed once: not again at the next boot
     assert cashier.receipts_text(h) == []
+
+
+def test_a_printer_fault_after_approval_still_says_approved(handset, host):
+    from hal.errors import PrinterError
+    h = handset
+
+    async def broken(data):
+        raise PrinterError("print head overheated")
+    h.app.devices.printer._write = broken
+    cashier.sale(h, 1000, "debit-mag", expect="Sale approved")
+    h.wait_idle()
+    assert h.journal()[-1]["status"] == "approved"
+    assert any("Printer error" in "\n".join(lines) for _g, _t, lines in h.app.devices.display.recent)
