@@ -16,7 +16,7 @@ Record kinds (field "k"):
   resend    {"batch", "trace"}                 a refund sent again (same trace)
   chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
   printed   {"batch", "trace"}                 receipts for that transaction printed
-  settle    {"batch", "report": {...}}         the batch was settled
+  settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
 """
 
@@ -32,6 +32,7 @@ REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
 
 MAX_TRACE = 999999
+MAX_BATCH = 999999
 
 
 class TerminalState:
@@ -109,9 +110,13 @@ class TerminalState:
                 txn["printed"] = True
                 self.last_printed = ("txn", key)
         elif kind == "settle":
+            # One record closes the batch AND opens the next: no power cut can
+            # leave the terminal working on in a batch the host has settled.
             self.settled_batches.append(r["batch"])
             self.last_settlement = r["report"]
             self.last_printed = ("settle", r["batch"])
+            if self.batch == r["batch"]:
+                self.batch = 1 if r["batch"] >= MAX_BATCH else r["batch"] + 1
 
     # -- numbers -----------------------------------------------------------------
 
@@ -202,14 +207,18 @@ class TerminalState:
         return None
 
     def totals(self, batch=None):
-        """Settlement totals of a batch in fen: approved sales (less voided
-        ones, as hosts count them), voids, refunds."""
+        """Settlement totals of a batch in fen, as the host counts them:
+        sales still standing (approved, not voided; reversed ones are not
+        approved), voids, refunds. F48's debit is the sales line, its credit
+        the refunds line."""
         totals = {"sale_amount": 0, "sale_count": 0, "void_amount": 0, "void_count": 0,
                   "refund_amount": 0, "refund_count": 0}
         for txn in self.batch_txns(batch):
             if txn["state"] != APPROVED:
                 continue
             kind = txn["type"]
+            if kind == SALE and self.voided_by(txn):
+                continue
             totals[kind + "_amount"] += txn["amount"]
             totals[kind + "_count"] += 1
         return totals

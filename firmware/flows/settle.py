@@ -22,11 +22,10 @@ BALANCED = "1"
 
 
 def batch_totals(state):
+    """-> (totals, F48): debit = sales still standing, credit = refunds,
+    settle code 0 (the host writes its verdict there)."""
     totals = state.totals()
-    standing = [t for t in state.batch_txns() if t["type"] == SALE and t["state"] == APPROVED
-                and not state.voided_by(t)]
-    debit_amount = sum(t["amount"] for t in standing)
-    return totals, "%012d%03d%012d%03d0" % (debit_amount, len(standing) % 1000,
+    return totals, "%012d%03d%012d%03d0" % (totals["sale_amount"], totals["sale_count"] % 1000,
                                             totals["refund_amount"], totals["refund_count"] % 1000)
 
 
@@ -78,8 +77,7 @@ async def run(app):
         await batch_upload(app)
     report = {"batch": state.batch, "time": now_text(app), "totals": totals, "balanced": balanced}
     settled_batch = state.batch
-    state.record("settle", batch=settled_batch, report=report)
-    state.record("batch", batch=settled_batch + 1 if settled_batch < 999999 else 1)
+    state.record("settle", batch=settled_batch, report=report)  # also opens the next batch
     app.log("batch %06d settled (%s)", settled_batch, "balanced" if balanced else "unbalanced")
     try:
         await app.print_slip(receipt.settlement_lines(app.settings, report), TITLE)

@@ -20,6 +20,8 @@ TITLE = "VOID"
 def check_voidable(state, trace):
     """-> the original sale, or raise PosError with the reason it cannot be voided."""
     orig = state.find_in_batch(trace)
+    if orig is not None and orig["batch"] in state.settled_batches:
+        orig = None  # a settled batch is closed to voids: refund instead
     if orig is None:
         raise PosError("ORIG_OTHER_BATCH" if state.find_trace_any_batch(trace) else "TRACE_NOT_FOUND")
     if orig["type"] != SALE:

@@ -106,3 +106,31 @@ def test_reprint_of_the_last_settlement(handset, host):
     reprint(h, "3")
     report = "\n".join(cashier.receipts_text(h, count)[0])
     assert "SETTLEMENT" in report and "REPRINT" in report
+
+
+def test_a_settled_batch_is_never_reopened(handset, host):
+    """Not by a power cut after settlement (one journal record closes the
+    batch and opens the next), nor by a host that still names the old batch."""
+    h = handset
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 1000, "debit-mag")
+    old = cashier.last_txn(h)
+    settle(h)
+    host.ledger._sql("UPDATE terminals SET batch = 1")   # a host that numbers batches its own way
+    h.reboot()
+    assert h.app.state.batch == old["batch"] + 1
+    cashier.void(h, old["trace"], expect="!Other batch: use refund")
+
+
+def test_settlement_report_counts_sales_still_standing(handset, host):
+    h = handset
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 1000, "debit-mag")
+    cashier.sale(h, 2000, "debit-mag")
+    cashier.void(h, cashier.last_txn(h)["trace"])
+    settle(h)
+    report = cashier.receipts_text(h)[-1]
+    sale_line = [line for line in report if line.startswith("消费 SALE")][0]
+    void_line = [line for line in report if line.startswith("撤销 VOID")][0]
+    assert sale_line.split()[-2:] == ["1", "10.00"]
+    assert void_line.split()[-2:] == ["1", "20.00"]
