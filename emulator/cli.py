@@ -72,6 +72,12 @@ def main(argv=None):
         print("pos-emulator: %s" % e, file=sys.stderr)
         return 2
     if args.hil:
+        from emulator.hil import parse_hil_url
+        try:
+            parse_hil_url(args.hil)
+        except ValueError as e:
+            print("pos-emulator: --hil: %s" % e, file=sys.stderr)
+            return 2
         settings["test_protocol"] = True
     hil_port = None
     handset = Handset(os.path.join(data_dir, "handset"), settings=settings,
@@ -81,7 +87,11 @@ def main(argv=None):
         runner = CommandRunner(handset, args.out)
         if args.hil:
             from emulator.hil import open_hil_port
-            hil_port, hil_address = open_hil_port(handset, host, args.hil)
+            try:
+                hil_port, hil_address = open_hil_port(handset, host, args.hil)
+            except (ValueError, OSError) as e:
+                print("pos-emulator: --hil: %s" % e, file=sys.stderr)
+                return 2
             print("HIL port: %s" % hil_address, flush=True)
             if not args.script and not sys.stdin.isatty():
                 return serve_until_stopped()

@@ -138,13 +138,24 @@ class Bridge:
         return self.host
 
 
+def parse_hil_url(url):
+    """'pty' -> ('pty', None, None); 'socket://HOST:PORT' -> ('socket', HOST, PORT).
+    Raises ValueError naming what is accepted."""
+    if url == "pty":
+        return "pty", None, None
+    if url.startswith("socket://"):
+        host, _, port = url[len("socket://"):].rpartition(":")
+        if host and port.isdigit() and int(port) <= 65535:
+            return "socket", host, int(port)
+    raise ValueError("HIL port must be 'pty' or 'socket://HOST:PORT' (PORT 0-65535), not %r" % url)
+
+
 class HilPort:
     """Serves a Bridge on a pty or a TCP port, on an event loop in a thread
     of its own. `url`: "pty" or "socket://HOST:PORT" (PORT 0: any free port)."""
 
     def __init__(self, bridge, url):
-        if url != "pty" and not url.startswith("socket://"):
-            raise ValueError("HIL port must be 'pty' or 'socket://HOST:PORT', not %r" % url)
+        self.kind, self._host, self._port = parse_hil_url(url)
         self.bridge = bridge
         self.url = url
         self.address = None
@@ -191,13 +202,10 @@ class HilPort:
         self._thread = None
 
     async def _open(self):
-        if self.url == "pty":
+        if self.kind == "pty":
             return await self._open_pty()
-        host, _, port = self.url[len("socket://"):].rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError("HIL port %r: expected socket://HOST:PORT" % self.url)
-        self._server = await asyncio.start_server(self._client, host, int(port))
-        return "socket://%s:%d" % (host, self._server.sockets[0].getsockname()[1])
+        self._server = await asyncio.start_server(self._client, self._host, self._port)
+        return "socket://%s:%d" % (self._host, self._server.sockets[0].getsockname()[1])
 
     async def _open_pty(self):
         master, slave = os.openpty()
