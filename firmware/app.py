@@ -88,7 +88,15 @@ class App:
         """Recovery is explicit: replay the journal, finish what a power cut
         interrupted (reversals, refunds, receipts), then sign on."""
         self.ui.show("TERMINAL", ["PROCESSING"])
-        self.state.load()
+        try:
+            self.state.load()
+        except StorageError as e:
+            # An unreadable journal must not look like an empty one (trace
+            # numbers would repeat): refuse every record until it is fixed.
+            self.journal.broken = "cannot be read: %s" % e
+        if self.journal.broken:
+            self.log("journal: %s", self.journal.broken)
+            await self.ui.message("TERMINAL", ["JOURNAL"])
         if self.journal.dropped_bytes:
             self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
         self.log("boot: batch %06d, last trace %06d, %d pending reversal(s), %d pending refund(s)",

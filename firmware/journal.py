@@ -24,7 +24,9 @@ HEADER_SIZE = 7
 MAX_PAYLOAD = 0xFFFF
 
 
-class JournalError(Exception):
+class JournalError(StorageError):
+    """The journal cannot take records (damaged, or a repair failed): no
+    step that needs one may go on."""
     code = "JOURNAL"
 
 
@@ -71,9 +73,13 @@ class Journal:
         self._storage = storage
         self._name = name
         self.dropped_bytes = 0
+        self.broken = None  # why appends are refused, or None
 
     def load(self):
-        """Read every intact record; cut off a torn tail. -> list of dicts."""
+        """Read every intact record; cut off a torn tail. -> list of dicts.
+        If the tail cannot be cut (a full disk), the records are still
+        returned but appends are refused: a record written behind the torn
+        bytes would be lost at the next boot."""
         data = self._storage.read(self._name) or b""
         records, good = decode_records(data)
         self.dropped_bytes = len(data) - good
@@ -82,25 +88,43 @@ class Journal:
                 self._storage.append(self._name + ".torn", data[good:])
             except StorageError:
                 pass  # keeping the evidence must not stop the terminal from booting
-            self._storage.truncate(self._name, good)
+            try:
+                self._storage.truncate(self._name, good)
+            except StorageError as e:
+                self.broken = "torn tail cannot be cut: %s" % e
         return records
 
-    def append(self, record):
+    def append(self, record, reserve=0):
         """Write one record durably. Raises StorageError (StorageFullError on
-        a full disk): the caller must not go on with the step it guards."""
+        a full disk, JournalError when the journal is damaged): the caller
+        must not go on with the step it guards. `reserve`: bytes that must
+        stay free after it (records that open new work leave room for the
+        ones that close it: reversals, settlement)."""
+        if self.broken:
+            raise JournalError("journal refuses records: %s" % self.broken)
         data = encode_record(record)
         size_before = self._storage.size(self._name)
         try:
-            self._storage.append(self._name, data)
+            self._storage.append(self._name, data, reserve)
         except StorageError:
             # A half-written record would hide every later one from load():
             # put the file back as it was before reporting the failure.
             try:
                 if self._storage.size(self._name) != size_before:
                     self._storage.truncate(self._name, size_before)
-            except StorageError:
-                pass
+            except StorageError as e:
+                self.broken = "a failed write could not be undone: %s" % e
             raise
+
+    def replace(self, records):
+        """Start the journal again from these records, atomically (a power
+        cut leaves the old journal or the new one, never a mix)."""
+        if self.broken:
+            raise JournalError("journal refuses records: %s" % self.broken)
+        self._storage.write_atomic(self._name, b"".join(encode_record(r) for r in records))
+
+    def size(self):
+        return self._storage.size(self._name)
 
     @property
     def durable(self):

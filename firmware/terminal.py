@@ -18,6 +18,8 @@ Record kinds (field "k"):
   printed   {"batch", "trace"}                 receipts for that transaction printed
   settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
+  snapshot  {"batch", "last_trace", "settled", "last_settlement", "txns"}
+                                               the journal restarted after a settlement (compact())
 """
 
 SALE = "sale"
@@ -34,10 +36,20 @@ NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
 MAX_TRACE = 999999
 MAX_BATCH = 999999
 
+TXN_RESERVE = 16 * 1024   # bytes a new transaction leaves free for closing records
+MAX_KEPT_TXNS = 1000      # what compact() keeps: the last batch + refundable older sales
+# What a settled transaction still needs (receipts, refund checks); its
+# request fields ("req") only served reversals, which a settled batch has none of.
+KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
+               "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded")
+
 
 class TerminalState:
     def __init__(self, journal):
         self._journal = journal
+        self._reset()
+
+    def _reset(self):
         self.batch = 1
         self.last_trace = 0
         self.txns = {}            # (batch, trace) -> txn dict
@@ -54,17 +66,64 @@ class TerminalState:
         return self
 
     def record(self, kind, **fields):
-        """Append a record durably, then apply it. Raises StorageError."""
+        """Append a record durably, then apply it. Raises StorageError.
+        A new transaction must leave TXN_RESERVE bytes free, so that the
+        records that close work (answers, reversals, settlement) still fit
+        when the disk fills up."""
         fields["k"] = kind
-        self._journal.append(fields)
+        self._journal.append(fields, TXN_RESERVE if kind == "txn" else 0)
         self._apply(fields)
         return fields
+
+    def compact(self):
+        """After a settlement: start the journal again from one snapshot
+        record, so it does not grow for ever. Kept: the counters, the last
+        settlement, every transaction of the batch just settled (the "last
+        batch" a merchant may still ask about), and the sales of earlier
+        batches that can still be refunded, with what was refunded so far
+        (newest MAX_KEPT_TXNS in all). Call only with no pending work
+        (settlement clears it first)."""
+        last_settled = self.settled_batches[-1] if self.settled_batches else None
+        keep = []
+        for key in self.order:
+            txn = self.txns[key]
+            refundable = (txn["type"] == SALE and txn["state"] == APPROVED and not self.voided_by(txn)
+                          and self.refunded_total(txn) < txn["amount"])
+            if txn["batch"] != last_settled and not refundable:
+                continue
+            kept = {}
+            for name in KEPT_FIELDS:
+                if name in txn:
+                    kept[name] = txn[name]
+            if txn["batch"] != last_settled:
+                # Its refunds go with the batches dropped here: carry the sum.
+                kept["refunded"] = self.refunded_total(txn)
+            keep.append(kept)
+        snapshot = {"k": "snapshot", "batch": self.batch, "last_trace": self.last_trace,
+                    "settled": self.settled_batches[-20:], "last_settlement": self.last_settlement,
+                    "txns": keep[-MAX_KEPT_TXNS:]}
+        self._journal.replace([snapshot])
+        self._reset()
+        self._apply(snapshot)
 
     def _apply(self, r):
         kind = r.get("k")
         key = (r.get("batch"), r.get("trace"))
         if kind == "batch":
             self.batch = r["batch"]
+        elif kind == "snapshot":
+            self.batch = r["batch"]
+            self.last_trace = r["last_trace"]
+            self.settled_batches = list(r.get("settled") or [])
+            self.last_settlement = r.get("last_settlement")
+            if self.last_settlement:
+                self.last_printed = ("settle", self.last_settlement["batch"])
+            for kept in r.get("txns") or []:
+                txn = dict(kept)
+                txn["printed"] = True
+                key = (txn["batch"], txn["trace"])
+                self.txns[key] = txn
+                self.order.append(key)
         elif kind == "trace":
             self.last_trace = r["trace"]
         elif kind == "txn":
@@ -170,7 +229,9 @@ class TerminalState:
 
     def refunded_total(self, sale):
         """Fen refunded so far against this sale (approved refunds)."""
-        return sum(t["amount"] for t in self._children(sale, REFUND) if t["state"] == APPROVED)
+        # `refunded`: what earlier batches refunded, kept by compact()
+        return sale.get("refunded", 0) + sum(t["amount"] for t in self._children(sale, REFUND)
+                                             if t["state"] == APPROVED)
 
     def _children(self, sale, kind):
         result = []

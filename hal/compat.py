@@ -120,6 +120,36 @@ def fsync_file(f):
     return True
 
 
+def fsync_dir(path):
+    """Make a rename or a new file in `path` durable (the directory entry is
+    data too). A no-op where the interpreter cannot (MicroPython's unix port)."""
+    try:
+        import os
+        fd = os.open(path, os.O_RDONLY)
+    except (ImportError, AttributeError, OSError):
+        return False
+    try:
+        os.fsync(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def truncate_file(path, size):
+    """Cut a file in place; True if done, False where the interpreter has no
+    way to (MicroPython: no os.truncate, no file.truncate)."""
+    import os
+    truncate = getattr(os, "truncate", None)
+    if truncate is None:
+        return False
+    truncate(path, size)
+    with open(path, "rb+") as f:
+        fsync_file(f)
+    return True
+
+
 def urandom(n):
     import os
     return os.urandom(n)

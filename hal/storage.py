@@ -11,7 +11,7 @@ MicroPython's unix port there is no os.fsync: data reaches the OS page cache
 
 import os
 
-from hal.compat import fsync_file
+from hal.compat import fsync_dir, fsync_file, truncate_file
 from hal.device import Device
 from hal.errors import StorageError, StorageFullError
 
@@ -37,8 +37,9 @@ class Storage(Device):
         """Replace the file so that a power cut leaves the old or the new."""
         raise NotImplementedError
 
-    def append(self, name, data):
-        """Append and flush to disk before returning."""
+    def append(self, name, data, reserve=0):
+        """Append and flush to disk before returning; refuse (StorageFullError)
+        unless `reserve` bytes stay free after it."""
         raise NotImplementedError
 
     def size(self, name):
@@ -101,16 +102,38 @@ class DirStorage(Storage):
                 pass
         return total
 
-    def _check_room(self, extra):
-        if self.capacity is not None and self._used() + extra > self.capacity:
+    def free_bytes(self):
+        """Room left: the test capacity if one is set, else what the file
+        system reports (statvfs), else None (unknown: only ENOSPC will tell)."""
+        if self.capacity is not None:
+            return self.capacity - self._used()
+        try:
+            st = os.statvfs(self.root)
+        except (AttributeError, OSError):
+            return None
+        return st[0] * st[4]  # f_bsize * f_bavail
+
+    def _check_room(self, extra, reserve=0):
+        free = self.free_bytes()
+        if free is not None and extra + reserve > free:
             raise StorageFullError("storage full: %d bytes more do not fit" % extra)
 
+    def _fail(self, name, e, doing):
+        if e.args and e.args[0] == ENOSPC:
+            raise StorageFullError("storage full: cannot %s %s" % (doing, name))
+        raise StorageError("cannot %s %s: %s" % (doing, name, e))
+
     def read(self, name):
-        try:
-            with open(self._path(name), "rb") as f:
-                return f.read()
-        except OSError:
+        """The file's bytes, None if it does not exist. Any other failure is
+        an error: an unreadable journal must never look like an empty one."""
+        path = self._path(name)
+        if not _path_exists(path):
             return None
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise StorageError("cannot read %s: %s" % (name, e))
 
     def write_atomic(self, name, data):
         self._check_room(len(data))
@@ -122,20 +145,23 @@ class DirStorage(Storage):
                 fsync_file(f)
             os.rename(tmp, path)
         except OSError as e:
-            if e.args and e.args[0] == ENOSPC:
-                raise StorageFullError("storage full writing %s" % name)
-            raise StorageError("cannot write %s: %s" % (name, e))
+            self._fail(name, e, "write")
+        fsync_dir(self.root)  # the rename itself must survive a power cut
 
-    def append(self, name, data):
-        self._check_room(len(data))
+    def append(self, name, data, reserve=0):
+        """Append and flush to disk. `reserve`: bytes that must stay free
+        after it (so that records which close work can still be written)."""
+        self._check_room(len(data), reserve)
+        path = self._path(name)
+        new_file = not _path_exists(path)
         try:
-            with open(self._path(name), "ab") as f:
+            with open(path, "ab") as f:
                 f.write(data)
                 fsync_file(f)
         except OSError as e:
-            if e.args and e.args[0] == ENOSPC:
-                raise StorageFullError("storage full writing %s" % name)
-            raise StorageError("cannot append to %s: %s" % (name, e))
+            self._fail(name, e, "append to")
+        if new_file:
+            fsync_dir(self.root)
 
     def size(self, name):
         try:
@@ -144,7 +170,15 @@ class DirStorage(Storage):
             return 0
 
     def truncate(self, name, size):
-        """Cut the file to `size` bytes (to drop a torn last record)."""
+        """Cut the file to `size` bytes (to drop a torn last record): in
+        place where the interpreter can, which needs no free space; else by
+        rewriting it, which does (StorageFullError when there is none)."""
+        path = self._path(name)
+        try:
+            if truncate_file(path, size):
+                return
+        except OSError as e:
+            self._fail(name, e, "truncate")
         data = self.read(name) or b""
         self.write_atomic(name, data[:size])
 

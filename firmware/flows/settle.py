@@ -7,7 +7,7 @@ per transaction, then 60.3 = 207 to end); then the settlement report and a
 new batch number.
 """
 
-from hal.errors import DeviceError
+from hal.errors import DeviceError, StorageError
 from firmware import pending
 from firmware.errors import PosError, response_message_code
 from firmware.flows import common
@@ -78,6 +78,12 @@ async def run(app):
     report = {"batch": state.batch, "time": now_text(app), "totals": totals, "balanced": balanced}
     settled_batch = state.batch
     state.record("settle", batch=settled_batch, report=report)  # also opens the next batch
+    try:
+        state.compact()
+    except StorageError as e:
+        # The settlement stands (journaled above); the journal is just not
+        # shorter. It is tried again at the next settlement.
+        app.log("journal not compacted: %s", e)
     app.log("batch %06d settled (%s)", settled_batch, "balanced" if balanced else "unbalanced")
     try:
         await app.print_slip(receipt.settlement_lines(app.settings, report), TITLE)

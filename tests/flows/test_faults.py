@@ -110,3 +110,37 @@ def test_a_printer_fault_after_approval_still_says_approved(handset, host):
     h.wait_idle()
     assert h.journal()[-1]["status"] == "approved"
     assert any("Printer error" in "\n".join(lines) for _g, _t, lines in h.app.devices.display.recent)
+
+
+def test_storage_full_then_settlement_frees_room(make_handset, host, tmp_path):
+    """'Storage full, settle first' must be a message the merchant can follow."""
+    from tests.flows.test_settle_reprint import settle
+    from firmware.terminal import TXN_RESERVE
+    h = make_handset()
+    cashier.unlock_supervisor(h)
+    for amount in (100, 200, 300):
+        cashier.sale(h, amount, "debit-mag")
+    used = h.app.devices.storage._used()
+    h.app.devices.storage.capacity = used + TXN_RESERVE + 50
+    cashier.sale(h, 400, "debit-mag", expect="Storage full, settle first")
+    settle(h)
+    assert host.settlements()[-1]["result"].startswith("1")
+    cashier.sale(h, 400, "debit-mag")       # the compacted journal has room again
+    assert h.journal()[-1]["status"] == "approved"
+
+
+def test_an_unreadable_journal_stops_transactions_with_a_message(make_handset, host, tmp_path):
+    h = make_handset()
+    cashier.sale(h, 100, "debit-mag")
+    h.power_cut()
+    journal = tmp_path / "handset" / "journal.dat"
+    journal.rename(tmp_path / "journal.saved")
+    journal.mkdir()                         # there, but not readable as a file
+    h.start(wait_idle=False)
+    h.wait_text("Journal error, nothing done")
+    h.wait_idle()
+    sent = host.count_applied("sale")
+    h.keys("100")                           # a sale cannot even sign on: it needs a trace number
+    h.wait_text("Journal error, nothing done")
+    h.wait_idle()
+    assert host.count_applied("sale") == sent

@@ -76,3 +76,78 @@ def test_state_is_rebuilt_from_the_journal(tmp_path):
     assert again.find_in_batch(trace)["state"] == APPROVED
     assert again.next_trace() == trace + 2
     assert again.totals()["sale_amount"] == 2500
+
+
+class CannotCut(DirStorage):
+    """A full disk on an interpreter without in-place truncate."""
+
+    def truncate(self, name, size):
+        raise StorageFullError("no room to rewrite %s" % name)
+
+
+def test_a_torn_tail_that_cannot_be_cut_keeps_the_records_and_refuses_new_ones(tmp_path):
+    from firmware.journal import JournalError
+    storage = CannotCut(str(tmp_path / "data"))
+    storage.append("journal.dat", encode_record({"k": "batch", "batch": 3}) + b"\xa5\x00\x09")
+    journal = Journal(storage)
+    assert journal.load() == [{"k": "batch", "batch": 3}]
+    assert journal.broken
+    with pytest.raises(JournalError):
+        journal.append({"k": "batch", "batch": 4})
+
+
+def test_an_unreadable_journal_is_an_error_not_an_empty_one(tmp_path):
+    from hal.errors import StorageError
+    storage = DirStorage(str(tmp_path / "data"))
+    (tmp_path / "data" / "journal.dat").mkdir()   # exists, cannot be read as a file (even by root)
+    with pytest.raises(StorageError):
+        Journal(storage).load()
+
+
+def test_new_transactions_leave_room_for_the_records_that_close_them(tmp_path):
+    from firmware.terminal import TXN_RESERVE
+    storage = DirStorage(str(tmp_path / "data"), capacity=TXN_RESERVE + 150)
+    state = TerminalState(Journal(storage)).load()
+    state.record("txn", batch=1, trace=1, type="sale", amount=100, state="sent")
+    with pytest.raises(StorageFullError):
+        state.record("txn", batch=1, trace=2, type="sale", amount=100, state="sent")
+    # ...but the answer, a reversal, a settlement still go in
+    state.record("unknown", batch=1, trace=1, reason="98")
+    state.record("reversal", batch=1, trace=1, result="done")
+    state.record("settle", batch=1, report={"batch": 1})
+    assert state.batch == 2
+
+
+def test_compaction_keeps_counters_and_what_old_sales_can_still_refund(tmp_path):
+    state = TerminalState(make_journal(tmp_path)).load()
+    state.record("txn", batch=1, trace=1, type="sale", amount=1000, state="sent")
+    state.record("reply", batch=1, trace=1, state=APPROVED, rc="00", rrn="000000000001")
+    state.record("txn", batch=1, trace=2, type="refund", amount=300, state="sent",
+                 orig={"rrn": "000000000001"})
+    state.record("reply", batch=1, trace=2, state=APPROVED, rc="00", rrn="000000000002")
+    state.record("txn", batch=1, trace=3, type="sale", amount=500, state="sent")
+    state.record("reply", batch=1, trace=3, state=APPROVED, rc="00", rrn="000000000003")
+    state.record("txn", batch=1, trace=4, type="refund", amount=500, state="sent",
+                 orig={"rrn": "000000000003"})
+    state.record("reply", batch=1, trace=4, state=APPROVED, rc="00", rrn="000000000004")
+    state.record("settle", batch=1, report={"batch": 1, "totals": {}})
+    state.compact()
+    again = TerminalState(make_journal(tmp_path)).load()
+    assert again.batch == 2 and again.next_trace() == 5
+    assert again.settled_batches == [1]
+    assert len(again.batch_txns(1)) == 4          # the last batch, whole
+    assert again.batch_txns() == []
+    assert again.last_settlement == {"batch": 1, "totals": {}}
+    # a second settlement: batch 1 shrinks to what can still be refunded
+    again.record("txn", batch=2, trace=5, type="sale", amount=200, state="sent")
+    again.record("reply", batch=2, trace=5, state=APPROVED, rc="00", rrn="000000000005")
+    again.record("settle", batch=2, report={"batch": 2, "totals": {}})
+    size_before = (tmp_path / "data" / "journal.dat").stat().st_size
+    again.compact()
+    assert (tmp_path / "data" / "journal.dat").stat().st_size < size_before
+    third = TerminalState(make_journal(tmp_path)).load()
+    sale = third.find_by_rrn("000000000001")
+    assert sale["batch"] == 1 and third.refunded_total(sale) == 300
+    assert third.find_by_rrn("000000000003") is None   # fully refunded: nothing left to keep
+    assert len(third.batch_txns(1)) == 1 and len(third.batch_txns(2)) == 1
+    assert third.batch == 3 and third.next_trace() == 6
