@@ -25,6 +25,8 @@ class HandsetError(Exception):
 
 
 class Handset:
+    _powered_off = []  # loops stopped by power_cut(), never to run again (see run())
+
     def __init__(self, data_dir, settings=None, devices=None, log_stream=None):
         self.data_dir = str(data_dir)
         self.settings = dict(settings or {})
@@ -36,6 +38,7 @@ class Handset:
         self._thread = None
         self._main = None
         self._failure = None
+        self._cut = False
 
     # -- life cycle -----------------------------------------------------------
 
@@ -49,6 +52,7 @@ class Handset:
         self.driver = Driver(self.app)
         ready = threading.Event()
         self._failure = None
+        self._cut = False
 
         def run():
             loop = asyncio.new_event_loop()
@@ -63,8 +67,16 @@ class Handset:
             except BaseException as e:  # noqa: BLE001 - reported to the caller below
                 self._failure = e
             finally:
-                _cancel_all(loop)
-                loop.close()
+                if not self._cut:
+                    _cancel_all(loop)
+                    loop.close()
+                else:
+                    # After a power cut the tasks are left as they stand: no
+                    # `finally` of the firmware runs, as none would on the
+                    # device. They are kept referenced for the life of the
+                    # process so that garbage collection does not close them
+                    # (and run those `finally`s) later either.
+                    Handset._powered_off.append((loop, asyncio.all_tasks(loop)))
 
         self._thread = threading.Thread(target=run, name="handset", daemon=True)
         self._thread.start()
@@ -78,6 +90,7 @@ class Handset:
         if self._thread is None:
             return
         loop = self._loop
+        self._cut = True
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(10)
         self._thread = None

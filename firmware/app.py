@@ -145,31 +145,35 @@ class App:
             await self.run_flow(sale.run, None, value)
 
     async def run_flow(self, flow, *args, **kwargs):
-        """Run a flow; whatever it raises ends as a message, never a traceback."""
+        """Run a flow; whatever it raises ends as a message, never a
+        traceback. The message carries the title of the flow's last screen."""
         self.busy = True
-        title = getattr(flow, "TITLE", "TERMINAL")
         try:
             return await flow(self, *args, **kwargs)
         except PosError as e:
-            self.log("flow %s ended: %s", title, e.code)
+            self.log("%s ended: %s", self._flow_title(), e.code)
             if not kwargs.get("quiet"):
-                await self.ui.error(title, e)
+                await self.ui.error(self._flow_title(), e)
         except StorageError as e:
-            self.log("flow %s: storage: %s", title, e)
-            await self.ui.error(title, PosError(e.code))
+            self.log("%s: storage: %s", self._flow_title(), e)
+            await self.ui.error(self._flow_title(), PosError(e.code))
         except DeviceError as e:
-            self.log("flow %s: device: %s", title, e)
-            await self.ui.error(title, PosError(e.code))
+            self.log("%s: device: %s", self._flow_title(), e)
+            await self.ui.error(self._flow_title(), PosError(e.code))
         except Exception as e:  # noqa: BLE001 - the last line of defence for the merchant
             try:
                 from hal.compat import exception_text
-                self.log("flow %s: internal error %s: %s\n%s", title, type(e).__name__, e, exception_text(e))
+                self.log("%s: internal error %s: %s\n%s", self._flow_title(), type(e).__name__, e,
+                         exception_text(e))
             except MemoryError:
                 pass  # out of memory: the message below matters more than the log line
-            await self.ui.error(title, PosError("INTERNAL"))
+            await self.ui.error(self._flow_title(), PosError("INTERNAL"))
         finally:
             self.busy = False
             self.ui.drain()
+
+    def _flow_title(self):
+        return self.devices.display.title or "TERMINAL"
 
     # -- printing ---------------------------------------------------------------
 
