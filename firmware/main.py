@@ -8,7 +8,9 @@ override settings:
                  "storage": "dir:/var/pos", "keystore": "sim:"},
      "settings": {"host_port": 5555, "lang": "en"}}
 
-On the handset, `micropython -m firmware.main /etc/pos.json` runs it.
+On the handset, `micropython -m firmware.main /etc/pos.json` runs it; with
+the test protocol unlocked, add "test_port": {"path": "/dev/ttyS1",
+"baud": 115200} to answer the HIL suite there (docs/HIL.md).
 """
 
 import json
@@ -43,15 +45,57 @@ def build_app(config, log_stream=None):
     return App(devices, settings, log_stream=log_stream)
 
 
+def open_uart(path, baud=115200):
+    """The debug UART as an asyncio stream pair: raw 8N1 at `baud`, and
+    VMIN = VTIME = 0 so a read returns what has arrived instead of waiting
+    for all it asked for (termios indexes 6 and 5 of the control
+    characters: MicroPython has no names for them)."""
+    import termios
+    from hal.compat import asyncio
+    uart = open(path, "r+b")
+    fd = uart.fileno()
+    termios.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    speed = getattr(termios, "B%d" % baud, None)
+    if speed is None:
+        raise ValueError("baud rate %d not supported" % baud)
+    attrs[4] = attrs[5] = speed
+    attrs[6][6] = 0
+    attrs[6][5] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    return asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {})
+
+
+async def run(config, log_stream=None):
+    """Boot the app and, when the test protocol is unlocked (setting
+    test_protocol) and the configuration names a port ("test_port":
+    {"path": "/dev/ttyS1", "baud": 115200}), answer it there (docs/HIL.md)."""
+    from hal.compat import asyncio
+    app = build_app(config, log_stream)
+    port = config.get("test_port")
+    if not (port and app.settings.test_protocol):
+        await app.run()
+        return
+    from firmware import testproto
+    from firmware.driver import Driver
+    reader, writer = open_uart(port["path"], port.get("baud", 115200))
+    asyncio.create_task(app.run())
+    await testproto.serve(reader, writer, Driver(app))
+
+
 def main(argv=None):
     from hal.compat import asyncio
     argv = sys.argv[1:] if argv is None else argv
     config = {}
-    if argv:
-        with open(argv[0]) as f:
-            config = json.load(f)
-    app = build_app(config, log_stream=sys.stdout)
-    asyncio.run(app.run())
+    try:
+        if argv:
+            with open(argv[0]) as f:
+                config = json.load(f)
+        asyncio.run(run(config, log_stream=sys.stdout))
+    except (OSError, ValueError) as e:
+        # A configuration or device problem at boot: say which, plainly.
+        print("pos firmware: cannot start: %s" % e)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -75,25 +75,8 @@ class MasterSide:
 MP_HANDSET = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import asyncio, json, termios
-from firmware import testproto
-from firmware.driver import Driver
-from firmware.main import build_app
-
-async def main(tty_path, data_dir, settings):
-    app = build_app({"devices": {"storage": "dir:" + data_dir}, "settings": settings})
-    uart = open(tty_path, "r+b")
-    # raw, and VMIN = VTIME = 0 (cc[6], cc[5] on Linux): a read returns what
-    # has arrived instead of waiting for all it asked for (docs/HIL.md)
-    termios.setraw(uart.fileno())
-    attrs = termios.tcgetattr(uart.fileno())
-    attrs[6][6] = 0
-    attrs[6][5] = 0
-    termios.tcsetattr(uart.fileno(), termios.TCSANOW, attrs)
-    asyncio.create_task(app.run())
-    await testproto.serve(asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {}), Driver(app))
-
-asyncio.run(main(sys.argv[2], sys.argv[3], json.loads(sys.argv[4])))
+from firmware import main
+main.main([sys.argv[2]])
 """
 
 
@@ -108,8 +91,11 @@ def test_the_firmware_answers_on_its_own_uart_under_micropython(host, tmp_path):
     (tmp_path / "data").mkdir()
     settings = {"test_protocol": True, "lang": "en", "host_port": host.port, "message_ms": 200,
                 "reply_timeout_ms": 3000, "connect_timeout_ms": 3000}
-    process = subprocess.Popen([mp, "-X", "heapsize=8M", str(script), ROOT, os.ttyname(slave),
-                                str(tmp_path / "data"), json.dumps(settings)],
+    config = tmp_path / "pos.json"      # the handset's boot configuration, test port unlocked
+    config.write_text(json.dumps({"devices": {"storage": "dir:" + str(tmp_path / "data")},
+                                  "settings": settings,
+                                  "test_port": {"path": os.ttyname(slave), "baud": 115200}}))
+    process = subprocess.Popen([mp, "-X", "heapsize=8M", str(script), ROOT, str(config)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         device = Dut(MasterSide(master))
