@@ -114,7 +114,13 @@ class App:
     async def run(self):
         await self.boot()
         while not self._stop:
-            await self.idle()
+            try:
+                await self.idle()
+            except Exception as e:  # noqa: BLE001 - the terminal must come back to idle
+                # Flows have run_flow; this catches the idle screen itself
+                # (a drawing or device fault). Log it, breathe, try again.
+                self.log("idle: %s: %s", type(e).__name__, e)
+                await asyncio.sleep(1)
 
     def stop(self):
         self._stop = True
