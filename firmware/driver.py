@@ -4,7 +4,7 @@ mode and the MicroPython scenario all go through this one class, so they
 see the handset the same way.
 """
 
-from hal.compat import TimeoutError, asyncio, hexlify, sha256, ticks_diff, ticks_ms, wait_for_ms
+from hal.compat import TimeoutError, hexlify, sha256, ticks_diff, ticks_ms, wait_for_ms
 from hal.keypad import KEYS
 from firmware.log import mask_digits
 

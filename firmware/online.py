@@ -104,7 +104,7 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
     if extra:
         entry.update(extra)
     try:
-        txn = state.record("txn", **entry)
+        state.record("txn", **entry)
     except StorageError as e:
         raise PosError(e.code)
     app.log("%s trace %06d amount %d sent", kind, trace, amount)

@@ -8,7 +8,7 @@ terminal ignores them too.
 """
 
 from hal.card_reader import REMOVE
-from hal.compat import TimeoutError, ticks_diff, ticks_ms
+from hal.compat import ticks_diff, ticks_ms
 from firmware.errors import Cancelled, PosError, TimedOut
 from firmware.texts import format_amount, text
 

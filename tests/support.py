@@ -2,7 +2,10 @@
 
 import os
 import shutil
+import subprocess
 import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def micropython_path():
@@ -18,3 +21,12 @@ def micropython_path():
 
 def in_ci():
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def run_script(interpreter, script, timeout=60):
+    """Run `script` with `interpreter -c` from the repository root; -> stdout.
+    A failure shows what the interpreter printed."""
+    result = subprocess.run([interpreter, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout

@@ -79,7 +79,8 @@ def void(h, trace, card="debit-mag", action="swipe", pin=None, expect="Void appr
     h.wait_idle()
 
 
-def refund(h, rrn, date, amount, card="debit-mag", action="swipe", pin=None, expect="Refund successful"):
+def start_refund(h, rrn, date):
+    """Menu, supervisor, the original's reference number and date."""
     menu(h, "3")
     supervisor(h)
     h.wait_text("Original ref")
@@ -88,6 +89,10 @@ def refund(h, rrn, date, amount, card="debit-mag", action="swipe", pin=None, exp
     h.wait_text("Original date")
     h.keys(date)
     h.enter()
+
+
+def refund(h, rrn, date, amount, card="debit-mag", action="swipe", pin=None, expect="Refund successful"):
+    start_refund(h, rrn, date)
     h.wait_text("Enter refund amount")
     h.keys(str(amount))
     h.enter()

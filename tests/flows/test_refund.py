@@ -99,14 +99,7 @@ def test_double_enter_does_not_refund_twice(sold, host):
 def test_refund_of_a_voided_sale_is_refused(sold, host):
     h, sale = sold
     cashier.void(h, sale["trace"])
-    cashier.menu(h, "3")
-    cashier.supervisor(h)
-    h.wait_text("Original ref")
-    h.keys(sale["rrn"])
-    h.enter()
-    h.wait_text("Original date")
-    h.keys(mmdd(h))
-    h.enter()
+    cashier.start_refund(h, sale["rrn"], mmdd(h))
     h.wait_text("Original already voided")
     h.wait_idle()
 

@@ -1,6 +1,8 @@
 """The field's troubles over the test port: paper, host, power. These need
 switches only the emulator has; on a handset they skip."""
 
+from tests.flows import cashier
+
 
 def test_paper_out_before_a_sale_waits_then_prints_both_copies_once(dut):
     dut.require("paper")
@@ -54,14 +56,7 @@ def test_power_cut_mid_refund_then_recovery_pays_it_once(dut):
     # The host books the refund but its answer never comes; the power goes
     # while the terminal waits for it.
     dut.host_fault("no_reply", mti="0220")
-    dut.menu("3")
-    dut.supervisor()
-    dut.wait_text("Original ref")
-    dut.keys(sale["rrn"])
-    dut.enter()
-    dut.wait_text("Original date")
-    dut.keys(sale["date"])
-    dut.enter()
+    cashier.start_refund(dut, sale["rrn"], sale["date"])
     dut.wait_text("Enter refund amount")
     dut.keys("1200")
     dut.enter()

@@ -26,10 +26,7 @@ Sources of the published vectors:
   to C24A8FB57AA20123).
 """
 
-import os
 import random
-import shutil
-import subprocess
 import sys
 import time
 import warnings
@@ -37,7 +34,7 @@ import warnings
 import pytest
 
 from hal import crypto
-from tests.support import micropython_path
+from tests.support import micropython_path, run_script
 
 psec = pytest.importorskip("psec")
 
@@ -440,12 +437,6 @@ print(' '.join(binascii.hexlify(b).decode().upper() for b in out))
 
 
 
-def run_script(interpreter, script):
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run([interpreter, "-c", script], cwd=root,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.mark.skipif(micropython_path() is None, reason="no micropython interpreter")

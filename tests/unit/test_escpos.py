@@ -10,7 +10,6 @@ and FS . 1C 2E are the Chinese-mode commands of Chinese-ROM printers.
 
 import os
 import subprocess
-import sys
 
 import pytest
 

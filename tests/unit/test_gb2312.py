@@ -6,7 +6,6 @@ A sample is also run under MicroPython, which must give the same bytes.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 

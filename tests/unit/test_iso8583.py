@@ -7,9 +7,6 @@ with the MAC the acquirer's host generated for it (also checked in
 test_crypto.py); it carries a 19-digit F60.
 """
 
-import os
-import shutil
-import subprocess
 import sys
 
 import pytest
@@ -19,7 +16,7 @@ from hypothesis import strategies as st
 from firmware import iso8583
 from firmware.iso8583 import Iso8583Error, field60, frame, mac_data, pack, parse_field60, unframe, unpack
 from hal import crypto
-from tests.support import micropython_path
+from tests.support import micropython_path, run_script
 
 pyiso = pytest.importorskip("iso8583")
 
@@ -435,14 +432,8 @@ print('|'.join(errors))
 MICROPYTHON = micropython_path()
 
 
-def run_script(interpreter):
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run([interpreter, "-c", MICROPYTHON_SCRIPT], cwd=root,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 @pytest.mark.skipif(MICROPYTHON is None, reason="no micropython interpreter")
 def test_same_results_under_micropython():
-    assert run_script(MICROPYTHON) == run_script(sys.executable)
+    assert run_script(MICROPYTHON, MICROPYTHON_SCRIPT) == run_script(sys.executable, MICROPYTHON_SCRIPT)

@@ -7,9 +7,6 @@ store is checked against an independent DES.
 """
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 
 import pytest
@@ -20,7 +17,7 @@ from hal.errors import DeviceError, KeyStoreError, StorageFullError
 from hal.keystore import KeyStore
 from hal.sim.keystore import STATE_FILE, TEST_MASTER_KEY, SimKeyStore
 from hal.storage import DirStorage
-from tests.support import micropython_path
+from tests.support import micropython_path, run_script
 
 psec = pytest.importorskip("psec")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -297,12 +294,6 @@ print(' '.join(binascii.hexlify(b).decode() for b in out))
 """
 
 
-def run_script(interpreter):
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run([interpreter, "-c", MICROPYTHON_SCRIPT], cwd=root,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 
@@ -312,4 +303,4 @@ MICROPYTHON = micropython_path()
 
 @pytest.mark.skipif(MICROPYTHON is None, reason="no micropython interpreter")
 def test_same_results_under_micropython():
-    assert run_script(MICROPYTHON) == run_script(sys.executable)
+    assert run_script(MICROPYTHON, MICROPYTHON_SCRIPT) == run_script(sys.executable, MICROPYTHON_SCRIPT)
