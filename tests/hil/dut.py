@@ -32,6 +32,7 @@ class Dut:
         self._buffer = b""
         self.info = None
         self.changed = set()   # emulator switches a test flipped, undone after it
+        self.transcript = None  # a list to collect every raw reply line in (tests that scan them)
 
     # -- the protocol -----------------------------------------------------------
 
@@ -54,6 +55,8 @@ class Dut:
                 chunk += self.port.read(READ_CHUNK)
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
+        if self.transcript is not None:
+            self.transcript.append(line)
         return json.loads(line)
 
     def call(self, op, timeout_s=None, **args):
