@@ -17,6 +17,12 @@ class Driver:
     def __init__(self, app):
         self.app = app
         self._seen = 0  # display generation of the last screen wait_text matched
+        self.can_reset = False  # the boot code can restart the app (firmware.main.Rebootable)
+
+    def use(self, app):
+        """Drive a new app (after a reboot)."""
+        self.app = app
+        self._seen = 0
 
     # -- input -----------------------------------------------------------------
 

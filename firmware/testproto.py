@@ -230,7 +230,7 @@ async def _hello(driver, request):
     info = driver.info()
     info["protocol"] = PROTOCOL_VERSION
     info["target"] = "handset"
-    info["ops"] = [op for op in sorted(OPS) if op not in EMULATOR_OPS]
+    info["ops"] = [op for op in sorted(OPS) if op not in EMULATOR_OPS or (op == "reset" and driver.can_reset)]
     return info
 
 

@@ -108,7 +108,7 @@ def test_the_firmware_answers_on_its_own_uart_under_micropython(host, tmp_path):
             except AssertionError:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
-        assert info["target"] == "handset" and "power_cut" not in info["ops"]
+        assert info["target"] == "handset" and "power_cut" not in info["ops"] and "reset" in info["ops"]
         device.info = info
         device.wait_idle(30000)
         assert device.call("power_cut") == {"id": device._next_id - 1, "ok": False,
@@ -118,6 +118,10 @@ def test_the_firmware_answers_on_its_own_uart_under_micropython(host, tmp_path):
         assert txn["status"] == "approved" and txn["amount"] == 1234
         assert len(device.printout(0)) == 2
         assert device.screen_png()[:8] == b"\x89PNG\r\n\x1a\n"
+        # reset reboots the firmware on the handset too: the journal replays
+        assert device.call("reset", timeout_s=60)["ok"] is True
+        assert device.journal()[-1]["trace"] == txn["trace"]
+        cashier.sale(device, 100, "debit-mag")
     finally:
         process.terminate()
         output = process.communicate(timeout=10)[0]
