@@ -128,9 +128,10 @@ class App:
 
     async def idle(self):
         """The idle screen: a card starts a sale, a digit starts a sale
-        with that digit, MENU opens the menu."""
-        from firmware.flows import menu, sale
-        lines = [self.settings.merchant_name, "", "IDLE_HINT", "IDLE_MENU"]
+        with that digit, MENU opens the menu, F1 signs an operator in."""
+        from firmware.flows import admin, menu, sale
+        lines = [self.settings.merchant_name, ("OPERATOR", self.operator), "IDLE_HINT", "IDLE_MENU",
+                 "IDLE_F1"]
         if not self.signed_on:
             lines.append("SIGNED_OFF")
         self.ui.show("TERMINAL", lines)
@@ -147,6 +148,8 @@ class App:
             await self.run_flow(sale.run, value)
         elif kind == "key" and value == "MENU":
             await self.run_flow(menu.run)
+        elif kind == "key" and value == "F1":
+            await self.run_flow(admin.operator_sign_in)
         elif kind == "key" and value.isdigit() and value != "0":
             await self.run_flow(sale.run, None, value)
 

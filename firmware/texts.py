@@ -13,6 +13,7 @@ MESSAGES = {
     "TERMINAL": ("POS终端", "POS Terminal"),
     "IDLE_HINT": ("请刷卡/插卡/挥卡", "Swipe, insert or tap"),
     "IDLE_MENU": ("按[菜单]选择交易", "Press MENU for more"),
+    "IDLE_F1": ("按[F1]操作员签到", "F1: operator sign-in"),
     "MENU": ("主菜单", "Main menu"),
     "MENU_SALE": ("1.消费", "1.Sale"),
     "MENU_VOID": ("2.消费撤销", "2.Void"),

@@ -68,6 +68,31 @@ def test_new_password_cannot_be_the_factory_one_and_must_match(handset):
     h.wait_idle()
 
 
+def test_operator_sign_in_at_the_idle_screen(handset):
+    h = handset
+    h.wait_idle()
+    h.wait_text("Operator: 01")
+    h.key("F1")
+    h.wait_text("Operator number")
+    h.keys("03")
+    h.enter()
+    h.wait_text("Operator password")
+    h.keys("1111")
+    h.enter()
+    h.wait_text("Wrong password, 2 tries left")
+    h.wait_idle()
+    assert h.app.operator == "01"
+    h.key("F1")
+    h.wait_text("Operator number")
+    h.keys("03")
+    h.enter()
+    h.keys("0000")
+    h.enter()
+    h.wait_text("Operator 03 signed in")
+    h.wait_idle()
+    h.wait_text("Operator: 03")
+
+
 def test_operator_sign_in_and_password_change(handset):
     h = handset
     cashier.unlock_supervisor(h)
