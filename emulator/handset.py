@@ -25,7 +25,7 @@ class HandsetError(Exception):
 
 
 class Handset:
-    _powered_off = []  # loops stopped by power_cut(), never to run again (see run())
+    _powered_off = []  # tasks of loops stopped by power_cut(), never to run again (see run())
 
     def __init__(self, data_dir, settings=None, devices=None, log_stream=None):
         self.data_dir = str(data_dir)
@@ -75,8 +75,11 @@ class Handset:
                     # `finally` of the firmware runs, as none would on the
                     # device. They are kept referenced for the life of the
                     # process so that garbage collection does not close them
-                    # (and run those `finally`s) later either.
-                    Handset._powered_off.append((loop, asyncio.all_tasks(loop)))
+                    # (and run those `finally`s) later either; the loop
+                    # itself is closed, which frees its selector and pipes
+                    # without running anything.
+                    Handset._powered_off.append(asyncio.all_tasks(loop))
+                    loop.close()
 
         self._thread = threading.Thread(target=run, name="handset", daemon=True)
         self._thread.start()

@@ -78,7 +78,6 @@ async def run(config, log_stream=None):
         return
     from firmware import testproto
     from firmware.driver import Driver
-    reader, writer = open_uart(port["path"], port.get("baud", 115200))
     handset = Rebootable(config, log_stream, app)
     driver = Driver(app)
     driver.can_reset = True
@@ -86,11 +85,22 @@ async def run(config, log_stream=None):
 
     async def answer(request):
         if request.get("op") == "reset" and testproto.enabled(driver.app.settings):
-            await handset.reboot(driver)
+            try:
+                await handset.reboot(driver)
+            except Exception as e:  # noqa: BLE001 - the port must keep answering
+                return testproto.error_reply(request.get("id"), "reset: %s" % e)
             return {"id": request.get("id"), "ok": True}
         return await testproto.handle(driver, request)
 
-    await testproto.serve(reader, writer, driver, answer)
+    # The test port lives beside the payment app, never instead of it: a
+    # port that cannot open, fails or is closed leaves the app running.
+    while True:
+        try:
+            reader, writer = open_uart(port["path"], port.get("baud", 115200))
+            await testproto.serve(reader, writer, driver, answer)
+        except Exception as e:  # noqa: BLE001 - logged; the app goes on
+            driver.app.log("test port %s: %s", port["path"], e)
+        await asyncio.sleep(5)  # then open it again (a cable pulled and put back)
 
 
 class Rebootable:

@@ -18,8 +18,9 @@ Record kinds (field "k"):
   printed   {"batch", "trace"}                 receipts for that transaction printed
   settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
-  snapshot  {"batch", "last_trace", "settled", "last_settlement", "txns"}
-                                               the journal restarted after a settlement (compact())
+  snapshot  {"batch", "last_trace", "settled", "last_settlement"}
+                                               the journal restarted after a settlement (compact()),
+  kept      {a transaction, condensed}         followed by the transactions it keeps
 """
 
 SALE = "sale"
@@ -37,11 +38,12 @@ MAX_TRACE = 999999
 MAX_BATCH = 999999
 
 TXN_RESERVE = 16 * 1024   # bytes a new transaction leaves free for closing records
-MAX_KEPT_TXNS = 1000      # what compact() keeps: the last batch + refundable older sales
+MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approved sales
 # What a settled transaction still needs (receipts, refund checks); its
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
-               "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded")
+               "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
+               "printed")
 
 
 class TerminalState:
@@ -71,40 +73,60 @@ class TerminalState:
         records that close work (answers, reversals, settlement) still fit
         when the disk fills up."""
         fields["k"] = kind
-        self._journal.append(fields, TXN_RESERVE if kind == "txn" else 0)
+        # A new transaction also leaves room for the next compaction, whose
+        # snapshot is never larger than the journal it replaces.
+        reserve = TXN_RESERVE + self._journal.size() if kind == "txn" else 0
+        self._journal.append(fields, reserve)
         self._apply(fields)
         return fields
 
     def compact(self):
-        """After a settlement: start the journal again from one snapshot
-        record, so it does not grow for ever. Kept: the counters, the last
-        settlement, every transaction of the batch just settled (the "last
-        batch" a merchant may still ask about), and the sales of earlier
-        batches that can still be refunded, with what was refunded so far
-        (newest MAX_KEPT_TXNS in all). Call only with no pending work
+        """After a settlement: start the journal again from a snapshot, so
+        it does not grow for ever. The snapshot is one `snapshot` record
+        (counters, settled batch numbers, last settlement report) and one
+        `kept` record a transaction, written as one atomic file. Kept:
+        every transaction of the batch just settled (the "last batch" a
+        merchant may still ask about), and every approved sale of older
+        batches, condensed, with what was refunded against it in batches
+        dropped here (`refunded`) and whether it was voided: the refund
+        checks must still know a sale that is fully refunded or voided.
+        Newest MAX_KEPT_TXNS in all. Call only with no pending work
         (settlement clears it first)."""
         last_settled = self.settled_batches[-1] if self.settled_batches else None
         keep = []
         for key in self.order:
             txn = self.txns[key]
-            refundable = (txn["type"] == SALE and txn["state"] == APPROVED and not self.voided_by(txn)
-                          and self.refunded_total(txn) < txn["amount"])
-            if txn["batch"] != last_settled and not refundable:
+            in_last_batch = txn["batch"] == last_settled
+            if not in_last_batch and (txn["type"] != SALE or txn["state"] != APPROVED):
                 continue
-            kept = {}
+            kept = {"k": "kept"}
             for name in KEPT_FIELDS:
                 if name in txn:
                     kept[name] = txn[name]
-            if txn["batch"] != last_settled:
-                # Its refunds go with the batches dropped here: carry the sum.
-                kept["refunded"] = self.refunded_total(txn)
+            if txn["type"] == SALE and not in_last_batch:
+                # Refunds and voids kept as records (the last batch) are
+                # counted from those records; only dropped ones are carried.
+                kept["refunded"] = txn.get("refunded", 0) + sum(
+                    t["amount"] for t in self._children(txn, REFUND)
+                    if t["state"] == APPROVED and t["batch"] != last_settled)
+                void = self.voided_by(txn)
+                if void is True or (void is not None and void["batch"] != last_settled):
+                    kept["voided"] = True
             keep.append(kept)
+        keep = keep[-MAX_KEPT_TXNS:]
+        # Every batch number a kept transaction carries counts as settled, so
+        # no sign-on can ever reopen it.
+        settled = list(self.settled_batches[-20:])
+        for kept in keep:
+            if kept["batch"] not in settled and kept["batch"] != self.batch:
+                settled.append(kept["batch"])
         snapshot = {"k": "snapshot", "batch": self.batch, "last_trace": self.last_trace,
-                    "settled": self.settled_batches[-20:], "last_settlement": self.last_settlement,
-                    "txns": keep[-MAX_KEPT_TXNS:]}
-        self._journal.replace([snapshot])
+                    "settled": settled, "last_settlement": self.last_settlement}
+        self._journal.replace([snapshot] + keep)
         self._reset()
         self._apply(snapshot)
+        for kept in keep:
+            self._apply(kept)
 
     def _apply(self, r):
         kind = r.get("k")
@@ -118,12 +140,11 @@ class TerminalState:
             self.last_settlement = r.get("last_settlement")
             if self.last_settlement:
                 self.last_printed = ("settle", self.last_settlement["batch"])
-            for kept in r.get("txns") or []:
-                txn = dict(kept)
-                txn["printed"] = True
-                key = (txn["batch"], txn["trace"])
-                self.txns[key] = txn
-                self.order.append(key)
+        elif kind == "kept":
+            txn = dict(r)
+            del txn["k"]
+            self.txns[key] = txn
+            self.order.append(key)
         elif kind == "trace":
             self.last_trace = r["trace"]
         elif kind == "txn":
@@ -218,7 +239,10 @@ class TerminalState:
         return [self.txns[k] for k in self.order if k[0] == batch]
 
     def voided_by(self, sale):
-        """The approved void of this sale, or None."""
+        """The approved void of this sale (or True for a sale whose void
+        record was compacted away), or None."""
+        if sale.get("voided"):
+            return True
         for txn in self._children(sale, VOID):
             if txn["state"] == APPROVED:
                 return txn

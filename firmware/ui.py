@@ -10,7 +10,7 @@ terminal ignores them too.
 from hal.card_reader import REMOVE
 from hal.compat import ticks_diff, ticks_ms
 from firmware.errors import Cancelled, PosError, TimedOut
-from firmware.texts import format_amount, text
+from firmware.texts import MESSAGES, format_amount, text
 
 MAX_AMOUNT_DIGITS = 10
 
@@ -36,7 +36,7 @@ class UI:
     def _resolve(self, item):
         if isinstance(item, tuple):
             return self.t(item[0], *item[1:])
-        if isinstance(item, str) and item and item.replace("_", "").isalpha() and item.isupper():
+        if isinstance(item, str) and item in MESSAGES:
             return self.t(item)
         return item
 

@@ -46,7 +46,7 @@ async def batch_upload(app):
     for txn in state.batch_txns():
         if txn["state"] != APPROVED:
             continue
-        fields = {3: txn["req"].get("3", "000000"), 4: "%012d" % txn["amount"],
+        fields = {3: (txn.get("req") or {}).get("3", "000000"), 4: "%012d" % txn["amount"],
                   11: "%06d" % state.reserve_trace(), 41: app.settings.terminal_id,
                   42: app.settings.merchant_id,
                   48: "%06d%02d" % (txn["trace"], 22 if txn["type"] == SALE else 25 if txn["type"] == REFUND else 23),

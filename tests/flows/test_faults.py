@@ -121,7 +121,8 @@ def test_storage_full_then_settlement_frees_room(make_handset, host, tmp_path):
     for amount in (100, 200, 300):
         cashier.sale(h, amount, "debit-mag")
     used = h.app.devices.storage._used()
-    h.app.devices.storage.capacity = used + TXN_RESERVE + 50
+    # a new transaction must leave the reserve and room for the next snapshot
+    h.app.devices.storage.capacity = used + TXN_RESERVE + h.app.journal.size() + 50
     cashier.sale(h, 400, "debit-mag", expect="Storage full, settle first")
     settle(h)
     assert host.settlements()[-1]["result"].startswith("1")

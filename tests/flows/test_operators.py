@@ -72,6 +72,7 @@ def test_operator_sign_in_at_the_idle_screen(handset):
     h = handset
     h.wait_idle()
     h.wait_text("Operator: 01")
+    h.wait_text("F1: operator sign-in")   # a message code with a digit is resolved too
     h.key("F1")
     h.wait_text("Operator number")
     h.keys("03")

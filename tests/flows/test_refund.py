@@ -133,3 +133,16 @@ def test_a_resend_the_host_could_not_process_stays_pending(make_handset, host):
     refund = [t for t in h.journal() if t["type"] == "refund"][0]
     assert refund["status"] == "approved"
     assert host.balance(PAN) == after_sale + 2500 - 100
+
+
+def test_a_fully_refunded_sale_stays_refused_after_settlements(sold, host):
+    from tests.flows.test_settle_reprint import settle
+    h, sale = sold
+    cashier.refund(h, sale["rrn"], mmdd(h), 10000)
+    settle(h)
+    settle(h)                      # the refund's own record is compacted away now
+    sent = len(recorded_requests(host.record_path, "0220"))
+    cashier.start_refund(h, sale["rrn"], mmdd(h))
+    h.wait_text("Refund exceeds original")     # known, and nothing left: refused before the amount
+    h.wait_idle()
+    assert len(recorded_requests(host.record_path, "0220")) == sent

@@ -148,6 +148,56 @@ def test_compaction_keeps_counters_and_what_old_sales_can_still_refund(tmp_path)
     third = TerminalState(make_journal(tmp_path)).load()
     sale = third.find_by_rrn("000000000001")
     assert sale["batch"] == 1 and third.refunded_total(sale) == 300
-    assert third.find_by_rrn("000000000003") is None   # fully refunded: nothing left to keep
-    assert len(third.batch_txns(1)) == 1 and len(third.batch_txns(2)) == 1
+    # fully refunded, but still known: a further refund is refused on the terminal
+    gone = third.find_by_rrn("000000000003")
+    assert third.refunded_total(gone) == gone["amount"] == 500
+    assert [t["type"] for t in third.batch_txns(1)] == ["sale", "sale"]   # the refunds folded in
+    assert len(third.batch_txns(2)) == 1
     assert third.batch == 3 and third.next_trace() == 6
+    assert 1 in third.settled_batches and 2 in third.settled_batches
+
+
+def test_a_refund_in_a_later_batch_is_counted_once_however_often_the_journal_is_compacted(tmp_path):
+    state = TerminalState(make_journal(tmp_path)).load()
+    state.record("txn", batch=1, trace=1, type="sale", amount=10000, state="sent")
+    state.record("reply", batch=1, trace=1, state=APPROVED, rc="00", rrn="000000000001")
+    state.record("settle", batch=1, report={"batch": 1})
+    state.compact()
+    state.record("txn", batch=2, trace=2, type="refund", amount=3000, state="sent",
+                 orig={"rrn": "000000000001"})
+    state.record("reply", batch=2, trace=2, state=APPROVED, rc="00", rrn="000000000002")
+    for _ in range(3):
+        state.record("settle", batch=state.batch, report={"batch": state.batch})
+        state.compact()
+        again = TerminalState(make_journal(tmp_path)).load()
+        assert again.refunded_total(again.find_by_rrn("000000000001")) == 3000
+
+
+def test_a_voided_sale_stays_voided_after_its_void_is_compacted_away(tmp_path):
+    state = TerminalState(make_journal(tmp_path)).load()
+    state.record("txn", batch=1, trace=1, type="sale", amount=500, state="sent")
+    state.record("reply", batch=1, trace=1, state=APPROVED, rc="00", rrn="000000000001")
+    state.record("txn", batch=1, trace=2, type="void", amount=500, state="sent",
+                 orig={"batch": 1, "trace": 1, "rrn": "000000000001"})
+    state.record("reply", batch=1, trace=2, state=APPROVED, rc="00")
+    for _ in range(2):
+        state.record("settle", batch=state.batch, report={"batch": state.batch})
+        state.compact()
+    again = TerminalState(make_journal(tmp_path)).load()
+    assert again.voided_by(again.find_by_rrn("000000000001"))
+    assert [t["type"] for t in again.batch_txns(1)] == ["sale"]
+
+
+def test_a_big_snapshot_is_many_records_and_unprinted_stays_unprinted(tmp_path):
+    state = TerminalState(make_journal(tmp_path)).load()
+    for trace in range(1, 401):
+        state.record("txn", batch=1, trace=trace, type="sale", amount=100, state="sent",
+                     pan="622202*********0017", time="20261122120000", op="01")
+        state.record("reply", batch=1, trace=trace, state=APPROVED, rc="00", rrn="%012d" % trace)
+        if trace != 400:
+            state.record("printed", batch=1, trace=trace)
+    state.record("settle", batch=1, report={"batch": 1})
+    state.compact()   # well past one record's 64 KB
+    again = TerminalState(make_journal(tmp_path)).load()
+    assert len(again.batch_txns(1)) == 400
+    assert [t["trace"] for t in again.unprinted()] == [400]
