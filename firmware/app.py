@@ -221,16 +221,21 @@ class App:
 
     async def print_receipts(self, txn, reprint=False, copies=None):
         """Merchant copy, then (after the tear) the cardholder copy. The
-        journal notes the first printing, so a reboot does not print again."""
+        journal notes each original copy once printed, so a reboot prints
+        only the copies a power cut stopped, never an original twice."""
         copies = self.settings.receipt_copies if copies is None else copies
         title = txn["type"].upper()
         kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
+        if not reprint:
+            done = txn.get("copies_printed") or []
+            kinds = [copy for copy in kinds if copy not in done]
         for index, copy in enumerate(kinds):
             if index > 0:
                 await self.ui.message(title, ["TEAR_MERCHANT"], self.settings.tear_pause_ms)
             await self.print_slip(receipt.txn_lines(self.settings, txn, copy, reprint), title)
-        if not reprint and not txn.get("printed"):
-            self.state.record("printed", batch=txn["batch"], trace=txn["trace"])
+            if not reprint:
+                last = index == len(kinds) - 1
+                self.state.record("printed", batch=txn["batch"], trace=txn["trace"], copy=copy, all=last)
 
     async def print_reversal_slip(self, txn):
         await self.print_slip(receipt.reversal_slip_lines(self.settings, txn), "REVERSAL")

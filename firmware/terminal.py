@@ -15,7 +15,7 @@ Record kinds (field "k"):
   reversal  {"batch", "trace", "result": done|failed, "tries"}
   resend    {"batch", "trace"}                 a refund sent again (same trace)
   chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
-  printed   {"batch", "trace"}                 receipts for that transaction printed
+  printed   {"batch", "trace", "copy", "all"}  one original copy printed ("all": the last one)
   settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
   snapshot  {"batch", "last_trace", "settled", "last_settlement"}
@@ -43,7 +43,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed")
+               "printed", "copies_printed")
 
 
 class TerminalState:
@@ -187,7 +187,10 @@ class TerminalState:
         elif kind == "printed":
             txn = self.txns.get(key)
             if txn is not None:
-                txn["printed"] = True
+                if r.get("copy"):
+                    txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
+                if r.get("all", True):
+                    txn["printed"] = True
                 self.last_printed = ("txn", key)
         elif kind == "settle":
             # One record closes the batch AND opens the next: no power cut can

@@ -145,3 +145,22 @@ def test_an_unreadable_journal_stops_transactions_with_a_message(make_handset, h
     h.wait_text("Journal error, nothing done")
     h.wait_idle()
     assert host.count_applied("sale") == sent
+
+
+def test_power_cut_between_the_two_copies_prints_only_the_missing_one(make_handset, host):
+    h = make_handset()
+    h.call(h.app.devices.printer.paper_runs_out_after, 900)   # the merchant copy fits, the cardholder's not
+    h.wait_idle()
+    h.keys("4300")
+    h.enter()
+    h.wait_text("Swipe, insert or tap card")
+    h.card("swipe", "debit-mag")
+    h.wait_text("Printer out of paper")
+    merchant = cashier.receipts_text(h)
+    assert len(merchant) == 1 and "MERCHANT COPY" in "\n".join(merchant[0])
+    h.power_cut()
+    h.start()
+    slips = cashier.receipts_text(h)
+    assert len(slips) == 1 and "CARDHOLDER COPY" in "\n".join(slips[0])
+    h.reboot()
+    assert cashier.receipts_text(h) == []
