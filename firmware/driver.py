@@ -69,7 +69,7 @@ class Driver:
 
     def screen_text(self):
         display = self.app.devices.display
-        return mask_digits("\n".join([display.title] + list(display.lines)))
+        return _screen_text(display.title, display.lines)
 
     async def wait_text(self, text, timeout_ms=5000):
         """Wait until `text` is on the screen, or was on a screen shown since
@@ -80,7 +80,7 @@ class Driver:
         start = ticks_ms()
         while True:
             for generation, title, lines in display.recent:
-                if generation >= self._seen and text in mask_digits("\n".join([title] + list(lines))):
+                if generation >= self._seen and text in _screen_text(title, lines):
                     self._seen = generation
                     return True
             left = timeout_ms - ticks_diff(ticks_ms(), start)
@@ -148,3 +148,9 @@ class Driver:
                         # MMDD as the host booked it: what a refund asks for
                         "date": txn.get("host_date") or txn.get("time", "")[4:8]})
         return out
+
+
+def _screen_text(title, lines):
+    """A screen as the protocol and scripts read it: title and lines, card
+    numbers masked."""
+    return mask_digits("\n".join([title] + list(lines)))

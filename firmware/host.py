@@ -117,3 +117,13 @@ class HostLink:
                 if mac != expected:
                     raise HostError("BAD_MAC", True, REASON_BAD_MAC)
         return reply
+
+
+def answer_fields(reply):
+    """What the journal keeps of a host's answer: response code, and the
+    reference number, authorisation code and host date/time it carries."""
+    kept = {"rc": reply[39]}
+    for number, name in ((37, "rrn"), (38, "auth"), (13, "host_date"), (12, "host_time")):
+        if reply.get(number):
+            kept[name] = reply[number]
+    return kept

@@ -14,7 +14,7 @@ from hal.errors import StorageError
 from firmware import pending
 from firmware.card import entry_mode_code, mask_pan
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
-from firmware.host import HostError
+from firmware.host import HostError, answer_fields
 from firmware.terminal import APPROVED, DECLINED, REFUND, SENT
 from firmware.iso8583 import field60
 
@@ -115,14 +115,9 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
     try:
         reply = await app.host.exchange(mti, dict(fields))
     except HostError as e:
-        if not e.sent:
-            # Nothing ever reached the host: nothing to reverse.
-            state.record("offline", batch=state.batch, trace=trace, reason=e.code)
-            raise PosError(e.code)
+        journal_no_answer(app, state.batch, trace, e)
         # Outcome unknown: the host may have taken the money. Reverse now; if
         # that fails too, it stays pending and goes first next time.
-        state.record("unknown", batch=state.batch, trace=trace, reason=e.reason)
-        app.log("%s trace %06d: %s", kind, trace, e.code)
         try:
             await pending.send_reversals(app)
         except PosError:
@@ -140,11 +135,7 @@ async def send_refund(app, mti, fields, batch, trace):
         reply = await app.host.exchange(mti, dict(fields))
         return record_reply(app, batch, trace, reply)
     except HostError as e:
-        if not e.sent:
-            state.record("offline", batch=batch, trace=trace, reason=e.code)
-            raise PosError(e.code)
-        state.record("unknown", batch=batch, trace=trace, reason=e.reason)
-        app.log("refund trace %06d: %s", trace, e.code)
+        journal_no_answer(app, batch, trace, e)
     for attempt in range(1, app.settings.refund_send_tries):
         app.ui.show("REFUND", [("RETRY", attempt)])
         state.record("resend", batch=batch, trace=trace)
@@ -161,18 +152,23 @@ async def send_refund(app, mti, fields, batch, trace):
     raise PosError("REFUND_UNCONFIRMED")
 
 
+def journal_no_answer(app, batch, trace, e):
+    """The first sending got no usable answer (HostError `e`). Never left
+    the terminal: journaled as such, and PosError raised (nothing to
+    reverse or resend). Otherwise journaled as unknown, for the caller to
+    reverse (sale, void) or send again (refund)."""
+    if not e.sent:
+        app.state.record("offline", batch=batch, trace=trace, reason=e.code)
+        raise PosError(e.code)
+    app.state.record("unknown", batch=batch, trace=trace, reason=e.reason)
+    app.log("trace %06d: %s", trace, e.code)
+
+
 def record_reply(app, batch, trace, reply):
     """Journal the host's answer; -> txn if approved, else raise PosError."""
     rc = reply[39]
-    update = {"state": APPROVED if rc == "00" else DECLINED, "rc": rc}
-    if reply.get(37):
-        update["rrn"] = reply[37]
-    if reply.get(38):
-        update["auth"] = reply[38]
-    if reply.get(13):
-        update["host_date"] = reply[13]
-    if reply.get(12):
-        update["host_time"] = reply[12]
+    update = answer_fields(reply)
+    update["state"] = APPROVED if rc == "00" else DECLINED
     app.state.record("reply", batch=batch, trace=trace, **update)
     app.log("trace %06d answered %s", trace, rc)
     if rc in SIGN_ON_AGAIN:

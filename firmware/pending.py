@@ -12,7 +12,7 @@ same trace until the host answers (the host recognises the repeat).
 from hal.compat import unhexlify
 from hal.errors import DeviceError, KeyStoreError
 from firmware.errors import SIGN_ON_AGAIN, PosError
-from firmware.host import HostError
+from firmware.host import HostError, answer_fields
 from firmware.terminal import APPROVED, DECLINED
 
 # DESIGN.md: a reversal carries the original less F26/35/36/37/52/53 (and
@@ -100,11 +100,8 @@ def record_refund_repeat(app, txn, reply):
     if rc in NOT_PROCESSED:
         app.log("refund trace %06d resent, answered %s: still pending", txn["trace"], rc)
         return False
-    update = {"state": APPROVED if rc in ("00", "94") else DECLINED, "rc": rc}
-    if reply.get(37):
-        update["rrn"] = reply[37]
-    if reply.get(38):
-        update["auth"] = reply[38]
+    update = answer_fields(reply)
+    update["state"] = APPROVED if rc in ("00", "94") else DECLINED
     app.state.record("reply", batch=txn["batch"], trace=txn["trace"], **update)
     app.log("refund trace %06d resent, answered %s", txn["trace"], rc)
     return True
