@@ -63,7 +63,6 @@ class App:
         self.host = HostLink(settings, devices.modem, devices.keystore)
         self.signed_on = False
         self.operator = "01"
-        self.busy = False          # a flow is running
         self.idle_event = asyncio.Event()   # set while the idle screen is up
         self._gb_table = None
         self._stop = False
@@ -156,7 +155,6 @@ class App:
     async def run_flow(self, flow, *args, **kwargs):
         """Run a flow; whatever it raises ends as a message, never a
         traceback. The message carries the title of the flow's last screen."""
-        self.busy = True
         try:
             return await flow(self, *args, **kwargs)
         except PosError as e:
@@ -178,7 +176,6 @@ class App:
                 pass  # out of memory: the message below matters more than the log line
             await self.ui.error(self._flow_title(), PosError("INTERNAL"))
         finally:
-            self.busy = False
             self.ui.drain()
 
     def _flow_title(self):
@@ -239,9 +236,6 @@ class App:
 
     async def print_reversal_slip(self, txn):
         await self.print_slip(receipt.reversal_slip_lines(self.settings, txn), "REVERSAL")
-
-    async def clear_pending(self):
-        await pending.clear(self)
 
 
 async def print_unprinted(app, txn):
