@@ -60,7 +60,7 @@ class App:
         if draw is None:
             from firmware.screen import render as draw
         self.ui = UI(devices.display, self.events, settings, draw)
-        self.host = HostLink(settings, devices.modem, devices.keystore)
+        self.host = HostLink(settings, devices.modem, devices.keystore, self._keys_rejected)
         self.signed_on = False
         self.operator = "01"
         self.idle_event = asyncio.Event()   # set while the idle screen is up
@@ -71,6 +71,21 @@ class App:
         # index of printouts[0], so indexes stay stable as old ones go.
         self.printouts = []
         self.printouts_base = 0
+
+    def status_line(self):
+        """What the merchant and a bench engineer must see at a glance: a
+        set-up that is weaker than a production terminal's (simulated key
+        store, the forgeable ECB MAC). Empty on a production terminal."""
+        flags = []
+        if self.devices.keystore.simulated:
+            flags.append(self.ui.t("STATUS_SIM_KEYS"))
+        if self.settings.mac_algorithm == "ecb":
+            flags.append(self.ui.t("STATUS_ECB_MAC"))
+        return " ".join(flags)
+
+    def _keys_rejected(self):
+        """The host holds no key for us: sign on before the next request."""
+        self.signed_on = False
 
     # -- shared resources ----------------------------------------------------
 
@@ -133,6 +148,9 @@ class App:
                  "IDLE_F1"]
         if not self.signed_on:
             lines.append("SIGNED_OFF")
+        status = self.status_line()
+        if status:
+            lines.append(status)
         self.ui.show("TERMINAL", lines)
         self.idle_event.set()
         try:
