@@ -143,6 +143,8 @@ async def send_refund(app, mti, fields, batch, trace):
             reply = await app.host.exchange(mti, dict(fields))
         except HostError as e:
             app.log("refund trace %06d resend: %s", trace, e.code)
+            if e.sign_on_again:
+                app.signed_on = False
             continue
         if pending.record_refund_repeat(app, state.find(batch, trace), reply):
             txn = state.find(batch, trace)
@@ -157,6 +159,8 @@ def journal_no_answer(app, batch, trace, e):
     the terminal: journaled as such, and PosError raised (nothing to
     reverse or resend). Otherwise journaled as unknown, for the caller to
     reverse (sale, void) or send again (refund)."""
+    if e.sign_on_again:
+        app.signed_on = False
     if not e.sent:
         app.state.record("offline", batch=batch, trace=trace, reason=e.code)
         raise PosError(e.code)

@@ -67,6 +67,9 @@ async def send_reversals(app):
             except HostError as e:
                 app.log("reversal of trace %06d: %s", txn["trace"], e.code)
                 state.record("reversal", batch=txn["batch"], trace=txn["trace"], result="failed")
+                if e.sign_on_again:
+                    app.signed_on = False
+                    break  # new keys first: sign-on sends it again
                 if not e.sent:
                     break  # the host is not there at all: no use trying at once again
                 continue
@@ -117,6 +120,8 @@ async def resend_refunds(app):
             reply = await app.host.exchange(txn["mti"], fields)
         except HostError as e:
             app.log("refund trace %06d resend: %s", txn["trace"], e.code)
+            if e.sign_on_again:
+                app.signed_on = False
             raise PosError("REFUND_PENDING")
         if not record_refund_repeat(app, txn, reply):
             raise PosError("REFUND_PENDING")

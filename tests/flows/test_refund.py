@@ -85,6 +85,21 @@ def test_refund_reply_dropped_then_retried_inside_the_flow(sold, host):
     assert len([t for t in h.journal() if t["type"] == "refund"]) == 1
 
 
+def test_an_unsigned_reply_to_a_refund_is_no_answer_and_the_refund_is_resent(sold, host):
+    """The host pays the refund; its reply says A0 unsigned. No answer: the
+    refund goes again with the same trace and the host's true-repeat
+    answer (signed 00) settles it, paid once."""
+    h, sale = sold
+    after_sale = host.balance(PAN)
+    host.faults.add("unsigned", mti="0220", code="A0")
+    cashier.refund(h, sale["rrn"], mmdd(h), 1200)
+    assert host.balance(PAN) == after_sale + 1200
+    refunds = [t for t in h.journal() if t["type"] == "refund"]
+    assert len(refunds) == 1 and refunds[0]["status"] == "approved"
+    traces = [r[11] for r in recorded_requests(host.record_path, "0220")]
+    assert len(traces) == 2 and len(set(traces)) == 1
+
+
 def test_double_enter_does_not_refund_twice(sold, host):
     h, sale = sold
     after_sale = host.balance(PAN)
