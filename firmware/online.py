@@ -15,7 +15,7 @@ from firmware import pending
 from firmware.card import entry_mode_code, mask_pan
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError, answer_fields
-from firmware.terminal import APPROVED, DECLINED, REFUND, SENT
+from firmware.terminal import APPROVED, DECLINED, REFUND, SENT, UNCONFIRMED
 from firmware.iso8583 import field60
 
 SALE_TYPE = "22"
@@ -148,6 +148,8 @@ async def send_refund(app, mti, fields, batch, trace):
             continue
         if pending.record_refund_repeat(app, state.find(batch, trace), reply):
             txn = state.find(batch, trace)
+            if txn["state"] == UNCONFIRMED:
+                raise PosError("REFUND_NOT_CONFIRMED")
             if txn["state"] != APPROVED:
                 raise PosError(response_message_code(reply[39]), reply[39])
             return txn

@@ -108,6 +108,7 @@ MESSAGES = {
     "BAD_MAC": ("应答校验错,已发起冲正", "Reply MAC error, reversed"),
     "BAD_REPLY": ("主机应答错误,已发起冲正", "Bad host reply, reversed"),
     "REFUND_UNCONFIRMED": ("退货结果未知,将自动重发,请勿重复退货", "Refund unconfirmed: resent automatically, do not refund again"),
+    "REFUND_NOT_CONFIRMED": ("退货未确认,请联系收单机构", "Refund not confirmed, call the acquirer"),
     "REVERSAL_PENDING": ("冲正未完成,请稍后重试", "Reversal pending, try later"),
     "REFUND_PENDING": ("有待确认的退货,请稍后重试", "Refund pending, try later"),
     "NOT_SIGNED_ON": ("请先签到", "Please sign on first"),

@@ -119,17 +119,29 @@ def test_refund_of_a_voided_sale_is_refused(sold, host):
     h.wait_idle()
 
 
-def test_a_repeat_answered_94_duplicate_counts_as_the_refund_not_a_decline(sold, host):
-    """The first sending was applied; the repeat gets 94: it is the same refund."""
+def test_a_resend_answered_94_is_not_confirmed_never_successful(sold, host):
+    """The host replays a true repeat's first answer, so 94 to a resend
+    means it holds a different request under this trace: nothing proves the
+    refund was paid. Never "successful": not confirmed, call the acquirer,
+    and the settlement report lists it."""
+    from tests.flows.test_settle_reprint import settle
     h, sale = sold
     after_sale = host.balance(PAN)
-    host.faults.add("drop", mti="0220", count=1)
+    host.faults.add("drop_before", mti="0220", count=1)   # the first sending never reaches the host
     host.faults.add("decline", mti="0220", count=1, code="94")
-    cashier.refund(h, sale["rrn"], mmdd(h), 4000)
-    assert h.journal()[-1]["status"] == "approved"
-    assert host.balance(PAN) == after_sale + 4000
-    # what is left of the original is what the host says is left
-    cashier.refund(h, sale["rrn"], mmdd(h), 6001, expect="Refund exceeds original")
+    cashier.refund(h, sale["rrn"], mmdd(h), 4000, expect="Refund not confirmed")
+    refund = h.journal()[-1]
+    assert refund["status"] == "unconfirmed"
+    assert host.balance(PAN) == after_sale              # nothing was paid
+    screens = [" ".join(lines) for _g, _t, lines in h.app.devices.display.recent]
+    assert not any("Refund successful" in s for s in screens)
+    # no more resends: the next sale goes straight out
+    sent = len(recorded_requests(host.record_path, "0220"))
+    cashier.sale(h, 100, "debit-mag")
+    assert len(recorded_requests(host.record_path, "0220")) == sent
+    settle(h)
+    report = "\n".join(cashier.receipts_text(h)[-1])
+    assert "UNCONFIRMED REFUNDS" in report and "-40.00" in report and "%06d" % refund["trace"] in report
 
 
 def test_a_resend_the_host_could_not_process_stays_pending(make_handset, host):
