@@ -15,6 +15,9 @@ MESSAGES = {
     "IDLE_MENU": ("按[菜单]选择交易", "Press MENU for more"),
     "IDLE_F1": ("按[F1]操作员签到", "F1: operator sign-in"),
     "MENU": ("主菜单", "Main menu"),
+    "SERVICE_NEEDED": ("终端需维护,暂停新交易", "Service needed: no new sales"),
+    "SERVICE_JOURNAL": ("流水异常记录%s条", "Journal: %s bad record(s)"),
+    "SUPPORT_EXPORTED": ("维护数据已导出:%s", "Support data saved: %s"),
     "MENU_SALE": ("1.消费", "1.Sale"),
     "MENU_VOID": ("2.消费撤销", "2.Void"),
     "MENU_REFUND": ("3.退货", "3.Refund"),
@@ -66,6 +69,7 @@ MESSAGES = {
     "ADMIN_CHANGE_OP": ("2.修改操作员密码", "2.Operator password"),
     "ADMIN_LANGUAGE": ("3.语言 中文/English", "3.Language 中文/English"),
     "ADMIN_SIGN_IN": ("4.操作员签到", "4.Operator sign-in"),
+    "ADMIN_SUPPORT": ("5.导出维护数据", "5.Support export"),
     # progress
     "CONNECTING": ("正在连接主机...", "Connecting to host..."),
     "PROCESSING": ("处理中,请稍候...", "Processing, please wait..."),

@@ -88,6 +88,11 @@ async def run(app):
         # The settlement stands (journaled above); the journal is just not
         # shorter. It is tried again at the next settlement.
         app.log("journal not compacted: %s", e)
+    else:
+        # The journal now holds only what this settlement agreed with the
+        # host: what was quarantined or damaged in it is gone (kept in the
+        # side files for the support export).
+        app.service_done("journal")
     app.log("batch %06d settled (%s)", settled_batch, "balanced" if balanced else "unbalanced")
     try:
         await app.print_slip(receipt.settlement_lines(app.settings, report), TITLE)
