@@ -21,8 +21,9 @@ OPTIONAL_ECHOES = (2, 25, 49)
 FINANCIAL_MTIS = ("0200", "0220")
 SALE_PROCESSING = "000000"
 
-# Replies that may come without a MAC (the host has no usable key for us).
-UNSIGNED_OK = ("A0", "99", "97")
+# Unsigned codes that hint at a key problem (the host has no usable key for
+# us): still no answer, but worth a fresh sign-on before the next try.
+UNSIGNED_KEY_HINTS = ("A0", "99", "97")
 
 # Reversal reasons (field 39 of the 0400)
 REASON_NO_REPLY = "98"
@@ -33,22 +34,21 @@ REASON_OTHER = "06"
 
 class HostError(PosError):
     """`sent`: the request may have reached the host. `reason`: the field
-    39 a reversal of it carries."""
+    39 a reversal of it carries. `sign_on_again`: an unsigned reply hinted
+    at a key problem (A0, 99, 97): sign on before trying again."""
 
     def __init__(self, code, sent, reason=REASON_OTHER, *args_):
         PosError.__init__(self, code, *args_)
         self.sent = sent
         self.reason = reason
+        self.sign_on_again = False
 
 
 class HostLink:
-    def __init__(self, settings, modem, keystore, on_key_error=None):
-        """`on_key_error()` is called when the host says it holds no key
-        for us (an unsigned A0, 99 or 97): the terminal must sign on again."""
+    def __init__(self, settings, modem, keystore):
         self._settings = settings
         self._modem = modem
         self._keystore = keystore
-        self._on_key_error = on_key_error
 
     def _mac(self, mti, fields):
         return self._keystore.mac(iso8583.mac_data(mti, fields), self._settings.mac_algorithm)
@@ -114,21 +114,19 @@ class HostLink:
         if with_mac:
             mac = reply.get(64)
             if mac is None:
-                if reply[39] not in UNSIGNED_OK:
+                # A reply nobody signed is never an answer, whatever its F39
+                # says: an unsigned "A0" may hide a debit the host made
+                # (DESIGN.md security rules). Outcome unknown: reverse or resend.
+                error = HostError("BAD_MAC", True, REASON_BAD_MAC)
+                error.sign_on_again = reply[39] in UNSIGNED_KEY_HINTS
+                raise error
+            else:
+                try:
+                    expected = self._mac(reply_mti, reply)
+                except KeyStoreError:
                     raise HostError("BAD_MAC", True, REASON_BAD_MAC)
-                # The host says it has no key for us (A0, 99, 97) and could
-                # not sign that. Anyone on the path can say so too, so it is
-                # no answer to the request (a stripped approval must not pass
-                # for a decline: reverse it), only a reason to sign on again.
-                if self._on_key_error is not None:
-                    self._on_key_error()
-                raise HostError("RC_KEY_ERROR", True, REASON_BAD_MAC)
-            try:
-                expected = self._mac(reply_mti, reply)
-            except KeyStoreError:
-                raise HostError("BAD_MAC", True, REASON_BAD_MAC)
-            if mac != expected:
-                raise HostError("BAD_MAC", True, REASON_BAD_MAC)
+                if mac != expected:
+                    raise HostError("BAD_MAC", True, REASON_BAD_MAC)
         if not reply_fields_match(mti, fields, reply):
             raise HostError("BAD_REPLY", True, REASON_TERMINAL)
         return reply
