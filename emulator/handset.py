@@ -19,6 +19,10 @@ from firmware.main import build_app
 
 DEFAULT_TEST_SETTINGS = {"message_ms": 300}
 
+# The emulator runs on the simulated key store with the public test master
+# key, which a production terminal refuses to sign on with.
+EMULATOR_SETTINGS = {"test_keys": True}
+
 
 class HandsetError(Exception):
     pass
@@ -29,7 +33,8 @@ class Handset:
 
     def __init__(self, data_dir, settings=None, devices=None, log_stream=None):
         self.data_dir = str(data_dir)
-        self.settings = dict(settings or {})
+        self.settings = dict(EMULATOR_SETTINGS)
+        self.settings.update(settings or {})
         self.devices = dict(devices or {})
         self.log_stream = log_stream
         self.app = None

@@ -12,7 +12,9 @@ digits (tracks use "=" for the separator, nibble D on the wire); character
 fields are str; binary fields are bytes.
 
 Encodings, from the field table below:
-- numeric (n) and track (z) data is BCD, two digits a byte. A fixed field of
+- numeric (n) and track (z) data is BCD, two digits a byte. Track data
+  may hold the nibbles A-F of an encrypted issuer block (a nibble D reads
+  as the "=" separator, as in a clear track). A fixed field of
   odd length is right-aligned with a leading 0 nibble (F23 "001" -> 00 01),
   except F22, left-aligned (F22 "051" -> 05 10). Variable numeric data of odd
   length is left-aligned with a trailing pad nibble: 0 when we write, 0 or F
@@ -135,8 +137,10 @@ def _encode_chars(text, field):
 
 
 def _is_digits(text, allow_separator):
+    """Digits; track data (allow_separator) also "=" and the nibbles A, B,
+    C, E, F that an encrypted issuer block holds (hal.crypto.encrypt_track)."""
     for ch in text:
-        if not ("0" <= ch <= "9" or (allow_separator and ch == "=")):
+        if not ("0" <= ch <= "9" or (allow_separator and (ch == "=" or ch in "ABCEF"))):
             return False
     return True
 

@@ -10,7 +10,7 @@ it (sale, void) or send it again with the same trace (refund).
 """
 
 from hal.compat import hexlify
-from hal.errors import StorageError
+from hal.errors import KeyStoreError, StorageError
 from firmware import pending
 from firmware.card import entry_mode_code, mask_pan
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
@@ -42,15 +42,29 @@ def card_fields(app, card, pin_block):
             fields[55] = card.icc_data
     if card.expiry:
         fields[14] = card.expiry
+    track_flag = "0"
     if card.track2:
-        fields[35] = card.track2
+        fields[35], track_flag = track_field(app, card.track2)
+    # F53: PIN format, 6 = double-length key, then the track encryption flag.
     if pin_block is not None:
         fields[26] = "12"
         fields[52] = pin_block
-        fields[53] = "2600000000000000"
+        fields[53] = "26" + track_flag + "0000000000000"
     else:
-        fields[53] = "0600000000000000"
+        fields[53] = "06" + track_flag + "0000000000000"
     return fields
+
+
+def track_field(app, track):
+    """-> (F35 as sent, F53's track flag): the track's issuer block
+    encrypted under the track data key (flag 1), or in clear (flag 0) only
+    where the acquirer does not encrypt tracks (track_encryption off)."""
+    if not app.settings.track_encryption:
+        return track, "0"
+    try:
+        return app.devices.keystore.encrypt_track(track), "1"
+    except KeyStoreError:
+        raise PosError("KEYSTORE")
 
 
 def base_fields(app, processing_code, amount, type_code, card=None):

@@ -33,6 +33,10 @@ DEFAULTS = {
     "allow_fallback": True,           # swipe a chip card after its chip failed
     "receipt_copies": 2,
     "test_protocol": False,           # the HIL test port; off in a production build
+    "test_keys": False,               # sign on with the public test master key (emulator, bench only)
+    "track_encryption": True,         # sign on for a track data key (60.3 = 004); F35/F36 encrypted
+    "key_algorithm": "3des",          # 3des, or sm4 (国密) where the acquirer issues SM4 keys
+    "host_tls": "",                   # "": plain TCP; else "ca=/path.pem" and/or "pin=<sha256 hex of the cert>"
 }
 
 

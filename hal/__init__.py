@@ -22,6 +22,7 @@ BACKENDS = {
     ("clock", "sim"): ("hal.sim.clock", "SimClock"),
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
+    ("keystore", "file"): ("hal.linux.keystore", "FileKeyStore"),
 }
 
 

@@ -1,31 +1,82 @@
-"""KeyStore: the terminal master key, the working keys it protects, and the
-operations that need them (PIN block, MAC, sealing a PAN for the journal).
+"""KeyStore: the terminal master key (TMK), the working keys it protects
+(PIN key, MAC key, track data key), the data key that seals card numbers
+for the journal, and the operations that need them.
 
-No clear key leaves this object and none is kept between calls: working keys
-are stored encrypted under the master key and decrypted inside the call that
-uses them. On the handset the master key and the data key live in the secure
-element; the base class reaches them only through the three backend hooks
-below, so a backend whose secure element does the DES itself overrides the
-public methods instead.
+The app never receives a key. It asks for "the PIN block of this PIN for
+this card", "the MAC of these bytes", "this track encrypted", "seal these
+bytes"; each call decrypts the key it needs, uses it and drops it.
+
+At rest every key is encrypted under a key-encryption key (KEK) with its
+check value beside it, and the check value is verified every time a key
+is decrypted: a wrong KEK or a damaged file is an error, never a wrong
+key used in silence. Where the KEK comes from is the backend's business:
+
+    hal/linux/keystore.py   file:/var/pos/keys?kek=/etc/pos/kek   a root-only file apart from the data
+    hal/sim/keystore.py     sim:                                  beside the keys (SIMULATOR ONLY)
 
 Backend hooks:
-    _master_key()            -> 16/24-byte master key, or None when none is loaded
-    _data_key()              -> 16-byte key for seal/unseal (created on first use)
-    _load_working_keys()     -> (pin_key_enc16, mac_key_enc16) under the master key, or None
-    _save_working_keys(keys) -> persist that pair, or None to erase it
+    _kek()              -> the 16-byte KEK, or raise KeyStoreError
+    _read_state()       -> the stored dict ({} when there is none)
+    _write_state(state) -> replace it atomically (a power cut leaves the old or the new)
+
+State: {"kek_kcv": hex, "<slot>": {"key": hex, "kcv": hex}, "algorithm": "3des"|"sm4"}
+with slots master_key, data_key, pin_key, mac_key, track_key; each "key"
+is the clear key (16 bytes; a single DES key as key + 8 zero bytes)
+encrypted with 3DES-ECB under the KEK, "kcv" the clear key's 3-byte
+check value.
 """
 
 from hal import crypto
-from hal.compat import urandom
+from hal.compat import hexlify, unhexlify, urandom
 from hal.device import Device
 from hal.errors import KeyStoreError
 
 MAC_ALGORITHMS = ("ecb", "x99", "x919")
+KEY_ALGORITHMS = ("3des", "sm4")
+
+# The published test terminal master key (the host simulator's default, and
+# in every public terminal sample). A terminal holding it signs on only
+# with the setting test_keys on: anyone can act as its host.
+TEST_MASTER_KEY = b"\x01\x23\x45\x67\x89\xAB\xCD\xEF\xFE\xDC\xBA\x98\x76\x54\x32\x10"
+
+WORKING_SLOTS = ("pin_key", "mac_key", "track_key")
+KCV_LENGTH = 3
 
 
 def _check_bytes(name, value, lengths):
     if not isinstance(value, (bytes, bytearray)) or len(value) not in lengths:
         raise KeyStoreError("%s must be %s bytes" % (name, " or ".join(str(n) for n in lengths)))
+
+
+def key_from(value, name):
+    """A master key given as bytes or hex -> 16 or 24 bytes."""
+    if isinstance(value, str):
+        try:
+            value = unhexlify(value)
+        except ValueError:
+            raise KeyStoreError("%s is not hex" % name)
+    if not isinstance(value, (bytes, bytearray)) or len(value) not in (16, 24):
+        raise KeyStoreError("%s must be 16 or 24 bytes" % name)
+    return bytes(value)
+
+
+def check_value(key, algorithm="3des", length=4):
+    """Key check value: the key encrypting a zero block, first `length`
+    bytes (DES/3DES: 8 zero bytes; SM4: 16)."""
+    if algorithm == "sm4":
+        from hal import sm4
+        return sm4.encrypt_block(key, bytes(16))[:length]
+    return crypto.key_check_value(key, length)
+
+
+def _cipher(algorithm):
+    """(ecb_encrypt, ecb_decrypt) over a key and whole blocks."""
+    if algorithm == "sm4":
+        from hal import sm4
+        return sm4.ecb_encrypt, sm4.ecb_decrypt
+    if algorithm != "3des":
+        raise KeyStoreError("unknown key algorithm %r (known: %s)" % (algorithm, ", ".join(KEY_ALGORITHMS)))
+    return crypto.ecb_encrypt, crypto.ecb_decrypt
 
 
 class KeyStore(Device):
@@ -34,96 +85,221 @@ class KeyStore(Device):
     # simulator): the idle screen says so.
     simulated = False
 
+    def __init__(self):
+        Device.__init__(self)
+        self._state = None
+
     # -- backend hooks --------------------------------------------------------
 
-    def _master_key(self):
+    def _kek(self):
         raise NotImplementedError
 
-    def _data_key(self):
+    def _read_state(self):
         raise NotImplementedError
 
-    def _load_working_keys(self):
+    def _write_state(self, state):
         raise NotImplementedError
 
-    def _save_working_keys(self, keys):
-        raise NotImplementedError
+    # -- keys at rest -----------------------------------------------------------
 
-    # -- master and working keys ----------------------------------------------
+    def _loaded(self):
+        if self._state is None:
+            state = self._read_state()
+            if not isinstance(state, dict):
+                raise KeyStoreError("the key file is damaged")
+            self._state = state
+        return self._state
+
+    def _commit(self, changes):
+        """Write the state with `changes` (slot -> clear key, or None to
+        remove it; other names -> plain values), then adopt it: a failed
+        write (full disk) leaves both the file and this object as they were."""
+        kek = self._kek()
+        state = dict(self._loaded())
+        state["kek_kcv"] = hexlify(crypto.key_check_value(kek, KCV_LENGTH))
+        for name in changes:
+            value = changes[name]
+            if value is None:
+                state.pop(name, None)
+            elif name.endswith("_key"):
+                state[name] = {"key": hexlify(crypto.ecb_encrypt(kek, value)),
+                               "kcv": hexlify(crypto.key_check_value(value, KCV_LENGTH))}
+            else:
+                state[name] = value
+        self._write_state(state)
+        self._state = state
+
+    def _key(self, name):
+        """The clear key in `slot`, checked against its check value; None
+        if the slot is empty. Callers use it within the call and drop it."""
+        record = self._loaded().get(name)
+        if record is None:
+            return None
+        kek = self._kek()
+        try:
+            expected_kek = unhexlify(self._state["kek_kcv"])
+            encrypted = unhexlify(record["key"])
+            kcv = unhexlify(record["kcv"])
+        except (KeyError, TypeError, ValueError):
+            raise KeyStoreError("%s in the key file is damaged" % name)
+        if crypto.key_check_value(kek, KCV_LENGTH) != expected_kek:
+            raise KeyStoreError("the key-encryption key does not match the key file")
+        if len(encrypted) not in (16, 24):
+            raise KeyStoreError("%s in the key file is damaged" % name)
+        clear = crypto.ecb_decrypt(kek, encrypted)
+        if crypto.key_check_value(clear, KCV_LENGTH) != kcv:
+            raise KeyStoreError("%s fails its check value: damaged key file" % name)
+        return clear
+
+    # -- the master key (injected on the bench: pos-keys inject) ---------------
+
+    def inject_master_key(self, key):
+        """Load a master key (None removes it, as an erased secure element
+        would); -> its check value (4 bytes, of the algorithm in force).
+        Working keys under another master key are dropped; the data key
+        stays (the journal's sealed card numbers need it)."""
+        if key is not None:
+            key = key_from(key, "master key")
+        old = self._key("master_key")
+        if old is not None and old == key:
+            return self.master_key_check_value()
+        changes = {"master_key": key}
+        for slot in WORKING_SLOTS:
+            changes[slot] = None
+        self._commit(changes)
+        return self.master_key_check_value()
 
     def has_master_key(self):
-        return self._master_key() is not None
+        return self._key("master_key") is not None
+
+    def master_key_check_value(self):
+        """4 bytes (None without a master key): what a bench engineer
+        compares with the key custodian's slip."""
+        master = self._key("master_key")
+        if master is None:
+            return None
+        return check_value(master, self.algorithm, 4)
+
+    def uses_test_master_key(self):
+        """True when the master key is the published test key."""
+        master = self._key("master_key")
+        if master is None:
+            return False
+        return master == TEST_MASTER_KEY
 
     def _require_master_key(self):
-        master = self._master_key()
+        master = self._key("master_key")
         if master is None:
-            raise KeyStoreError("no master key loaded: the terminal must be keyed first")
+            raise KeyStoreError("no master key loaded: the terminal must be keyed first (pos-keys inject)")
         return master
 
-    def _unwrap(self, master, name, key_enc, kcv):
+    @property
+    def algorithm(self):
+        """"3des" or "sm4": the algorithm of the working keys in force."""
+        return self._loaded().get("algorithm", "3des")
+
+    # -- working keys (from the sign-on reply) ----------------------------------
+
+    def _unwrap(self, master, name, key_enc, kcv, algorithm):
         """Decrypt one working key sent under the master key and check its
         check value; returns the clear 16-byte key.
 
-        A single-length key comes in a 16-byte slot in one of two ways, and
-        both are accepted: its 8 encrypted bytes followed by 8 zero bytes (the
-        zeros are not encrypted), or the encryption of key + 8 zero bytes.
-        Either way the clear key is kept as key + 8 zero bytes, which
-        hal.crypto treats as single DES, and its check value is single DES."""
+        A single-length DES key comes in a 16-byte slot in one of two ways,
+        and both are accepted: its 8 encrypted bytes followed by 8 zero
+        bytes (the zeros are not encrypted), or the encryption of key + 8
+        zero bytes. Either way the clear key is kept as key + 8 zero bytes,
+        which hal.crypto treats as single DES, and its check value is
+        single DES."""
         _check_bytes(name, key_enc, (16,))
         _check_bytes(name + " check value", kcv, (2, 3, 4, 5, 6, 7, 8))
-        if not any(key_enc[8:]):
+        _encrypt, decrypt = _cipher(algorithm)
+        if algorithm == "3des" and not any(key_enc[8:]):
             clear = crypto.ecb_decrypt(master, bytes(key_enc[:8])) + bytes(8)
         else:
-            clear = crypto.ecb_decrypt(master, bytes(key_enc))
-        if crypto.key_check_value(clear, len(kcv)) != bytes(kcv):
+            clear = decrypt(master, bytes(key_enc))
+        if check_value(clear, algorithm, len(kcv)) != bytes(kcv):
             raise KeyStoreError("%s check value does not match: wrong master key or damaged key" % name)
         return clear
 
-    def install_working_keys(self, pin_key_enc16, pin_kcv4, mac_key_enc16, mac_kcv4):
-        """Install the PIN and MAC keys of a sign-on reply (F62). Both check
-        values are verified before anything changes: on a mismatch this
-        raises KeyStoreError and the old keys stay in force."""
+    def install_working_keys(self, pin_key_enc16, pin_kcv4, mac_key_enc16, mac_kcv4,
+                             track_key_enc16=None, track_kcv4=None, signed=None, algorithm="3des"):
+        """Install the keys of a sign-on reply (F62): PIN key, MAC key and,
+        with 60.3 = 004, the track data key. Every check value is verified,
+        and `signed` = (mac_data, mac, mac_algorithm), the 0810's own MAC,
+        is verified with the NEW MAC key, before anything changes: on any
+        mismatch this raises KeyStoreError and the old keys stay in force."""
         master = self._require_master_key()
-        pin_key = self._unwrap(master, "PIN key", pin_key_enc16, pin_kcv4)
-        mac_key = self._unwrap(master, "MAC key", mac_key_enc16, mac_kcv4)
-        # Stored re-encrypted in one normal form, so the per-call decryption
-        # is the same whichever way the host sent them.
-        self._save_working_keys((crypto.ecb_encrypt(master, pin_key),
-                                 crypto.ecb_encrypt(master, mac_key)))
+        keys = {"pin_key": self._unwrap(master, "PIN key", pin_key_enc16, pin_kcv4, algorithm),
+                "mac_key": self._unwrap(master, "MAC key", mac_key_enc16, mac_kcv4, algorithm),
+                "track_key": None}
+        if track_key_enc16 is not None:
+            keys["track_key"] = self._unwrap(master, "track data key", track_key_enc16, track_kcv4,
+                                             algorithm)
+        if signed is not None:
+            data, mac, mac_algorithm = signed
+            if mac is None or _mac(keys["mac_key"], data, mac_algorithm, algorithm) != bytes(mac):
+                raise KeyStoreError("the sign-on reply's MAC does not verify with its new MAC key")
+        keys["algorithm"] = algorithm
+        self._commit(keys)
 
     def has_working_keys(self):
-        return self.has_master_key() and self._load_working_keys() is not None
+        return self.has_master_key() and self._key("pin_key") is not None and self._key("mac_key") is not None
+
+    def has_track_key(self):
+        return self.has_working_keys() and self._key("track_key") is not None
 
     def clear_working_keys(self):
-        self._save_working_keys(None)
+        changes = {}
+        for slot in WORKING_SLOTS:
+            changes[slot] = None
+        self._commit(changes)
 
-    def _working_key(self, index):
-        master = self._require_master_key()
-        keys = self._load_working_keys()
-        if keys is None:
-            raise KeyStoreError("no working keys: sign on first")
-        return crypto.ecb_decrypt(master, keys[index])
+    def _working_key(self, name):
+        self._require_master_key()
+        key = self._key(name)
+        if key is None:
+            raise KeyStoreError("no %s: sign on first" % name.replace("_", " "))
+        return key
 
     # -- operations -----------------------------------------------------------
 
     def pin_block(self, pin, pan):
         """ISO 9564 format 0 PIN block encrypted under the PIN key (3DES, or
-        DES for a single-length key)."""
+        DES for a single-length key; SM4: the format 0 block in a 16-byte
+        SM4 block, as the national-algorithm terminal specs have it)."""
         try:
             clear = crypto.pin_block_format0(pin, pan)
         except ValueError as e:
             raise KeyStoreError(str(e))
-        return crypto.ecb_encrypt(crypto.effective_key(self._working_key(0)), clear)
+        key = self._working_key("pin_key")
+        if self.algorithm == "sm4":
+            from hal import sm4
+            return sm4.encrypt_block(key, sm4.pin_block_16(clear))
+        return crypto.ecb_encrypt(crypto.effective_key(key), clear)
 
-    def mac(self, data, algorithm="ecb"):
-        """8 bytes for F64: "ecb" the UnionPay ECB MAC (8 ASCII hex bytes),
-        "x99" ANSI X9.9, "x919" ANSI X9.19, all under the MAC key."""
-        if algorithm == "ecb":
-            return crypto.mac_unionpay_ecb(self._working_key(1), data)
-        if algorithm == "x99":
-            return crypto.mac_x99(self._working_key(1), data)
-        if algorithm == "x919":
-            return crypto.mac_x919(self._working_key(1), data)
-        raise ValueError("unknown MAC algorithm %r (known: %s)" % (algorithm, ", ".join(MAC_ALGORITHMS)))
+    def mac(self, data, algorithm="x919"):
+        """8 bytes for F64 under the MAC key: "x919" ANSI X9.19 (the
+        default), "ecb" the UnionPay ECB MAC (8 ASCII hex bytes), "x99" ANSI
+        X9.9. With SM4 keys every name means the SM4 CBC-MAC."""
+        return _mac(self._working_key("mac_key"), data, algorithm, self.algorithm)
+
+    def encrypt_track(self, track):
+        """Track 2 or 3 data (digits, "=" separator) with its issuer part
+        encrypted under the track data key, the UnionPay way (see
+        hal.crypto.encrypt_track). KeyStoreError without a track key."""
+        try:
+            return crypto.encrypt_track(self._working_key("track_key"), track, self.algorithm)
+        except ValueError as e:
+            raise KeyStoreError(str(e))
+
+    def _data_key(self):
+        """The key that seals data kept on the terminal (created on first
+        use). Stays in the store: the app gets sealed bytes, not the key."""
+        key = self._key("data_key")
+        if key is None:
+            key = urandom(16)
+            self._commit({"data_key": key})
+        return key
 
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):
@@ -145,3 +321,16 @@ class KeyStore(Device):
         if end < len(padded) - 8 or padded[end] != 0x80:
             raise KeyStoreError("sealed data does not decrypt: other device or damaged")
         return padded[:end]
+
+
+def _mac(key, data, algorithm, key_algorithm):
+    if key_algorithm == "sm4":
+        from hal import sm4
+        return sm4.cbc_mac(key, data)[:8]
+    if algorithm == "ecb":
+        return crypto.mac_unionpay_ecb(key, data)
+    if algorithm == "x99":
+        return crypto.mac_x99(key, data)
+    if algorithm == "x919":
+        return crypto.mac_x919(key, data)
+    raise ValueError("unknown MAC algorithm %r (known: %s)" % (algorithm, ", ".join(MAC_ALGORITHMS)))

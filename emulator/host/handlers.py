@@ -90,7 +90,7 @@ class Acquirer:
     datetime (tests pin the date for expiry checks)."""
 
     def __init__(self, ledger, master_key, mac_algorithm="x919", mac_key_length=16,
-                 acquirer_id="48020000", now=None):
+                 acquirer_id="48020000", now=None, sign_signon=True):
         if len(master_key) not in (8, 16, 24):
             raise ValueError("master key must be 8, 16 or 24 bytes, not %d" % len(master_key))
         if mac_algorithm not in security.MAC_ALGORITHMS:
@@ -104,6 +104,7 @@ class Acquirer:
         self.mac_key_length = mac_key_length
         self.acquirer_id = acquirer_id
         self.now = now or datetime.datetime.now
+        self.sign_signon = sign_signon
 
     # -- entry point --------------------------------------------------------
 
@@ -148,12 +149,29 @@ class Acquirer:
         reply.mac_key = terminal["mac_key"]
         if not security.mac_matches(self.mac_algorithm, terminal["mac_key"], mti, fields):
             return self._finish(reply, MAC_ERROR)
+        if not self._decrypt_tracks(fields, terminal):
+            return self._finish(reply, FORMAT_ERROR)
         if decline_code is not None:
             return self._finish(reply, decline_code)
         handler = self._handler_for(mti, fields)
         if handler is None:
             return self._finish(reply, INVALID_TRANSACTION)
         return handler(reply, fields, terminal, now)
+
+    def _decrypt_tracks(self, fields, terminal):
+        """F35/F36 in clear, in place, when F53's third digit says they
+        came encrypted under the track data key; False if they cannot be."""
+        if (fields.get(53) or "")[2:3] != "1":
+            return True
+        if terminal["track_key"] is None:
+            return False
+        for number in (35, 36):
+            if number in fields:
+                try:
+                    fields[number] = security.decrypt_track(terminal["track_key"], fields[number])
+                except ValueError:
+                    return False
+        return True
 
     def _handler_for(self, mti, fields):
         proc = fields.get(3)
@@ -215,9 +233,13 @@ class Acquirer:
         else:
             mac_key = security.new_key(8) + bytes(8)
         track_key = security.new_key(16) if network_code == SIGNON_WITH_TRACK_KEY else None
-        terminal = self.ledger.sign_on(tid, mid, pin_key, mac_key, now.isoformat())
+        terminal = self.ledger.sign_on(tid, mid, pin_key, mac_key, now.isoformat(), track_key)
         reply.fields[60] = iso8583.field60("00", "%06d" % terminal["batch"], network_code)
         reply.fields[62] = security.working_keys_field(self.master_key, pin_key, mac_key, track_key)
+        if self.sign_signon:
+            # The 0810 under the new MAC key: the terminal verifies it with
+            # that key before it installs any of them.
+            reply.mac_key = mac_key
         return self._finish(reply, APPROVED)
 
     # -- financial ----------------------------------------------------------

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS terminals (
     batch INTEGER NOT NULL DEFAULT 1,
     pin_key BLOB,
     mac_key BLOB,
+    track_key BLOB,
     signed_on_at TEXT
 );
 CREATE TABLE IF NOT EXISTS transactions (
@@ -131,6 +132,10 @@ class Ledger:
                 # A ledger file from before repeats were compared on the
                 # whole request: its rows have no key (never a true repeat).
                 self._conn.execute("ALTER TABLE transactions ADD COLUMN request_key TEXT")
+            columns = [row[1] for row in self._conn.execute("PRAGMA table_info(terminals)")]
+            if "track_key" not in columns:
+                # A ledger file from before track data keys.
+                self._conn.execute("ALTER TABLE terminals ADD COLUMN track_key BLOB")
 
     def close(self):
         with self._lock:
@@ -192,15 +197,16 @@ class Ledger:
             self._sql("INSERT INTO terminals (tid, status) VALUES (?, 'unknown')"
                       " ON CONFLICT(tid) DO UPDATE SET status = 'unknown'", (tid,))
 
-    def sign_on(self, tid, mid, pin_key, mac_key, when):
+    def sign_on(self, tid, mid, pin_key, mac_key, when, track_key=None):
         """Register the terminal on its first sign-on and store new working
-        keys; returns the terminal's row (with its current batch)."""
-        self._sql("INSERT INTO terminals (tid, mid, pin_key, mac_key, signed_on_at)"
-                  " VALUES (?, ?, ?, ?, ?)"
+        keys (track_key None: the terminal did not ask for one); returns the
+        terminal's row (with its current batch)."""
+        self._sql("INSERT INTO terminals (tid, mid, pin_key, mac_key, track_key, signed_on_at)"
+                  " VALUES (?, ?, ?, ?, ?, ?)"
                   " ON CONFLICT(tid) DO UPDATE SET mid = excluded.mid,"
                   " pin_key = excluded.pin_key, mac_key = excluded.mac_key,"
-                  " signed_on_at = excluded.signed_on_at",
-                  (tid, mid, pin_key, mac_key, when))
+                  " track_key = excluded.track_key, signed_on_at = excluded.signed_on_at",
+                  (tid, mid, pin_key, mac_key, track_key, when))
         return self.terminal(tid)
 
     def advance_batch(self, tid, settled_batch):

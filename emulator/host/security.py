@@ -74,6 +74,12 @@ def mac_matches(algorithm, mac_key, mti, fields):
     return compute_mac(algorithm, mac_key, mti, fields) == bytes(given)
 
 
+def decrypt_track(track_key, track):
+    """F35/F36 as the terminal sent it (issuer block under the TDK) -> the
+    track in clear; ValueError if it is not track data."""
+    return crypto.decrypt_track(track_key, track)
+
+
 def pin_matches(pin_key, pin_block, pin, pan):
     """Decrypt the PIN block (3DES under the PIN key, DES for a single
     length one) and compare it with the

@@ -1,26 +1,73 @@
 """Sign-on (签到): get fresh working keys and the batch number.
 
-0800 with 60.3 = 003 (double-length keys). The reply's field 62 holds the
-PIN key and the MAC key, each under the master key with a check value; the
-key store checks both before it keeps either. At boot, pending reversals go
-out first (DESIGN.md), so the terminal starts clean.
+0800 with 60.3 = 004 (PIN key, MAC key and track data key; 003 without the
+track key when the acquirer does not encrypt tracks: setting
+track_encryption). The reply's field 62 holds each key under the master
+key with a check value. Nothing is installed until every check value
+matches and, where the host MACs the 0810, that MAC verifies with the new
+MAC key. A terminal still holding the published test master key signs on
+only with the setting test_keys (the emulator's): anyone could pose as
+its host. At boot, pending reversals go out first (DESIGN.md), so the
+terminal starts clean.
 """
 
-from firmware import pending
+from firmware import iso8583, pending
 from firmware.errors import PosError, response_message_code
 from firmware.host import HostError
 from firmware.iso8583 import field60, parse_field60
 from hal.errors import KeyStoreError
 
+# 60.3 of the sign-on request, and the length of F62 it brings.
+TWO_KEYS = "003"
+THREE_KEYS = "004"
+KEYS_FIELD_LENGTH = {TWO_KEYS: 40, THREE_KEYS: 60}
+
+
+def check_master_key(app):
+    """Refuse to sign on without a master key, or with the public test key
+    outside test mode."""
+    keystore = app.devices.keystore
+    try:
+        if not keystore.has_master_key():
+            raise PosError("NO_MASTER_KEY")
+        if keystore.uses_test_master_key() and not app.settings.test_keys:
+            app.log("sign-on refused: the master key is the public test key (setting test_keys is off)")
+            raise PosError("TEST_MASTER_KEY")
+    except KeyStoreError as e:
+        app.log("key store: %s", e)
+        raise PosError("KEYSTORE")
+
+
+def install_keys(app, reply, network_code):
+    """Check and install the keys of the 0810 (F62), or raise PosError
+    with the old keys left in force."""
+    keys = reply.get(62) or b""
+    if len(keys) != KEYS_FIELD_LENGTH[network_code]:
+        app.log("sign-on reply F62 has %d bytes, expected %d", len(keys), KEYS_FIELD_LENGTH[network_code])
+        raise PosError("KEYSTORE")
+    signed = None
+    if 64 in reply:
+        signed = (iso8583.mac_data("0810", reply), reply[64], app.settings.mac_algorithm)
+    track = (keys[40:56], keys[56:60]) if network_code == THREE_KEYS else (None, None)
+    try:
+        app.devices.keystore.install_working_keys(keys[0:16], keys[16:20], keys[20:36], keys[36:40],
+                                                  track[0], track[1], signed=signed,
+                                                  algorithm=app.settings.key_algorithm)
+    except KeyStoreError as e:
+        app.log("sign-on keys refused: %s", e)
+        raise PosError("KEYSTORE")
+
 TITLE = "SIGNON"
 
 
 async def run(app, quiet=False):
+    check_master_key(app)
     app.ui.show(TITLE, ["CONNECTING"])
     state = app.state
     trace = state.reserve_trace()
+    network_code = THREE_KEYS if app.settings.track_encryption else TWO_KEYS
     fields = {11: "%06d" % trace, 41: app.settings.terminal_id, 42: app.settings.merchant_id,
-              60: field60("00", state.batch, "003"), 63: "%03d" % int(app.operator)}
+              60: field60("00", state.batch, network_code), 63: "%03d" % int(app.operator)}
     try:
         reply = await app.host.exchange("0800", fields, with_mac=False)
     except HostError as e:
@@ -28,13 +75,7 @@ async def run(app, quiet=False):
     rc = reply[39]
     if rc != "00":
         raise PosError(response_message_code(rc), rc)
-    keys = reply.get(62) or b""
-    if len(keys) < 40:
-        raise PosError("KEYSTORE")
-    try:
-        app.devices.keystore.install_working_keys(keys[0:16], keys[16:20], keys[20:36], keys[36:40])
-    except KeyStoreError:
-        raise PosError("KEYSTORE")
+    install_keys(app, reply, network_code)
     host_batch = None
     if reply.get(60):
         batch_digits = parse_field60(reply[60])["batch"]

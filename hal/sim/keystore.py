@@ -1,38 +1,26 @@
-"""Simulated key store: the keys as a small JSON file in the storage.
+"""Simulated key store, for the emulator and the tests: the keys as a small
+JSON file in the terminal's own storage.
 
-    open_device("keystore", "sim:", storage=st)                        default test master key
+    open_device("keystore", "sim:", storage=st)                        the public test master key
     open_device("keystore", "sim:", storage=st, master_key="0123...")  another one (hex or bytes)
     open_device("keystore", "sim:?master_key=0123...")                 no storage: memory only
 
-File "keystore.json": {"master_key", "data_key", "pin_key", "mac_key"} as hex;
-the working keys encrypted under the master key, as the base class keeps
-them. SIMULATOR ONLY: the master key and the data key are in the file in
-clear. On the handset both stay inside the secure element and never reach
-the file system; nothing else here changes.
+File "keystore.json": the format of hal/keystore.py (every key under a
+key-encryption key, with its check value), plus "sim_kek": the KEK itself,
+in clear, in the same file. SIMULATOR ONLY, and the idle screen says so
+([SIM KEYS]): whoever reads the data directory reads the keys. A handset
+uses hal/linux/keystore.py, whose KEK lives apart from the data.
 """
 
 import json
 
 from hal.compat import hexlify, unhexlify, urandom
 from hal.errors import KeyStoreError
-from hal.keystore import KeyStore
+from hal.keystore import TEST_MASTER_KEY, KeyStore, key_from
 
 STATE_FILE = "keystore.json"
 
-# The test terminal master key, the same one the acquirer host simulator
-# uses by default. Published here on purpose: it protects nothing real.
-TEST_MASTER_KEY = b"\x01\x23\x45\x67\x89\xAB\xCD\xEF\xFE\xDC\xBA\x98\x76\x54\x32\x10"
-
-
-def _key_from(value, name):
-    if isinstance(value, str):
-        try:
-            value = unhexlify(value)
-        except ValueError:
-            raise KeyStoreError("%s is not hex" % name)
-    if not isinstance(value, (bytes, bytearray)) or len(value) not in (16, 24):
-        raise KeyStoreError("%s must be 16 or 24 bytes" % name)
-    return bytes(value)
+__all__ = ["STATE_FILE", "TEST_MASTER_KEY", "SimKeyStore"]
 
 
 class SimKeyStore(KeyStore):
@@ -46,11 +34,12 @@ class SimKeyStore(KeyStore):
     def __init__(self, storage=None, master_key=None):
         KeyStore.__init__(self)
         self._storage = storage
-        self._state = self._read_state()
+        self._memory = {}
+        state = self._loaded()
         if master_key is not None:
-            self.set_master_key(_key_from(master_key, "master_key"))
-        elif "master_key" not in self._state:
-            self.set_master_key(TEST_MASTER_KEY)
+            self.inject_master_key(key_from(master_key, "master_key"))
+        elif "master_key" not in state:
+            self.inject_master_key(TEST_MASTER_KEY)
 
     @classmethod
     def from_address(cls, path, storage=None, master_key=None):
@@ -58,11 +47,28 @@ class SimKeyStore(KeyStore):
             raise TypeError("sim: keystore takes no path, got %r" % path)
         return cls(storage=storage, master_key=master_key)
 
-    # -- state file -----------------------------------------------------------
+    def set_master_key(self, key):
+        """What a key-loading device does to a real terminal (see
+        KeyStore.inject_master_key)."""
+        return self.inject_master_key(key)
+
+    # -- KeyStore hooks -------------------------------------------------------
+
+    def _kek(self):
+        state = self._loaded()
+        text = state.get("sim_kek")
+        if text is None:
+            kek = urandom(16)
+            state["sim_kek"] = hexlify(kek)
+            return kek
+        try:
+            return unhexlify(text)
+        except ValueError:
+            raise KeyStoreError("sim_kek in %s is damaged" % STATE_FILE)
 
     def _read_state(self):
         if self._storage is None:
-            return {}
+            return self._memory
         raw = self._storage.read(STATE_FILE)
         if raw is None:
             return {}
@@ -72,67 +78,36 @@ class SimKeyStore(KeyStore):
             raise KeyStoreError("%s is damaged" % STATE_FILE)
         if not isinstance(state, dict):
             raise KeyStoreError("%s is damaged" % STATE_FILE)
+        if isinstance(state.get("master_key"), str):
+            state = _from_clear_format(state)
         return state
 
-    def _commit(self, state):
-        """Write the new state, then adopt it: a failed write (full disk)
-        leaves both the file and this object as they were."""
-        if self._storage is not None:
-            self._storage.write_atomic(STATE_FILE, json.dumps(state).encode())
-        self._state = state
-
-    def _key(self, name):
-        text = self._state.get(name)
-        if text is None:
-            return None
-        try:
-            return unhexlify(text)
-        except ValueError:
-            raise KeyStoreError("%s in %s is damaged" % (name, STATE_FILE))
-
-    # -- what a key-loading device does to a real terminal --------------------
-
-    def set_master_key(self, key):
-        """Load a master key (None removes it, as an erased secure element
-        would). Working keys under a different master key are dropped."""
-        if key is not None:
-            key = _key_from(key, "master key")
-        old = self._key("master_key")
-        if old == key and old is not None:
+    def _write_state(self, state):
+        if self._storage is None:
+            self._memory = state
             return
-        state = dict(self._state)
-        state.pop("pin_key", None)
-        state.pop("mac_key", None)
-        state.pop("master_key", None)
-        if key is not None:
-            state["master_key"] = hexlify(key)
-        self._commit(state)
+        self._storage.write_atomic(STATE_FILE, json.dumps(state).encode())
 
-    # -- KeyStore hooks -------------------------------------------------------
 
-    def _master_key(self):
-        return self._key("master_key")
-
-    def _data_key(self):
-        key = self._key("data_key")
-        if key is None:
-            key = urandom(16)
-            state = dict(self._state)
-            state["data_key"] = hexlify(key)
-            self._commit(state)
-        return key
-
-    def _load_working_keys(self):
-        pin_key, mac_key = self._key("pin_key"), self._key("mac_key")
-        if pin_key is None or mac_key is None:
-            return None
-        return pin_key, mac_key
-
-    def _save_working_keys(self, keys):
-        state = dict(self._state)
-        state.pop("pin_key", None)
-        state.pop("mac_key", None)
-        if keys is not None:
-            state["pin_key"] = hexlify(keys[0])
-            state["mac_key"] = hexlify(keys[1])
-        self._commit(state)
+def _from_clear_format(old):
+    """An emulator data directory from before keys were kept under a KEK:
+    master and data key in clear, working keys under the master key. Read
+    into the current form (written so at the next change)."""
+    from hal import crypto
+    from hal.keystore import KCV_LENGTH
+    kek = urandom(16)
+    state = {"sim_kek": hexlify(kek), "kek_kcv": hexlify(crypto.key_check_value(kek, KCV_LENGTH))}
+    try:
+        master = unhexlify(old["master_key"])
+        clear = {"master_key": master}
+        if old.get("data_key"):
+            clear["data_key"] = unhexlify(old["data_key"])
+        for slot in ("pin_key", "mac_key"):
+            if old.get(slot):
+                clear[slot] = crypto.ecb_decrypt(master, unhexlify(old[slot]))
+    except (TypeError, ValueError):
+        raise KeyStoreError("%s is damaged" % STATE_FILE)
+    for name in clear:
+        state[name] = {"key": hexlify(crypto.ecb_encrypt(kek, clear[name])),
+                       "kcv": hexlify(crypto.key_check_value(clear[name], KCV_LENGTH))}
+    return state

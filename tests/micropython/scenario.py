@@ -211,6 +211,7 @@ def main():
     started = now()
     settings = json.loads(args["settings"])
     settings["host_port"] = int(args["port"])
+    settings.setdefault("test_keys", True)  # the simulated key store's public test master key
     app = build_app({"devices": {"storage": "dir:" + args["data"]}, "settings": settings},
                     log_stream=sys.stderr)
     driver = Driver(app)

@@ -143,9 +143,13 @@ def test_read_refuses_other_pad_nibbles_and_bad_bcd():
         unpack(H("0A00") + bytes(8))
 
 
-def test_track_nibbles_other_than_d_are_refused():
-    with pytest.raises(Iso8583Error, match="field 35"):
-        unpack(with_bitmap("0200", [35], H("04") + H("12E4")))
+def test_encrypted_track_nibbles_round_trip_and_other_characters_are_refused():
+    """An encrypted track's issuer block holds any nibble (D reads "=")."""
+    assert unpack(with_bitmap("0200", [35], H("04") + H("12E4")))[1][35] == "12E4"
+    assert unpack(pack("0200", {35: "6222=AB0CEF1"}))[1][35] == "6222=AB0CEF1"
+    for bad in ("6222=x1", "6222 1", "6222=d1"):
+        with pytest.raises(Iso8583Error, match="field 35"):
+            pack("0200", {35: bad})
 
 
 # --- Lengths ----------------------------------------------------------------------------------
@@ -174,7 +178,7 @@ def test_unicode_beyond_one_byte_is_refused():
 
 
 @pytest.mark.parametrize("fields", [
-    {3: "00000"}, {3: "0000000"}, {3: 0}, {3: "00000A"}, {2: "1" * 20}, {35: "12=3=A"},
+    {3: "00000"}, {3: "0000000"}, {3: 0}, {3: "00000A"}, {2: "1" * 20}, {35: "12=3=x"},
     {41: "1234567"}, {41: b"12345678"}, {52: "11223344"}, {52: b"1234567"}, {55: bytes(256)},
     {1: b"x"}, {5: "000000000000"}, {"3": "000000"}, {65: b"x"},
 ])

@@ -1,0 +1,1 @@
+"""Linux drivers of the handset's devices (MicroPython-compatible)."""
