@@ -60,7 +60,7 @@ class App:
         if draw is None:
             from firmware.screen import render as draw
         self.ui = UI(devices.display, self.events, settings, draw)
-        self.host = HostLink(settings, devices.modem, devices.keystore)
+        self.host = HostLink(settings, devices.modem, devices.keystore, self.log)
         self.signed_on = False
         self.operator = "01"
         # Why the terminal needs a service engineer: (source, screen line)

@@ -9,6 +9,7 @@ HostError that says whether the request may have reached the host
 
 from hal.compat import TimeoutError, unhexlify
 from hal.errors import KeyStoreError, ModemError
+from hal.tls import HostTls, TlsError
 from firmware import iso8583
 from firmware.errors import PosError
 
@@ -44,11 +45,22 @@ class HostError(PosError):
         self.sign_on_again = False
 
 
+def _no_log(*_args):
+    pass
+
+
 class HostLink:
-    def __init__(self, settings, modem, keystore):
+    def __init__(self, settings, modem, keystore, log=None):
         self._settings = settings
         self._modem = modem
         self._keystore = keystore
+        self._log = log or _no_log
+
+    def _tls(self):
+        """The TLS set-up of the link (None: plain TCP), from the settings."""
+        if not self._settings.host_tls:
+            return None
+        return HostTls(self._settings.host_tls, self._settings.host_tls_pin)
 
     def _mac(self, mti, fields):
         return self._keystore.mac(iso8583.mac_data(mti, fields), self._settings.mac_algorithm)
@@ -74,12 +86,21 @@ class HostLink:
             raise HostError("KEYSTORE", False)
         try:
             link = await self._modem.connect(settings.host_address, settings.host_port,
-                                             settings.connect_timeout_ms)
+                                             settings.connect_timeout_ms, self._tls())
+        except TlsError as e:
+            # Not our host, or not provably: nothing was sent to it.
+            self._log("host certificate rejected: %s", e)
+            raise HostError("HOST_CERT", False)
         except ModemError:
             raise HostError("HOST_DOWN", False)
         try:
             try:
                 await link.send(frame)
+            except TlsError as e:
+                # The handshake failed at the first write (MicroPython):
+                # no byte of the request left.
+                self._log("host certificate rejected: %s", e)
+                raise HostError("HOST_CERT", False)
             except ModemError:
                 # Some bytes may have left: from here on, the outcome is unknown.
                 raise HostError("NO_REPLY", True, REASON_NO_REPLY)

@@ -36,7 +36,8 @@ DEFAULTS = {
     "test_keys": False,               # sign on with the public test master key (emulator, bench only)
     "track_encryption": True,         # sign on for a track data key (60.3 = 004); F35/F36 encrypted
     "key_algorithm": "3des",          # 3des, or sm4 (国密) where the acquirer issues SM4 keys
-    "host_tls": "",                   # "": plain TCP; else "ca=/path.pem" and/or "pin=<sha256 hex of the cert>"
+    "host_tls": "",                   # "": plain TCP; else TLS, trusting this PEM file (acquirer CA or host cert)
+    "host_tls_pin": "",               # SHA-256 (hex) of the host's certificate, or "" (docs/SECURITY.md)
 }
 
 

@@ -169,6 +169,15 @@ class KeyStore(Device):
         self._commit(changes)
         return self.master_key_check_value()
 
+    def key_names(self):
+        """The slots that hold a key (names only, never key material)."""
+        names = []
+        state = self._loaded()
+        for name in state:
+            if name.endswith("_key") and isinstance(state[name], dict):
+                names.append(name)
+        return names
+
     def has_master_key(self):
         return self._key("master_key") is not None
 

@@ -16,10 +16,18 @@ class Link:
         self._buffer = b""
 
     async def send(self, data):
+        """Send all of `data`. A TLS handshake that an interpreter defers to
+        the first write (MicroPython) fails here as TlsError: no byte of
+        `data` left, TLS sends nothing before the host is verified."""
         try:
             await self._write(data)
-        except OSError as e:
-            raise ModemError("link broke while sending: %s" % e)
+        except Exception as e:  # noqa: BLE001 - sorted: refused certificate, broken link, other
+            from hal.tls import TlsError, is_tls_failure
+            if is_tls_failure(e):
+                raise TlsError("host certificate rejected: %s" % e)
+            if isinstance(e, OSError):
+                raise ModemError("link broke while sending: %s" % e)
+            raise
 
     async def recv_exact(self, n, timeout_ms):
         """Return exactly n bytes. Raises TimeoutError when they do not all
@@ -59,11 +67,14 @@ class Link:
 class Modem(Device):
     event_kind = "modem"
 
-    async def connect(self, host, port, timeout_ms):
-        """Open a link; raises ModemError (no signal, no SIM, refused) or
-        TimeoutError. Either way nothing reached the host."""
+    async def connect(self, host, port, timeout_ms, tls=None):
+        """Open a link, over TLS when `tls` (a hal.tls.HostTls) is given;
+        raises ModemError (no signal, no SIM, refused; TlsError: the host's
+        certificate was refused) or TimeoutError. Either way nothing reached
+        the host."""
+        opening = self._open(host, port) if tls is None else self._open(host, port, tls)
         try:
-            return await wait_for_ms(self._open(host, port), timeout_ms)
+            return await wait_for_ms(opening, timeout_ms)
         except TimeoutError:
             raise ModemError("no connection to %s:%s within %d ms" % (host, port, timeout_ms))
         except OSError as e:

@@ -35,6 +35,8 @@ def build_parser():
                    help="MAC algorithm (default x919: ANSI X9.19; ecb is forgeable, an acquirer option)")
     p.add_argument("--single-mac-key", action="store_true",
                    help="issue single-length MAC keys (8 bytes + 8 zeros in F62)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (needs --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="do not print a line per request")
     return p
@@ -47,6 +49,8 @@ def main(argv=None):
         master_key = bytes.fromhex(args.master_key)
         if len(master_key) not in (8, 16, 24):
             raise ValueError("master key must be 16, 32 or 48 hex digits")
+        if bool(args.tls_cert) != bool(args.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
     except ValueError as e:
         sys.stderr.write("pos-host: %s\n" % e)
         return 2
@@ -56,8 +60,9 @@ def main(argv=None):
         host = HostSimulator(db, master_key=master_key, record_path=args.record,
                              mac_algorithm=args.mac, unknown_tids=args.unknown_tid,
                              mac_key_length=8 if args.single_mac_key else 16,
-                             log=None if args.quiet else _print_line)
-    except ValueError as e:
+                             log=None if args.quiet else _print_line,
+                             tls_cert=args.tls_cert, tls_key=args.tls_key)
+    except (ValueError, OSError) as e:
         sys.stderr.write("pos-host: %s\n" % e)
         return 2
     for fault in faults:

@@ -45,11 +45,12 @@ class HostSimulator:
     unknown_tids: terminal ids refused with F39 97; mac_key_length: 16
     (double-length MAC key) or 8; now: callable returning the host's
     datetime; log: callable taking one line per request answered (card
-    numbers masked), e.g. print."""
+    numbers masked), e.g. print; tls_cert, tls_key: PEM files to serve TLS
+    with (the terminal's host_tls names the certificate or its CA)."""
 
     def __init__(self, db_path, master_key=DEFAULT_MASTER_KEY, record_path=None,
                  mac_algorithm="x919", unknown_tids=(), mac_key_length=16, now=None,
-                 acquirer_id="48020000", log=None):
+                 acquirer_id="48020000", log=None, tls_cert=None, tls_key=None):
         self.ledger = Ledger(":memory:" if db_path is None else db_path)
         self.ledger.seed_accounts(test_deck())
         for tid in unknown_tids:
@@ -62,6 +63,11 @@ class HostSimulator:
         self.record_path = record_path
         self._recorder = FrameRecorder(record_path) if record_path else None
         self._log = log
+        self._tls = None
+        if tls_cert is not None:
+            import ssl
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(tls_cert, tls_key)
         self._server = None
         self._connections = set()
         self._loop = None
@@ -75,7 +81,7 @@ class HostSimulator:
         if self._server is not None:
             raise RuntimeError("HostSimulator.start: already listening on port %s" % self.port)
         self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._serve, host, port)
+        self._server = await asyncio.start_server(self._serve, host, port, ssl=self._tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 

@@ -61,8 +61,8 @@ TITLE = "SIGNON"
 
 
 async def run(app, quiet=False):
-    check_master_key(app)
     app.ui.show(TITLE, ["CONNECTING"])
+    check_master_key(app)
     state = app.state
     trace = state.reserve_trace()
     network_code = THREE_KEYS if app.settings.track_encryption else TWO_KEYS

@@ -1,9 +1,9 @@
 """Simulated 4G modem: real TCP over the machine's network stack (loopback
 in tests), with switches for the failures a handset meets in the field."""
 
-from hal.compat import asyncio
 from hal.errors import ModemError
 from hal.modem import Link, Modem
+from hal.tls import open_stream
 
 
 class StreamLink(Link):
@@ -42,10 +42,10 @@ class SimModem(Modem):
             return "NO MODEM"
         return "READY" if self.sim_present else "ABSENT"
 
-    async def _open(self, host, port):
+    async def _open(self, host, port, tls=None):
         if not self.powered:
             raise ModemError("modem does not answer")
         if not self.sim_present:
             raise ModemError("no SIM card")
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await open_stream(host, port, tls)
         return StreamLink(reader, writer)
