@@ -12,7 +12,7 @@ it (sale, void) or send it again with the same trace (refund).
 from hal.compat import hexlify
 from hal.errors import StorageError
 from firmware import pending
-from firmware.card import entry_mode_code, mask_pan
+from firmware.card import build_field55, entry_mode_code, mask_pan, set_sequence_counter
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError, answer_fields
 from firmware.terminal import APPROVED, DECLINED, REFUND, SENT, UNCONFIRMED
@@ -85,6 +85,10 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
     state = app.state
     trace = state.next_trace()
     fields[11] = "%06d" % trace
+    if card is not None and 55 in fields and set_sequence_counter(card, trace):
+        # The chip was read with the trace expected then (9F41); the request
+        # carries this one, and field 55 must say the same.
+        fields[55] = build_field55(card)
     entry = {"batch": state.batch, "trace": trace, "type": kind, "mti": mti, "amount": amount,
              "state": SENT, "time": now_text(app), "op": app.operator, "req": journal_request(fields)}
     if card is not None:
