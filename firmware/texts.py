@@ -27,6 +27,8 @@ MESSAGES = {
     "MENU_ADMIN": ("7.管理", "7.Admin"),
     "KEYS_HINT": ("[确认]继续 [取消]退出", "ENTER=OK  CANCEL=exit"),
     "SIGNED_OFF": ("未签到", "Not signed on"),
+    "STATUS_SIM_KEYS": ("[模拟密钥]", "[SIM KEYS]"),
+    "STATUS_ECB_MAC": ("[ECB MAC]", "[ECB MAC]"),
     "OPERATOR": ("操作员:%s", "Operator: %s"),
     "BATCH_TRACE": ("批次:%s 凭证:%s", "Batch %s Trace %s"),
     # titles
