@@ -125,6 +125,12 @@ class KeyStore(Device):
             return crypto.mac_x919(self._working_key(1), data)
         raise ValueError("unknown MAC algorithm %r (known: %s)" % (algorithm, ", ".join(MAC_ALGORITHMS)))
 
+    def receipt_mac(self, data):
+        """32 bytes: HMAC-SHA256 of a slip's verification data under the
+        receipt key, derived from the master key (hal/crypto.receipt_key),
+        so the acquirer can check a receipt's code."""
+        return crypto.receipt_mac(self._require_master_key(), bytes(data))
+
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):
         random 8-byte IV + 3DES-CBC under the data key, ISO/IEC 9797-1 padding
