@@ -36,6 +36,8 @@ DECLINED = "declined"
 UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
 REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
+UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds another request under
+                             # its trace; never paid as far as we know (call the acquirer)
 
 MAX_TRACE = 999999
 MAX_BATCH = 999999
@@ -366,7 +368,7 @@ class TerminalState:
         return None
 
     def pending_children(self, sale, kind):
-        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN)]
+        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN, UNCONFIRMED)]
 
     def refunded_total(self, sale):
         """Fen refunded so far against this sale (approved refunds)."""
