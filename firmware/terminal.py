@@ -169,7 +169,9 @@ class TerminalState:
         when the disk fills up."""
         fields["k"] = kind
         self._schemas.check(fields)
-        if kind in ("txn", "trace"):
+        if kind in ("txn", "trace") or fields.get("trace") == self.next_trace():
+            # A record that takes a new trace number (txn, trace, settling):
+            # the trace mark covers it durably before it can be used.
             self._marks.cover(fields["trace"])
         # A new transaction also leaves room for the next compaction, whose
         # snapshot is never larger than the journal it replaces.
