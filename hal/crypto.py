@@ -520,17 +520,23 @@ def mac_x919(key, data):
     return _join(l, r)
 
 
-# -- HMAC-SHA256 and the receipt key ------------------------------------------
+# -- HMAC-SHA256 (RFC 2104): MicroPython has hashlib.sha256 but no hmac module --
+
+SHA256_BLOCK = 64
+
 
 def hmac_sha256(key, data):
-    """RFC 2104 HMAC with SHA-256 (MicroPython has hashlib.sha256 but no hmac)."""
-    from hal.compat import sha256
+    """32-byte HMAC-SHA256 of `data` under `key` (RFC 4231 vectors in the tests)."""
+    import hashlib
     key = bytes(key)
-    if len(key) > 64:
-        key = sha256(key)
-    key = key + bytes(64 - len(key))
-    inner = sha256(bytes(b ^ 0x36 for b in key) + bytes(data))
-    return sha256(bytes(b ^ 0x5C for b in key) + inner)
+    if len(key) > SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key + bytes(SHA256_BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(data)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 # The receipt key is derived from the terminal master key, which the host
