@@ -23,6 +23,10 @@ BACKENDS = {
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
     ("keystore", "file"): ("hal.linux.keystore", "FileKeyStore"),
+    # Linux drivers (docs/DRIVERS.md)
+    ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
+    ("modem", "at"): ("hal.linux.at", "AtModem"),
+    ("card_reader", "reader"): ("hal.linux.reader", "SerialCardReader"),
 }
 
 

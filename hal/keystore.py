@@ -20,10 +20,14 @@ Backend hooks:
     _write_state(state) -> replace it atomically (a power cut leaves the old or the new)
 
 State: {"kek_kcv": hex, "<slot>": {"key": hex, "kcv": hex}, "algorithm": "3des"|"sm4"}
-with slots master_key, data_key, pin_key, mac_key, track_key; each "key"
-is the clear key (16 bytes; a single DES key as key + 8 zero bytes)
-encrypted with 3DES-ECB under the KEK, "kcv" the clear key's 3-byte
-check value.
+with slots master_key, data_key, journal_key, pin_key, mac_key, track_key;
+each "key" is the clear key (16 bytes; a single DES key as key + 8 zero
+bytes; the journal key 32) encrypted with 3DES-ECB under the KEK, "kcv" the
+clear key's 3-byte check value.
+
+Every backend gives journal_mac() and receipt_mac() (firmware/journal.py,
+firmware/receipt.py) through this class: the journal's tamper evidence
+and the receipts' codes rest on them, and the app never holds their keys.
 """
 
 from hal import crypto
@@ -41,6 +45,15 @@ TEST_MASTER_KEY = b"\x01\x23\x45\x67\x89\xAB\xCD\xEF\xFE\xDC\xBA\x98\x76\x54\x32
 
 WORKING_SLOTS = ("pin_key", "mac_key", "track_key")
 KCV_LENGTH = 3
+
+
+def _at_rest_check_value(key):
+    """The check value kept beside a key at rest: the DES/3DES one for DES
+    keys, the first bytes of HMAC-SHA256(key, zero block) for others (the
+    32-byte journal key)."""
+    if len(key) in (8, 16, 24):
+        return crypto.key_check_value(key, KCV_LENGTH)
+    return crypto.hmac_sha256(key, bytes(8))[:KCV_LENGTH]
 
 
 def _check_bytes(name, value, lengths):
@@ -123,7 +136,7 @@ class KeyStore(Device):
                 state.pop(name, None)
             elif name.endswith("_key"):
                 state[name] = {"key": hexlify(crypto.ecb_encrypt(kek, value)),
-                               "kcv": hexlify(crypto.key_check_value(value, KCV_LENGTH))}
+                               "kcv": hexlify(_at_rest_check_value(value))}
             else:
                 state[name] = value
         self._write_state(state)
@@ -144,10 +157,10 @@ class KeyStore(Device):
             raise KeyStoreError("%s in the key file is damaged" % name)
         if crypto.key_check_value(kek, KCV_LENGTH) != expected_kek:
             raise KeyStoreError("the key-encryption key does not match the key file")
-        if len(encrypted) not in (16, 24):
+        if len(encrypted) not in (16, 24, 32):
             raise KeyStoreError("%s in the key file is damaged" % name)
         clear = crypto.ecb_decrypt(kek, encrypted)
-        if crypto.key_check_value(clear, KCV_LENGTH) != kcv:
+        if _at_rest_check_value(clear) != kcv:
             raise KeyStoreError("%s fails its check value: damaged key file" % name)
         return clear
 
@@ -301,14 +314,36 @@ class KeyStore(Device):
         except ValueError as e:
             raise KeyStoreError(str(e))
 
-    def _data_key(self):
-        """The key that seals data kept on the terminal (created on first
-        use). Stays in the store: the app gets sealed bytes, not the key."""
-        key = self._key("data_key")
+    def _created_key(self, name, length):
+        """A key the terminal makes itself, on first use (a handset's
+        secure element generates it inside)."""
+        key = self._key(name)
         if key is None:
-            key = urandom(16)
-            self._commit({"data_key": key})
+            key = urandom(length)
+            self._commit({name: key})
         return key
+
+    def _data_key(self):
+        """The key that seals data kept on the terminal. Stays in the
+        store: the app gets sealed bytes, not the key."""
+        return self._created_key("data_key", 16)
+
+    def _journal_key(self):
+        """The key of the journal's MAC chain (32 bytes, HMAC-SHA256)."""
+        return self._created_key("journal_key", 32)
+
+    def receipt_mac(self, data):
+        """32 bytes: HMAC-SHA256 of a slip's verification data under the
+        receipt key, derived from the master key (hal/crypto.receipt_key),
+        so the acquirer can check a receipt's code."""
+        return crypto.receipt_mac(self._require_master_key(), bytes(data))
+
+    def journal_mac(self, data):
+        """HMAC-SHA256 (32 bytes) of `data` under the journal key: the keyed
+        chain that makes an edited, deleted or reordered journal record
+        detectable (firmware/journal.py). Every backend gives it through
+        this class; the key stays in the key store."""
+        return crypto.hmac_sha256(self._journal_key(), data)
 
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):

@@ -94,14 +94,15 @@ def _from_clear_format(old):
     master and data key in clear, working keys under the master key. Read
     into the current form (written so at the next change)."""
     from hal import crypto
-    from hal.keystore import KCV_LENGTH
+    from hal.keystore import KCV_LENGTH, _at_rest_check_value
     kek = urandom(16)
     state = {"sim_kek": hexlify(kek), "kek_kcv": hexlify(crypto.key_check_value(kek, KCV_LENGTH))}
     try:
         master = unhexlify(old["master_key"])
         clear = {"master_key": master}
-        if old.get("data_key"):
-            clear["data_key"] = unhexlify(old["data_key"])
+        for slot in ("data_key", "journal_key"):
+            if old.get(slot):
+                clear[slot] = unhexlify(old[slot])
         for slot in ("pin_key", "mac_key"):
             if old.get(slot):
                 clear[slot] = crypto.ecb_decrypt(master, unhexlify(old[slot]))
@@ -109,5 +110,5 @@ def _from_clear_format(old):
         raise KeyStoreError("%s is damaged" % STATE_FILE)
     for name in clear:
         state[name] = {"key": hexlify(crypto.ecb_encrypt(kek, clear[name])),
-                       "kcv": hexlify(crypto.key_check_value(clear[name], KCV_LENGTH))}
+                       "kcv": hexlify(_at_rest_check_value(clear[name]))}
     return state
