@@ -55,14 +55,16 @@ class App:
         self.log = Log(log_stream, clock=devices.clock)
         self.journal = Journal(devices.storage)
         self.state = TerminalState(self.journal)
-        self.operators = Operators(devices.storage, devices.clock,
-                                   settings.pw_max_failures, settings.pw_lockout_s)
+        self.operators = Operators(devices.storage, devices.clock, settings, devices.keystore)
         if draw is None:
             from firmware.screen import render as draw
         self.ui = UI(devices.display, self.events, settings, draw)
         self.host = HostLink(settings, devices.modem, devices.keystore)
         self.signed_on = False
         self.operator = "01"
+        # What needs a technician (message codes, shown on the idle screen
+        # until the next boot finds it fixed): need_service() adds one.
+        self.service_problems = []
         self.idle_event = asyncio.Event()   # set while the idle screen is up
         self._gb_table = None
         self._stop = False
@@ -81,6 +83,14 @@ class App:
             self._gb_table = load_table()
         return self._gb_table
 
+    def need_service(self, code, detail):
+        """Something only a technician can fix (a damaged file): logged, and
+        shown on the idle screen as message `code` until a boot finds it
+        gone. The terminal goes on with whatever still works safely."""
+        self.log("service needed: %s", detail)
+        if code not in self.service_problems:
+            self.service_problems.append(code)
+
     # -- boot and the main loop ----------------------------------------------
 
     async def boot(self):
@@ -96,6 +106,10 @@ class App:
         if self.journal.broken:
             self.log("journal: %s", self.journal.broken)
             await self.ui.message("TERMINAL", ["JOURNAL"])
+        if self.operators.load().damaged:
+            # Every account stays locked: no void, refund or settlement
+            # until the service (docs/ARCHITECTURE.md, Passwords).
+            self.need_service("SERVICE_PASSWORDS", self.operators.damaged)
         if self.journal.dropped_bytes:
             self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
         self.log("boot: batch %06d, last trace %06d, %d pending reversal(s), %d pending refund(s)",
@@ -133,6 +147,7 @@ class App:
                  "IDLE_F1"]
         if not self.signed_on:
             lines.append("SIGNED_OFF")
+        lines.extend(self.service_problems)
         self.ui.show("TERMINAL", lines)
         self.idle_event.set()
         try:

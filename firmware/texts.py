@@ -24,6 +24,7 @@ MESSAGES = {
     "MENU_ADMIN": ("7.管理", "7.Admin"),
     "KEYS_HINT": ("[确认]继续 [取消]退出", "ENTER=OK  CANCEL=exit"),
     "SIGNED_OFF": ("未签到", "Not signed on"),
+    "SERVICE_PASSWORDS": ("需维修:密码文件", "Service needed: passwords"),
     "OPERATOR": ("操作员:%s", "Operator: %s"),
     "BATCH_TRACE": ("批次:%s 凭证:%s", "Batch %s Trace %s"),
     # titles
@@ -124,6 +125,8 @@ MESSAGES = {
     "PW_MISMATCH": ("两次密码不一致", "Passwords differ"),
     "PW_FORMAT": ("密码须为%s位数字", "Password must be %s digits"),
     "PW_FACTORY": ("不能使用出厂密码", "Factory password not allowed"),
+    "PW_TRIVIAL": ("密码过于简单", "Password too simple"),
+    "PW_SERVICE": ("密码文件损坏,请联系维修", "Passwords damaged: service"),
     "NO_SUCH_OPERATOR": ("无此操作员", "No such operator"),
     "TRACE_NOT_FOUND": ("原交易不存在", "Original not found"),
     "ORIG_NOT_SALE": ("原交易不是消费,不能撤销", "Original is not a sale"),
