@@ -62,8 +62,10 @@ class App:
         self.host = HostLink(settings, devices.modem, devices.keystore)
         self.signed_on = False
         self.operator = "01"
-        # What needs a technician (message codes, shown on the idle screen
-        # until the next boot finds it fixed): need_service() adds one.
+        # Why the terminal needs a service engineer: (source, screen line)
+        # pairs, shown at the idle screen. While any is listed, new
+        # transactions are refused (flows/common.refuse_if_service_needed);
+        # settlement, reprint and the support export still work.
         self.service_problems = []
         self.idle_event = asyncio.Event()   # set while the idle screen is up
         self._gb_table = None
@@ -83,14 +85,6 @@ class App:
             self._gb_table = load_table()
         return self._gb_table
 
-    def need_service(self, code, detail):
-        """Something only a technician can fix (a damaged file): logged, and
-        shown on the idle screen as message `code` until a boot finds it
-        gone. The terminal goes on with whatever still works safely."""
-        self.log("service needed: %s", detail)
-        if code not in self.service_problems:
-            self.service_problems.append(code)
-
     # -- boot and the main loop ----------------------------------------------
 
     async def boot(self):
@@ -103,13 +97,18 @@ class App:
             # An unreadable journal must not look like an empty one (trace
             # numbers would repeat): refuse every record until it is fixed.
             self.journal.broken = "cannot be read: %s" % e
+        for problem in self.state.problems:
+            self.log("journal: %s", problem)
+        if self.state.problems:
+            self.need_service("journal", ("SERVICE_JOURNAL", len(self.state.problems)))
         if self.journal.broken:
             self.log("journal: %s", self.journal.broken)
             await self.ui.message("TERMINAL", ["JOURNAL"])
         if self.operators.load().damaged:
             # Every account stays locked: no void, refund or settlement
-            # until the service (docs/ARCHITECTURE.md, Passwords).
-            self.need_service("SERVICE_PASSWORDS", self.operators.damaged)
+            # until the service reset (docs/ARCHITECTURE.md, Passwords).
+            self.log("passwords: %s", self.operators.damaged)
+            self.need_service("operators", "SERVICE_PASSWORDS")
         if self.journal.dropped_bytes:
             self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
         self.log("boot: batch %06d, last trace %06d, %d pending reversal(s), %d pending refund(s)",
@@ -135,6 +134,19 @@ class App:
                 self.log("idle: %s: %s", type(e).__name__, e)
                 await asyncio.sleep(1)
 
+    def need_service(self, source, line):
+        """Note a problem only a service engineer can fix. `source` names
+        who found it ("journal", "operators"...); `line` is what the idle
+        screen shows (a message code or a (code, args...) tuple)."""
+        if (source, line) not in self.service_problems:
+            self.service_problems.append((source, line))
+            self.log("service needed: %s %s", source, line)
+
+    def service_done(self, source):
+        """The problems `source` reported are gone (e.g. the journal was
+        rewritten from a consistent state by a settlement)."""
+        self.service_problems = [p for p in self.service_problems if p[0] != source]
+
     def stop(self):
         self._stop = True
         self.events.put_nowait(("key", "CANCEL"))
@@ -147,7 +159,9 @@ class App:
                  "IDLE_F1"]
         if not self.signed_on:
             lines.append("SIGNED_OFF")
-        lines.extend(self.service_problems)
+        if self.service_problems:
+            lines = [self.settings.merchant_name, "SERVICE_NEEDED"] + [p[1] for p in self.service_problems] + [
+                "IDLE_MENU"]
         self.ui.show("TERMINAL", lines)
         self.idle_event.set()
         try:

@@ -15,8 +15,9 @@ from firmware.errors import PosError
 # Fields a reply must echo unchanged when the request carried them.
 ECHOED_FIELDS = (3, 4, 11, 41, 42)
 
-# Replies that may come without a MAC (the host has no usable key for us).
-UNSIGNED_OK = ("A0", "99", "97")
+# Unsigned codes that hint at a key problem (the host has no usable key for
+# us): still no answer, but worth a fresh sign-on before the next try.
+UNSIGNED_KEY_HINTS = ("A0", "99", "97")
 
 # Reversal reasons (field 39 of the 0400)
 REASON_NO_REPLY = "98"
@@ -27,12 +28,14 @@ REASON_OTHER = "06"
 
 class HostError(PosError):
     """`sent`: the request may have reached the host. `reason`: the field
-    39 a reversal of it carries."""
+    39 a reversal of it carries. `sign_on_again`: an unsigned reply hinted
+    at a key problem (A0, 99, 97): sign on before trying again."""
 
     def __init__(self, code, sent, reason=REASON_OTHER, *args_):
         PosError.__init__(self, code, *args_)
         self.sent = sent
         self.reason = reason
+        self.sign_on_again = False
 
 
 class HostLink:
@@ -105,10 +108,12 @@ class HostLink:
         if with_mac:
             mac = reply.get(64)
             if mac is None:
-                # Only a key error (A0, 99) may come without a MAC: the host
-                # could not make one. Any other answer unsigned is not trusted.
-                if reply[39] not in UNSIGNED_OK:
-                    raise HostError("BAD_MAC", True, REASON_BAD_MAC)
+                # A reply nobody signed is never an answer, whatever its F39
+                # says: an unsigned "A0" may hide a debit the host made
+                # (DESIGN.md security rules). Outcome unknown: reverse or resend.
+                error = HostError("BAD_MAC", True, REASON_BAD_MAC)
+                error.sign_on_again = reply[39] in UNSIGNED_KEY_HINTS
+                raise error
             else:
                 try:
                     expected = self._mac(reply_mti, reply)

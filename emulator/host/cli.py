@@ -26,7 +26,7 @@ def build_parser():
                    help="append every frame received/sent to FILE, one hex line each")
     p.add_argument("--fault", action="append", default=[], metavar="KIND[:MTI[:COUNT[:ARG]]]",
                    help="arm a fault (repeatable); kinds: %s; ARG is ms for delay, F39 for"
-                        " decline" % ", ".join(KINDS))
+                        " decline and unsigned" % ", ".join(KINDS))
     p.add_argument("--unknown-tid", action="append", default=[], metavar="TID",
                    help="terminal id answered with F39 97 (repeatable)")
     p.add_argument("--master-key", default="0123456789ABCDEFFEDCBA9876543210",

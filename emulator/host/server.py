@@ -236,6 +236,13 @@ class HostSimulator:
             junk[iso8583.TPDU_LENGTH + iso8583.HEADER_LENGTH] = 0xFF
             frame = struct.pack(">H", len(junk)) + junk
         else:
+            if kind == "unsigned":
+                # The request was booked; what goes back is an unsigned
+                # final-looking code with nothing that could prove it.
+                reply.fields[39] = fault.code
+                reply.fields.pop(37, None)
+                reply.fields.pop(38, None)
+                reply.mac_key = None
             frame = iso8583.frame(self._reply_body(reply, corrupt_mac=kind == "bad_mac"),
                                   iso8583.reply_tpdu(tpdu), header)
         self._record("out", frame)

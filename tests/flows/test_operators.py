@@ -166,8 +166,10 @@ def test_a_deleted_or_damaged_password_file_locks_everything_and_asks_for_servic
     else:
         path.write_bytes(b"\x00garbage")
     h.start()
-    h.wait_text("Service needed: passwords")   # on the idle screen
-    cashier.menu(h, "2")
+    h.wait_idle()
+    h.wait_text("Password file damaged")       # on the idle screen, under "Service needed"
+    assert ("operators", "SERVICE_PASSWORDS") in h.app.service_problems
+    cashier.menu(h, "5")                       # settlement: the supervisor, who cannot be asked
     h.wait_text("Passwords damaged: service")  # not even asked
     h.wait_idle()
     cashier.menu(h, "7")
@@ -179,6 +181,8 @@ def test_a_deleted_or_damaged_password_file_locks_everything_and_asks_for_servic
     h.enter()
     h.wait_text("Passwords damaged: service")
     h.wait_idle()
-    h.wait_text("Service needed: passwords")
-    cashier.sale(h, 100, "debit-mag")          # selling goes on
-    assert any("service needed: operators.json" in line for line in h.app.log.lines)
+    cashier.menu(h, "2")                       # void: no new transaction while service is needed
+    h.wait_text("Service needed")
+    h.wait_idle()
+    assert any("passwords: operators.json" in line for line in h.app.log.lines)
+    assert h.app.operators.locked_for("00") == 0 and h.app.operators.damaged
