@@ -76,6 +76,17 @@ class App:
         self.printouts = []
         self.printouts_base = 0
 
+    def status_line(self):
+        """What the merchant and a bench engineer must see at a glance: a
+        set-up that is weaker than a production terminal's (simulated key
+        store, the forgeable ECB MAC). Empty on a production terminal."""
+        flags = []
+        if self.devices.keystore.simulated:
+            flags.append(self.ui.t("STATUS_SIM_KEYS"))
+        if self.settings.mac_algorithm == "ecb":
+            flags.append(self.ui.t("STATUS_ECB_MAC"))
+        return " ".join(flags)
+
     # -- shared resources ----------------------------------------------------
 
     @property
@@ -124,6 +135,8 @@ class App:
             await self.run_flow(print_unprinted, txn)
 
     async def run(self):
+        for device in self.devices.all():
+            device.start()  # drivers that watch a device node begin here
         await self.boot()
         while not self._stop:
             try:
@@ -162,6 +175,9 @@ class App:
         if self.service_problems:
             lines = [self.settings.merchant_name, "SERVICE_NEEDED"] + [p[1] for p in self.service_problems] + [
                 "IDLE_MENU"]
+        status = self.status_line()
+        if status:
+            lines.append(status)
         self.ui.show("TERMINAL", lines)
         self.idle_event.set()
         try:

@@ -151,7 +151,7 @@ SETTINGS = (
     ("host_port", 5555, Whole(1, 65535)),
     ("tpdu", "6000000000", Text(10, 10, HEX_DIGITS, prefix="60")),   # 5 bytes, first 0x60
     ("header", "603100310000", Text(12, 12, HEX_DIGITS)),            # 6 bytes
-    ("mac_algorithm", "ecb", Choice("ecb", "x99", "x919")),          # ecb (UnionPay), x99, x919
+    ("mac_algorithm", "x919", Choice("x919", "ecb", "x99")),   # X9.19; ecb (UnionPay, forgeable): an acquirer option
     ("connect_timeout_ms", 10000, Whole(1000, 120000)),
     ("reply_timeout_ms", 30000, Whole(1000, 180000)),
     ("ui_timeout_ms", 60000, Whole(5000, 600000)),

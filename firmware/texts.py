@@ -28,6 +28,8 @@ MESSAGES = {
     "KEYS_HINT": ("[确认]继续 [取消]退出", "ENTER=OK  CANCEL=exit"),
     "SIGNED_OFF": ("未签到", "Not signed on"),
     "SERVICE_PASSWORDS": ("密码文件损坏", "Password file damaged"),
+    "STATUS_SIM_KEYS": ("[模拟密钥]", "[SIM KEYS]"),
+    "STATUS_ECB_MAC": ("[ECB MAC]", "[ECB MAC]"),
     "OPERATOR": ("操作员:%s", "Operator: %s"),
     "BATCH_TRACE": ("批次:%s 凭证:%s", "Batch %s Trace %s"),
     # titles
@@ -122,6 +124,7 @@ MESSAGES = {
     "JOURNAL": ("流水记录失败,交易未进行", "Journal error, nothing done"),
     "KEYSTORE": ("密钥错误,请重新签到", "Key error, sign on again"),
     "PRINTER": ("打印机故障", "Printer error"),
+    "PRINTER_NO_ANSWER": ("打印机无响应,请检查", "Printer not responding"),
     "DEVICE": ("设备故障,请重启终端", "Device error, restart"),
     "AMOUNT_ZERO": ("金额不能为0", "Amount must not be 0"),
     "AMOUNT_TOO_LARGE": ("金额超限", "Amount too large"),

@@ -84,12 +84,12 @@ class Acquirer:
     """The host's business rules over a Ledger.
 
     master_key: the terminal master key (TMK) the working keys travel under;
-    mac_algorithm: "ecb" (UnionPay), "x99" or "x919";
+    mac_algorithm: "x919" (ANSI X9.19, the default), "ecb" (UnionPay) or "x99";
     mac_key_length: 16 for a double-length MAC key, 8 for single length
     (sent as 8 key bytes + 8 zeros); now: a callable returning the host's
     datetime (tests pin the date for expiry checks)."""
 
-    def __init__(self, ledger, master_key, mac_algorithm="ecb", mac_key_length=16,
+    def __init__(self, ledger, master_key, mac_algorithm="x919", mac_key_length=16,
                  acquirer_id="48020000", now=None):
         if len(master_key) not in (8, 16, 24):
             raise ValueError("master key must be 8, 16 or 24 bytes, not %d" % len(master_key))

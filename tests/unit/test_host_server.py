@@ -484,15 +484,20 @@ def test_record_file_holds_every_frame_and_decodes(host, term, tmp_path):
 
 # -- MAC algorithms ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("algorithm", ["x99", "x919"])
+@pytest.mark.parametrize("algorithm", ["ecb", "x99"])
 def test_other_mac_algorithms(algorithm):
     with HostSimulator(None, mac_algorithm=algorithm) as host:
         t = Terminal(host.port, mac_algorithm=algorithm)
         t.sign_on()
         mti, reply = t.sale(DEBIT, 100)
         assert reply[39] == "00" and t.mac_ok(mti, reply)
-        t.mac_algorithm = "ecb"
+        t.mac_algorithm = "x919"
         assert t.sale(DEBIT, 100)[1][39] == "A0"
+
+
+def test_x919_is_the_default_mac():
+    with HostSimulator(None) as host:
+        assert host.mac_algorithm == "x919"
 
 
 def test_async_start_and_stop():
