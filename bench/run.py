@@ -28,6 +28,7 @@ BENCHMARKS = (
     ("e2e", "bench.e2e"),
     ("host", "bench.host_load"),
     ("passwords", "bench.password_cost"),
+    ("keys", "bench.keypress"),
 )
 
 

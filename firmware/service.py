@@ -10,7 +10,8 @@ cannot. It
   1. refuses while the journal holds unfinished money (an unsettled batch,
      a reversal or refund not yet answered) unless --discard-unsettled is
      given: the acquirer's records then stand alone for that batch;
-  2. wipes the card data: the journal (masked and sealed card numbers);
+  2. wipes the card data: the journal, its side files and the support
+     export (masked and sealed card numbers);
   3. removes operators.json, then the key store's "passwords" mark: the
      factory passwords (123456, 0000) come back, and each must be changed
      at its first use.
@@ -27,9 +28,13 @@ from firmware.operators import SETUP_MARK, Operators
 from firmware.terminal import TerminalState
 
 USAGE = "usage: firmware.service CONFIG reset [--discard-unsettled]"
-# The journal and what it leaves beside it: every byte of card data the
-# terminal keeps.
-CARD_DATA_FILES = ("journal.dat", "journal.dat.torn")
+
+
+def card_data_files(storage):
+    """Every file holding card data: the journal, its side files, and the
+    support export (a copy of them)."""
+    from firmware.support import EXPORT_NAME
+    return Journal(storage).file_names() + [EXPORT_NAME]
 
 
 class ServiceError(Exception):
@@ -61,7 +66,7 @@ def reset(storage, keystore, discard_unsettled=False, say=print):
                            "--discard-unsettled)" % "; ".join(owed))
     for line in owed:
         say("discarded: %s" % line)
-    for name in CARD_DATA_FILES:
+    for name in card_data_files(storage):
         if storage.read(name) is not None:
             storage.remove(name)
             say("wiped: %s" % name)

@@ -16,7 +16,7 @@ MESSAGES = {
     "IDLE_F1": ("按[F1]操作员签到", "F1: operator sign-in"),
     "MENU": ("主菜单", "Main menu"),
     "SERVICE_NEEDED": ("终端需维护,暂停新交易", "Service needed: no new sales"),
-    "SERVICE_JOURNAL": ("流水异常记录%s条", "Journal: %s bad record(s)"),
+    "SERVICE_JOURNAL": ("流水异常%s处,请联系维护", "Journal: %s problem(s) found"),
     "SUPPORT_EXPORTED": ("维护数据已导出:%s", "Support data saved: %s"),
     "MENU_SALE": ("1.消费", "1.Sale"),
     "MENU_VOID": ("2.消费撤销", "2.Void"),
