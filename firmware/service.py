@@ -41,13 +41,17 @@ class ServiceError(Exception):
     pass
 
 
-def unsettled(storage):
-    """What the journal still owes, as text lines (empty: nothing)."""
+def unsettled(storage, keystore):
+    """What the journal still owes, as text lines (empty: nothing). Read
+    with the key store's MAC, as the app reads it: a journal that does not
+    verify owes an unknown amount, and says so."""
     try:
-        state = TerminalState(Journal(storage)).load()
+        state = TerminalState(Journal(storage, mac=keystore.journal_mac)).load()
     except Exception as e:  # noqa: BLE001 - an unreadable journal is reported, not a crash
         return ["journal cannot be read: %s" % e]
     owed = []
+    if state.problems:
+        owed.append("journal damaged (%d problem(s)): what it owes is unknown" % len(state.problems))
     if state.pending_reversals():
         owed.append("%d reversal(s) not answered" % len(state.pending_reversals()))
     if state.pending_refunds():
@@ -60,7 +64,7 @@ def unsettled(storage):
 def reset(storage, keystore, discard_unsettled=False, say=print):
     """The service reset (see the module's doc). Raises ServiceError when
     it refuses; then nothing has changed."""
-    owed = unsettled(storage)
+    owed = unsettled(storage, keystore)
     if owed and not discard_unsettled:
         raise ServiceError("refused, the journal still owes: %s (settle first, or give "
                            "--discard-unsettled)" % "; ".join(owed))

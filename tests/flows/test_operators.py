@@ -186,3 +186,35 @@ def test_a_deleted_or_damaged_password_file_locks_everything_and_asks_for_servic
     h.wait_idle()
     assert any("passwords: operators.json" in line for line in h.app.log.lines)
     assert h.app.operators.locked_for("00") == 0 and h.app.operators.damaged
+
+
+def service_reset(data_dir, *flags):
+    import json
+    import subprocess
+    import sys
+    from tests.support import ROOT
+    config = data_dir.parent / "pos.json"
+    config.write_text(json.dumps({"devices": {"storage": "dir:" + str(data_dir)}}))
+    return subprocess.run([sys.executable, "-m", "firmware.service", str(config), "reset"] + list(flags),
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_the_service_reset_on_the_bench_brings_the_terminal_back(handset, tmp_path):
+    h = handset
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 100, "debit-mag")
+    h.power_cut()
+    data = tmp_path / "handset"
+    (data / "operators.json").unlink()
+    refused = service_reset(data)
+    assert refused.returncode == 2 and "not settled" in refused.stdout, refused.stdout + refused.stderr
+    assert (data / "journal.dat").exists()
+    done = service_reset(data, "--discard-unsettled")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "factory passwords restored" in done.stdout and not (data / "journal.dat").exists()
+    h.start()
+    assert not h.app.operators.damaged
+    assert ("operators", "SERVICE_PASSWORDS") not in h.app.service_problems
+    cashier.unlock_supervisor(h)          # 123456 again, changed at once
+    cashier.sale(h, 200, "debit-mag")
+    assert all(txn["amount"] == 200 for txn in h.journal())

@@ -271,7 +271,7 @@ def test_the_service_reset_restores_the_factory_passwords_and_wipes_the_card_dat
     from firmware.journal import Journal
     from firmware.terminal import TerminalState
     set_up(terminal)
-    state = TerminalState(Journal(terminal.storage)).load()
+    state = TerminalState(Journal(terminal.storage, mac=terminal.keystore.journal_mac)).load()
     state.record("txn", batch=1, trace=1, type="sale", amount=100, state="sent", pan="622202******0017")
     terminal.storage.remove(Operators.FILE)
     said = []
