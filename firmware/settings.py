@@ -167,6 +167,7 @@ SETTINGS = (
     ("pw_lockout_s", 300, Whole(60, 3600)),
     ("allow_fallback", True, Flag()),                   # swipe a chip card after its chip failed
     ("receipt_copies", 2, Whole(1, 2)),
+    ("receipt_qr", True, Flag()),                       # the printer prints QR codes (ESC/POS GS ( k)
     ("test_protocol", False, Flag()),                   # the HIL test port; off in a production build
 )
 
