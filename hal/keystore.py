@@ -26,8 +26,9 @@ bytes; the journal key 32) encrypted with 3DES-ECB under the KEK, "kcv" the
 clear key's 3-byte check value.
 
 Every backend gives journal_mac() and receipt_mac() (firmware/journal.py,
-firmware/receipt.py) through this class: the journal's tamper evidence
-and the receipts' codes rest on them, and the app never holds their keys.
+firmware/receipt.py) and the marks (firmware/operators.py) through this
+class: the journal's tamper evidence and the receipts' codes rest on them,
+and the app never holds their keys.
 """
 
 from hal import crypto
@@ -176,7 +177,7 @@ class KeyStore(Device):
         old = self._key("master_key")
         if old is not None and old == key:
             return self.master_key_check_value()
-        changes = {"master_key": key}
+        changes = {"master_key": key, "marks": None}  # a key injection starts the terminal afresh
         for slot in WORKING_SLOTS:
             changes[slot] = None
         self._commit(changes)
@@ -283,12 +284,39 @@ class KeyStore(Device):
             raise KeyStoreError("no %s: sign on first" % name.replace("_", " "))
         return key
 
+    # -- marks ------------------------------------------------------------------
+    # Facts about this terminal that must outlive its data directory, kept
+    # where the keys are (apart from that directory, root only): "passwords"
+    # (firmware/operators.py) says operators.json existed, so a missing one
+    # is a deletion, not a terminal fresh from the factory. A key injection
+    # starts a terminal afresh and erases them; so does the service reset.
+
+    def has_mark(self, name):
+        return name in self._load_marks()
+
+    def set_mark(self, name):
+        marks = self._load_marks()
+        if name not in marks:
+            self._save_marks(list(marks) + [name])
+
+    def clear_mark(self, name):
+        marks = self._load_marks()
+        if name in marks:
+            self._save_marks([mark for mark in marks if mark != name])
+
+    def _load_marks(self):
+        marks = self._loaded().get("marks") or []
+        return list(marks)
+
+    def _save_marks(self, names):
+        self._commit({"marks": list(names)})
+
     # -- operations -----------------------------------------------------------
 
     def pin_block(self, pin, pan):
         """ISO 9564 format 0 PIN block encrypted under the PIN key (3DES, or
-        DES for a single-length key; SM4: the format 0 block in a 16-byte
-        SM4 block, as the national-algorithm terminal specs have it)."""
+        DES for a single-length key; SM4: the 16-byte widened format 0
+        block of SM4 PIN pads, 16 bytes in F52)."""
         try:
             clear = crypto.pin_block_format0(pin, pan)
         except ValueError as e:
@@ -296,13 +324,14 @@ class KeyStore(Device):
         key = self._working_key("pin_key")
         if self.algorithm == "sm4":
             from hal import sm4
-            return sm4.encrypt_block(key, sm4.pin_block_16(clear))
+            return sm4.encrypt_block(key, sm4.pin_block_16(pin, pan))
         return crypto.ecb_encrypt(crypto.effective_key(key), clear)
 
     def mac(self, data, algorithm="x919"):
         """8 bytes for F64 under the MAC key: "x919" ANSI X9.19 (the
         default), "ecb" the UnionPay ECB MAC (8 ASCII hex bytes), "x99" ANSI
-        X9.9. With SM4 keys every name means the SM4 CBC-MAC."""
+        X9.9. With SM4 keys: "ecb" the UnionPay SM4 MAC (XOR of 16-byte
+        blocks, as forgeable), the others the SM4 CBC-MAC (first 8 bytes)."""
         return _mac(self._working_key("mac_key"), data, algorithm, self.algorithm)
 
     def encrypt_track(self, track):
@@ -370,6 +399,8 @@ class KeyStore(Device):
 def _mac(key, data, algorithm, key_algorithm):
     if key_algorithm == "sm4":
         from hal import sm4
+        if algorithm == "ecb":
+            return sm4.mac_unionpay(key, data)
         return sm4.cbc_mac(key, data)[:8]
     if algorithm == "ecb":
         return crypto.mac_unionpay_ecb(key, data)
