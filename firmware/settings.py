@@ -32,6 +32,8 @@ DEFAULTS = {
     "pw_lockout_s": 300,
     "allow_fallback": True,           # swipe a chip card after its chip failed
     "receipt_copies": 2,
+    "qr_poll_ms": 3000,               # how often a QR order the customer is paying is queried
+    "qr_wait_ms": 45000,              # then it is cancelled (wallets give up near 45-60 s)
     "receipt_qr": True,               # the printer prints QR codes (ESC/POS GS ( k): the slip's code as QR too
     "test_protocol": False,           # the HIL test port; off in a production build
 }
