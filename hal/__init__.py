@@ -23,6 +23,7 @@ BACKENDS = {
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
     ("keystore", "file"): ("hal.linux.keystore", "FileKeyStore"),
+    ("scanner", "sim"): ("hal.sim.scanner", "SimScanner"),
     # Linux drivers (docs/DRIVERS.md)
     ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
     ("modem", "at"): ("hal.linux.at", "AtModem"),
