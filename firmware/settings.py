@@ -33,6 +33,7 @@ DEFAULTS = {
     "allow_fallback": True,           # swipe a chip card after its chip failed
     "receipt_copies": 2,
     "test_protocol": False,           # the HIL test port; off in a production build
+    "allow_volatile_storage": False,  # EMULATOR ONLY: take payments on storage that cannot fsync
 }
 
 
