@@ -26,7 +26,7 @@ def failure(e):
 async def printer(path):
     seen = []
     try:
-        device = open_device("printer", "escpos:%s?line_ms=0&answer_ms=200&paper_poll_ms=20" % path)
+        device = open_device("printer", "escpos:%s?line_ms=0&answer_ms=500&paper_poll_ms=20" % path)
         device.set_listener(seen.append)
         await device.print_job(JOB)
         return {"events": [e[1] for e in seen]}
@@ -37,7 +37,7 @@ async def printer(path):
 
 
 async def modem(path, port):
-    device = open_device("modem", "at:%s?answer_ms=300&refresh_ms=0" % path)
+    device = open_device("modem", "at:%s?answer_ms=1000&refresh_ms=0" % path)
     try:
         link = await device.connect("127.0.0.1", int(port), 2000)
         await link.send(b"ping")
@@ -52,7 +52,7 @@ async def modem(path, port):
 
 
 async def reader(path):
-    device = open_device("card_reader", "reader:%s?poll_ms=10&answer_ms=300" % path)
+    device = open_device("card_reader", "reader:%s?poll_ms=10&answer_ms=1000" % path)
     seen = []
     device.set_listener(lambda event: seen.append(event[1]))
     device.start()

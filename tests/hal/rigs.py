@@ -48,12 +48,12 @@ class SimPrinterRig(Rig):
 
 class EscPosPrinterRig(Rig):
     name = "escpos"
-    faults = ("silent", "garble", "unplug", "cover")
+    faults = ("silent", "garble", "unplug", "cover", "error")
 
     def __init__(self):
         from emulator.peripherals.printer import EscPosPrinterSim
         self.peer = EscPosPrinterSim().start()
-        self.device = open_device("printer", "escpos:%s?line_ms=0&answer_ms=200&paper_poll_ms=20"
+        self.device = open_device("printer", "escpos:%s?line_ms=0&answer_ms=500&paper_poll_ms=20"
                                   % self.peer.path)
 
     def printed(self):
@@ -79,6 +79,9 @@ class EscPosPrinterRig(Rig):
 
     def garble(self):
         self.peer.garble = True
+
+    def fail(self):
+        self.peer.error = True
 
     def unplug(self):
         self.peer.unplug()
@@ -116,7 +119,7 @@ class AtModemRig(Rig):
     def __init__(self):
         from emulator.peripherals.modem import AtModemSim
         self.peer = AtModemSim().start()
-        self.device = open_device("modem", "at:%s?answer_ms=300&refresh_ms=0" % self.peer.path)
+        self.device = open_device("modem", "at:%s?answer_ms=1000&refresh_ms=0" % self.peer.path)
 
     def remove_sim(self):
         self.peer.remove_sim()
@@ -165,11 +168,16 @@ class SerialReaderRig(Rig):
         from emulator.peripherals.card_module import CardModuleSim
         self.peer = CardModuleSim().start()
         self.hand = self.peer
-        self.device = open_device("card_reader", "reader:%s?poll_ms=10&answer_ms=300" % self.peer.path)
+        self.device = open_device("card_reader", "reader:%s?poll_ms=10&answer_ms=1000" % self.peer.path)
 
     async def settle(self):
-        # Two poll rounds: whatever the hand did has been seen.
-        await asyncio.sleep(0.08)
+        # Until the module has handed out every event, then one more poll
+        # round so the driver has posted the last one.
+        for _ in range(400):
+            if not self.peer.events:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.03)
 
     def silent(self):
         self.peer.silent = True
@@ -212,6 +220,21 @@ class InputFifo:
             os.close(self.fd)
             self.fd = None
 
+    async def drained(self):
+        """Until the driver has read everything written (FIONREAD is 0),
+        then a moment for it to handle what it read."""
+        import fcntl
+        import struct
+        import termios
+        for _ in range(400):
+            if self.fd is None:
+                break
+            waiting = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            if not waiting:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
+
 
 class SimKeypadRig(Rig):
     name = "sim"
@@ -251,7 +274,7 @@ class EvdevKeypadRig(Rig):
         self.fifo.write(*events)
 
     async def settle(self):
-        await asyncio.sleep(0.05)
+        await self.fifo.drained()
 
     def unplug(self):
         self.fifo.unplug()
@@ -303,7 +326,7 @@ class EvdevTouchRig(Rig):
         self.fifo.write((e.EV_KEY, e.BTN_TOUCH, 0), (e.EV_SYN, 0, 0))
 
     async def settle(self):
-        await asyncio.sleep(0.05)
+        await self.fifo.drained()
 
     def unplug(self):
         self.fifo.unplug()
