@@ -16,7 +16,7 @@ MESSAGES = {
     "IDLE_F1": ("按[F1]操作员签到", "F1: operator sign-in"),
     "MENU": ("主菜单", "Main menu"),
     "SERVICE_NEEDED": ("终端需维护,暂停新交易", "Service needed: no new sales"),
-    "SERVICE_JOURNAL": ("流水异常记录%s条", "Journal: %s bad record(s)"),
+    "SERVICE_JOURNAL": ("流水异常%s处,请联系维护", "Journal: %s problem(s) found"),
     "SERVICE_NOT_DURABLE": ("存储不能落盘,禁止交易", "Storage cannot fsync"),
     "SUPPORT_EXPORTED": ("维护数据已导出:%s", "Support data saved: %s"),
     "MENU_SALE": ("1.消费", "1.Sale"),
@@ -171,6 +171,9 @@ MESSAGES = {
     "RC_KEY_ERROR": ("密钥错误,请重新签到", "Key error, sign on again"),
     "INTERNAL": ("内部错误,交易未完成", "Internal error"),
     "PRESS_KEY": ("按任意键返回", "Press any key"),
+    # QR payments (firmware/qrpay.py)
+    "QR_CODE_UNKNOWN": ("不是有效付款码,请顾客刷新后重扫", "Not a payment code: ask to refresh, scan again"),
+    "QR_FORMAT": ("扫码报文格式错误", "QR payment message malformed"),
 }
 
 
