@@ -156,3 +156,28 @@ def test_c2b_code_expires(make_handset, host):
     h.wait_text("Cancelled: not charged", timeout_ms=15000)
     assert host.acquirer.qr.order(order)["status"] == "CLOSED"
     assert qrpay.channel_of(WX.code) == qrpay.WECHAT
+
+
+def test_settlement_keeps_qr_apart_and_reports_channels_and_fees(make_handset, host):
+    from firmware import fees
+    from tests.flows.test_settle_reprint import settle
+    h = make_handset(**FAST)
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 10000, "debit-mag")
+    start_qr(h, "1", 1234)
+    scan(h, "wx-pay")
+    h.wait_text("QR payment approved")
+    h.wait_idle()
+    batch = h.app.state.batch
+    settle(h)                                     # balanced: F48 carries the card only
+    assert host.settlements()[-1]["result"].startswith("1")
+    assert host.settlements()[-1]["terminal_totals"][:15] == "000000010000001"
+    report = h.app.state.last_settlement
+    assert report["batch"] == batch and report["balanced"]
+    assert report["channels"] == {"wechat": {"amount": 1234, "count": 1}}
+    # fees: debit 0.50 % of 100.00 = 0.50; QR 0.38 % of 12.34 = 4.6892 fen -> 5 (half up)
+    assert report["fees"]["debit"]["fee"] == 50 and report["fees"]["qr"]["fee"] == 5
+    assert report["fees"]["total"] == {"gross": 11234, "fee": 55, "net": 11179, "count": 2}
+    assert fees.fee_fen(1234, (38, None)) == 5
+    slip = "\n".join(cashier.receipts_text(h)[-1])
+    assert "WECHAT PAY" in slip and "112.34/0.55/111.79" in slip
