@@ -198,6 +198,7 @@ SETTINGS = (
     ("key_algorithm", "3des", Choice("3des", "sm4")),   # sm4 (国密) where the acquirer issues SM4 keys
     ("host_tls", "", OrEmpty(Text(2, 255, prefix="/"))),  # TLS trusting this PEM (acquirer CA or host cert)
     ("host_tls_pin", "", OrEmpty(Text(64, 64, HEX_DIGITS))),  # SHA-256 of the host's certificate
+    ("allow_volatile_storage", False, Flag()),          # EMULATOR ONLY: take payments on storage that cannot fsync
 )
 
 
