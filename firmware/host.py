@@ -62,15 +62,19 @@ class HostLink:
             return None
         return HostTls(self._settings.host_tls, self._settings.host_tls_pin)
 
+    def _pin_block(self):
+        """The length of F52: 16 bytes with SM4 keys."""
+        return iso8583.PIN_BLOCK_SM4 if self._settings.key_algorithm == "sm4" else iso8583.PIN_BLOCK_DES
+
     def _mac(self, mti, fields):
-        return self._keystore.mac(iso8583.mac_data(mti, fields), self._settings.mac_algorithm)
+        return self._keystore.mac(iso8583.mac_data(mti, fields, self._pin_block()), self._settings.mac_algorithm)
 
     def build_frame(self, mti, fields, with_mac=True):
         """-> the bytes that go on the wire (fields gets F64 when with_mac)."""
         if with_mac:
             fields[64] = b"\x00" * 8
             fields[64] = self._mac(mti, fields)
-        body = iso8583.pack(mti, fields)
+        body = iso8583.pack(mti, fields, self._pin_block())
         return iso8583.frame(body, unhexlify(self._settings.tpdu), unhexlify(self._settings.header))
 
     async def exchange(self, mti, fields, with_mac=True, timeout_ms=None):
@@ -127,7 +131,7 @@ class HostLink:
         MAC cannot protect still meets these checks where they apply."""
         try:
             _tpdu, _header, body = iso8583.unframe(payload)
-            reply_mti, reply = iso8583.unpack(body)
+            reply_mti, reply = iso8583.unpack(body, self._pin_block())
         except iso8583.Iso8583Error:
             raise HostError("BAD_REPLY", True, REASON_TERMINAL)
         if reply_mti != "%04d" % (int(mti) + 10) or 39 not in reply:

@@ -60,7 +60,7 @@ FIELDS = {
     44: ("a", 25, 2, "additional response data"),          # an..25 LLVAR
     48: ("n", 322, 3, "additional data (settlement totals)"),  # n..322 LLLVAR
     49: ("a", 3, 0, "currency code"),                      # an3
-    52: ("b", 8, 0, "PIN block"),                          # b64
+    52: ("b", 8, 0, "PIN block"),                          # b64 (b128 with SM4: pin_block)
     53: ("n", 16, 0, "security control"),                  # n16
     54: ("a", 20, 3, "balance"),                           # an..20 LLLVAR
     55: ("b", 255, 3, "IC data"),                          # b..255 LLLVAR
@@ -75,6 +75,11 @@ FIELDS = {
 # Fixed numeric fields of odd length that are left-aligned (the pad nibble
 # trails); every other fixed odd-length numeric field is right-aligned.
 LEFT_ALIGNED = (22,)
+
+# F52: 8 bytes (DES/3DES PIN block), 16 where the acquirer uses SM4 keys
+# (the widened PIN block of SM4 PIN pads: hal/sm4.pin_block_16).
+PIN_BLOCK_DES = 8
+PIN_BLOCK_SM4 = 16
 
 TPDU_LENGTH = 5
 HEADER_LENGTH = 6
@@ -139,8 +144,10 @@ def _length_prefix(count, prefix):
 
 # --- pack ---------------------------------------------------------------------------
 
-def _pack_field(number, value):
+def _pack_field(number, value, pin_block):
     kind, length, prefix, _ = FIELDS[number]
+    if number == 52:
+        length = pin_block
     if kind == "b":
         if not isinstance(value, (bytes, bytearray)):
             raise Iso8583Error("binary field needs bytes, got %s" % type(value).__name__, number)
@@ -173,7 +180,7 @@ def _pack_field(number, value):
     return _length_prefix(count, prefix) + data
 
 
-def _pack(mti, fields, for_mac):
+def _pack(mti, fields, for_mac, pin_block):
     if not isinstance(mti, str) or len(mti) != 4 or mti.strip(DIGITS):
         raise Iso8583Error("MTI must be 4 digits, got %r" % (mti,), "MTI")
     numbers = []
@@ -187,21 +194,23 @@ def _pack(mti, fields, for_mac):
     parts = [unhexlify(mti), None]
     for number in numbers:
         bitmap |= 1 << (64 - number)
-        parts.append(_pack_field(number, fields[number]))
+        parts.append(_pack_field(number, fields[number], pin_block))
     parts[1] = bitmap.to_bytes(8, "big")
     return b"".join(parts)
 
 
-def pack(mti, fields):
+def pack(mti, fields, pin_block=PIN_BLOCK_DES):
     """MTI + bitmap + fields. `fields` maps field numbers to values; a
-    value that does not fit its field raises Iso8583Error naming it."""
-    return _pack(mti, fields, False)
+    value that does not fit its field raises Iso8583Error naming it.
+    `pin_block`: the length of F52, 8 bytes, or 16 where the acquirer uses
+    SM4 keys (PIN_BLOCK_SM4)."""
+    return _pack(mti, fields, False, pin_block)
 
 
-def mac_data(mti, fields):
+def mac_data(mti, fields, pin_block=PIN_BLOCK_DES):
     """The bytes F64 covers: the message as packed with bit 64 set in the
     bitmap, without F64's own 8 bytes (whether or not `fields` has F64)."""
-    return _pack(mti, fields, True)
+    return _pack(mti, fields, True, pin_block)
 
 
 # --- unpack ---------------------------------------------------------------------------
@@ -210,8 +219,10 @@ def _short(body, start, count, field):
     return Iso8583Error("needs %d bytes, only %d left" % (count, len(body) - start), field, start)
 
 
-def _unpack_field(number, body, pos):
+def _unpack_field(number, body, pos, pin_block):
     kind, length, prefix, _ = FIELDS[number]
+    if number == 52:
+        length = pin_block
     start = pos
     if prefix:
         if pos + prefix - 1 > len(body):
@@ -255,10 +266,11 @@ def _unpack_field(number, body, pos):
     return nibbles, end
 
 
-def unpack(body):
-    """(mti, fields) from a body as pack() makes it. Raises Iso8583Error on
-    anything malformed: short data, bad BCD, an unknown field, a secondary
-    bitmap, a length over the maximum, bytes left over."""
+def unpack(body, pin_block=PIN_BLOCK_DES):
+    """(mti, fields) from a body as pack() makes it (`pin_block` as there).
+    Raises Iso8583Error on anything malformed: short data, bad BCD, an
+    unknown field, a secondary bitmap, a length over the maximum, bytes
+    left over."""
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise Iso8583Error("body must be bytes, got %s" % type(body).__name__)
     body = bytes(body)
@@ -283,7 +295,7 @@ def unpack(body):
         index = bits.find("1", index + 1)
         if number not in FIELDS:
             raise Iso8583Error("present in the bitmap but not in the field table", number, pos)
-        fields[number], pos = _unpack_field(number, body, pos)
+        fields[number], pos = _unpack_field(number, body, pos, pin_block)
     if pos != len(body):
         raise Iso8583Error("%d bytes left over after the last field" % (len(body) - pos), "end", pos)
     return mti, fields

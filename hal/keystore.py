@@ -260,7 +260,7 @@ class KeyStore(Device):
                                              algorithm)
         if signed is not None:
             data, mac, mac_algorithm = signed
-            if mac is None or _mac(keys["mac_key"], data, mac_algorithm, algorithm) != bytes(mac):
+            if mac is None or mac_of(keys["mac_key"], data, mac_algorithm, algorithm) != bytes(mac):
                 raise KeyStoreError("the sign-on reply's MAC does not verify with its new MAC key")
         keys["algorithm"] = algorithm
         self._commit(keys)
@@ -332,7 +332,7 @@ class KeyStore(Device):
         default), "ecb" the UnionPay ECB MAC (8 ASCII hex bytes), "x99" ANSI
         X9.9. With SM4 keys: "ecb" the UnionPay SM4 MAC (XOR of 16-byte
         blocks, as forgeable), the others the SM4 CBC-MAC (first 8 bytes)."""
-        return _mac(self._working_key("mac_key"), data, algorithm, self.algorithm)
+        return mac_of(self._working_key("mac_key"), data, algorithm, self.algorithm)
 
     def encrypt_track(self, track):
         """Track 2 or 3 data (digits, "=" separator) with its issuer part
@@ -396,7 +396,9 @@ class KeyStore(Device):
         return padded[:end]
 
 
-def _mac(key, data, algorithm, key_algorithm):
+def mac_of(key, data, algorithm, key_algorithm="3des"):
+    """The F64 MAC of `data` under `key` (the host simulator's too: one
+    implementation of each algorithm for both sides)."""
     if key_algorithm == "sm4":
         from hal import sm4
         if algorithm == "ecb":

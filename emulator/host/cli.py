@@ -35,6 +35,8 @@ def build_parser():
                    help="terminal master key, hex (16, 32 or 48 digits)")
     p.add_argument("--mac", choices=MAC_ALGORITHMS, default="x919",
                    help="MAC algorithm (default x919: ANSI X9.19; ecb is forgeable, an acquirer option)")
+    p.add_argument("--key-algorithm", choices=("3des", "sm4"), default="3des",
+                   help="working keys, PIN blocks and MACs with 3DES (default) or SM4 (国密)")
     p.add_argument("--single-mac-key", action="store_true",
                    help="issue single-length MAC keys (8 bytes + 8 zeros in F62)")
     p.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate (needs --tls-key)")
@@ -95,7 +97,7 @@ def main(argv=None):
                              mac_algorithm=args.mac, unknown_tids=args.unknown_tid,
                              mac_key_length=8 if args.single_mac_key else 16,
                              log=None if args.quiet else _print_line,
-                             tls_cert=args.tls_cert, tls_key=args.tls_key)
+                             tls_cert=args.tls_cert, tls_key=args.tls_key, key_algorithm=args.key_algorithm)
     except (ValueError, OSError) as e:
         sys.stderr.write("pos-host: %s\n" % e)
         return 2

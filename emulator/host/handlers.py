@@ -87,12 +87,14 @@ class Acquirer:
 
     master_key: the terminal master key (TMK) the working keys travel under;
     mac_algorithm: "x919" (ANSI X9.19, the default), "ecb" (UnionPay) or "x99";
+    key_algorithm: "3des" or "sm4" (国密: SM4 master and working keys, 16-byte
+    PIN blocks, SM4 MACs);
     mac_key_length: 16 for a double-length MAC key, 8 for single length
     (sent as 8 key bytes + 8 zeros); now: a callable returning the host's
     datetime (tests pin the date for expiry checks)."""
 
     def __init__(self, ledger, master_key, mac_algorithm="x919", mac_key_length=16,
-                 acquirer_id="48020000", now=None, sign_signon=True):
+                 acquirer_id="48020000", now=None, sign_signon=True, key_algorithm="3des"):
         if len(master_key) not in (8, 16, 24):
             raise ValueError("master key must be 8, 16 or 24 bytes, not %d" % len(master_key))
         if mac_algorithm not in security.MAC_ALGORITHMS:
@@ -100,6 +102,10 @@ class Acquirer:
                              % (mac_algorithm, ", ".join(security.MAC_ALGORITHMS)))
         if mac_key_length not in (8, 16):
             raise ValueError("mac_key_length is 8 or 16, not %r" % (mac_key_length,))
+        if key_algorithm not in ("3des", "sm4"):
+            raise ValueError("key_algorithm is 3des or sm4, not %r" % (key_algorithm,))
+        if key_algorithm == "sm4" and (mac_key_length != 16 or len(master_key) != 16):
+            raise ValueError("SM4 keys are 16 bytes: a 16-byte master key, no single-length MAC key")
         self.ledger = ledger
         self.master_key = bytes(master_key)
         self.mac_algorithm = mac_algorithm
@@ -107,6 +113,7 @@ class Acquirer:
         self.acquirer_id = acquirer_id
         self.now = now or datetime.datetime.now
         self.sign_signon = sign_signon
+        self.key_algorithm = key_algorithm
         self.qr = QrDesk(ledger)
 
     # -- entry point --------------------------------------------------------
@@ -150,7 +157,7 @@ class Acquirer:
             # Never signed on: no keys to check a MAC or a PIN with.
             return self._finish(reply, MAC_ERROR)
         reply.mac_key = terminal["mac_key"]
-        if not security.mac_matches(self.mac_algorithm, terminal["mac_key"], mti, fields):
+        if not security.mac_matches(self.mac_algorithm, terminal["mac_key"], mti, fields, self.key_algorithm):
             return self._finish(reply, MAC_ERROR)
         if not self._decrypt_tracks(fields, terminal):
             return self._finish(reply, FORMAT_ERROR)
@@ -171,7 +178,8 @@ class Acquirer:
         for number in (35, 36):
             if number in fields:
                 try:
-                    fields[number] = security.decrypt_track(terminal["track_key"], fields[number])
+                    fields[number] = security.decrypt_track(terminal["track_key"], fields[number],
+                                                            self.key_algorithm)
                 except ValueError:
                     return False
         return True
@@ -245,7 +253,8 @@ class Acquirer:
         track_key = security.new_key(16) if network_code == SIGNON_WITH_TRACK_KEY else None
         terminal = self.ledger.sign_on(tid, mid, pin_key, mac_key, now.isoformat(), track_key)
         reply.fields[60] = iso8583.field60("00", "%06d" % terminal["batch"], network_code)
-        reply.fields[62] = security.working_keys_field(self.master_key, pin_key, mac_key, track_key)
+        reply.fields[62] = security.working_keys_field(self.master_key, pin_key, mac_key, track_key,
+                                                       self.key_algorithm)
         if self.sign_signon:
             # The 0810 under the new MAC key: the terminal verifies it with
             # that key before it installs any of them.
@@ -318,7 +327,8 @@ class Acquirer:
         if _expired(expiry, now):
             return EXPIRED_CARD
         if account["pin"]:
-            if not security.pin_matches(terminal["pin_key"], fields.get(52), account["pin"], pan):
+            if not security.pin_matches(terminal["pin_key"], fields.get(52), account["pin"], pan,
+                                        self.key_algorithm):
                 return WRONG_PIN
         if account["balance"] < amount:
             return INSUFFICIENT_FUNDS

@@ -46,16 +46,19 @@ class HostSimulator:
     (double-length MAC key) or 8; now: callable returning the host's
     datetime; log: callable taking one line per request answered (card
     numbers masked), e.g. print; tls_cert, tls_key: PEM files to serve TLS
-    with (the terminal's host_tls names the certificate or its CA)."""
+    with (the terminal's host_tls names the certificate or its CA);
+    key_algorithm: "3des" or "sm4" (the terminal's key_algorithm)."""
 
     def __init__(self, db_path, master_key=DEFAULT_MASTER_KEY, record_path=None,
                  mac_algorithm="x919", unknown_tids=(), mac_key_length=16, now=None,
-                 acquirer_id="48020000", log=None, tls_cert=None, tls_key=None):
+                 acquirer_id="48020000", log=None, tls_cert=None, tls_key=None,
+                 key_algorithm="3des"):
         self.ledger = Ledger(":memory:" if db_path is None else db_path)
         self.ledger.seed_accounts(test_deck())
         for tid in unknown_tids:
             self.ledger.mark_unknown(tid)
         self.acquirer = Acquirer(self.ledger, master_key, mac_algorithm=mac_algorithm,
+                                 key_algorithm=key_algorithm,
                                  mac_key_length=mac_key_length, acquirer_id=acquirer_id,
                                  now=now)
         self.acquirer.qr.seed(payment_codes())
@@ -220,7 +223,7 @@ class HostSimulator:
         closed (undecodable request, drop faults)."""
         try:
             tpdu, header, body = iso8583.unframe(payload)
-            mti, fields = iso8583.unpack(body)
+            mti, fields = iso8583.unpack(body, security.pin_block_length(self.acquirer.key_algorithm))
         except Exception as e:
             # Nothing sensible to echo: hang up, as a host's front end does.
             _warn("undecodable request (%s: %s); closing the connection" % (type(e).__name__, e))
@@ -266,7 +269,8 @@ class HostSimulator:
     def _reply_body(self, reply, corrupt_mac=False):
         fields = dict(reply.fields)
         if reply.mac_key is not None:
-            mac = security.compute_mac(self.mac_algorithm, reply.mac_key, reply.mti, fields)
+            mac = security.compute_mac(self.mac_algorithm, reply.mac_key, reply.mti, fields,
+                                       self.acquirer.key_algorithm)
             if corrupt_mac:
                 mac = bytes(b ^ 0x01 for b in mac)
             fields[64] = mac

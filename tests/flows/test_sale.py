@@ -5,8 +5,9 @@ from hal.sim.deck import find_card
 from tests.flows import cashier
 
 
-def recorded_requests(host_record_path, mti):
-    """The host's --record file -> the decoded requests with that MTI."""
+def recorded_requests(host_record_path, mti, pin_block=iso8583.PIN_BLOCK_DES):
+    """The host's --record file -> the decoded requests with that MTI
+    (`pin_block`: F52's length, 16 with SM4 keys)."""
     found = []
     with open(host_record_path) as f:
         for line in f:
@@ -15,7 +16,7 @@ def recorded_requests(host_record_path, mti):
                 continue
             frame = bytes.fromhex(hexdata)
             _tpdu, _header, body = iso8583.unframe(frame[2:])
-            got_mti, fields = iso8583.unpack(body)
+            got_mti, fields = iso8583.unpack(body, pin_block)
             if got_mti == mti:
                 found.append(fields)
     return found
