@@ -17,7 +17,7 @@ from firmware.errors import PosError
 from firmware.journal import Journal
 from firmware.log import Log
 from firmware.operators import Operators
-from firmware.service_term import ServiceTerm
+from firmware.renewal import ServiceTerm
 from firmware.host import HostLink
 from firmware.terminal import TerminalState
 from firmware.ui import UI

@@ -20,10 +20,10 @@ def refuse_if_service_needed(app):
 
 
 def refuse_if_service_expired(app):
-    """After the service term (firmware/service_term.py) no new sale; money can
+    """After the service term (firmware/renewal.py) no new sale; money can
     still go back (refund, void) and the day can be closed."""
     if app.service_term.expired(app.devices.clock.now()):
-        from firmware.service_term import shown
+        from firmware.renewal import shown
         raise PosError("SERVICE_EXPIRED_SALE", shown(app.service_term.expires))
 
 

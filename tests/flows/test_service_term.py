@@ -2,7 +2,7 @@
 screen warns 30 days before; after it sales (card and QR) are refused while
 refunds, voids, reprints and settlement still work."""
 
-from firmware import service_term as service
+from firmware import renewal as service
 from tests.flows import cashier
 from tests.flows.test_settle_reprint import settle
 
