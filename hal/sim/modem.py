@@ -1,7 +1,7 @@
 """Simulated 4G modem: real TCP over the machine's network stack (loopback
 in tests), with switches for the failures a handset meets in the field."""
 
-from hal.compat import asyncio
+from hal.compat import open_connection
 from hal.errors import ModemError
 from hal.modem import Link, Modem
 
@@ -47,5 +47,5 @@ class SimModem(Modem):
             raise ModemError("modem does not answer")
         if not self.sim_present:
             raise ModemError("no SIM card")
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await open_connection(host, port)
         return StreamLink(reader, writer)
