@@ -53,7 +53,7 @@ class App:
         for device in devices.all():
             device.set_listener(self.events.put_nowait)
         self.log = Log(log_stream, clock=devices.clock)
-        self.journal = Journal(devices.storage)
+        self.journal = Journal(devices.storage, mac=devices.keystore.journal_mac)
         self.state = TerminalState(self.journal)
         self.operators = Operators(devices.storage, devices.clock,
                                    settings.pw_max_failures, settings.pw_lockout_s)
@@ -63,6 +63,11 @@ class App:
         self.host = HostLink(settings, devices.modem, devices.keystore)
         self.signed_on = False
         self.operator = "01"
+        # Why the terminal needs a service engineer: (source, screen line)
+        # pairs, shown at the idle screen. While any is listed, new
+        # transactions are refused (flows/common.refuse_if_service_needed);
+        # settlement, reprint and the support export still work.
+        self.service_problems = []
         self.idle_event = asyncio.Event()   # set while the idle screen is up
         self._gb_table = None
         self._stop = False
@@ -71,6 +76,17 @@ class App:
         # index of printouts[0], so indexes stay stable as old ones go.
         self.printouts = []
         self.printouts_base = 0
+
+    def status_line(self):
+        """What the merchant and a bench engineer must see at a glance: a
+        set-up that is weaker than a production terminal's (simulated key
+        store, the forgeable ECB MAC). Empty on a production terminal."""
+        flags = []
+        if self.devices.keystore.simulated:
+            flags.append(self.ui.t("STATUS_SIM_KEYS"))
+        if self.settings.mac_algorithm == "ecb":
+            flags.append(self.ui.t("STATUS_ECB_MAC"))
+        return " ".join(flags)
 
     # -- shared resources ----------------------------------------------------
 
@@ -89,12 +105,21 @@ class App:
         self.ui.show("TERMINAL", ["PROCESSING"])
         try:
             self.state.load()
-        except StorageError as e:
-            # An unreadable journal must not look like an empty one (trace
-            # numbers would repeat): refuse every record until it is fixed.
+        except DeviceError as e:
+            # An unreadable journal (or a key store that cannot check it)
+            # must not look like an empty one (trace numbers would repeat):
+            # refuse every record until it is fixed.
             self.journal.broken = "cannot be read: %s" % e
+        problems = list(self.state.problems)
         if self.journal.broken:
-            self.log("journal: %s", self.journal.broken)
+            problems.append(self.journal.broken)
+        for problem in problems:
+            self.log("journal: %s", problem)
+        if self.state.jumped_traces:
+            self.log("journal: trace numbers go on after the trace mark (%d skipped)", self.state.jumped_traces)
+        if problems:
+            self.need_service("journal", ("SERVICE_JOURNAL", len(problems)))
+        if self.journal.broken:
             await self.ui.message("TERMINAL", ["JOURNAL"])
         if self.journal.dropped_bytes:
             self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
@@ -111,6 +136,8 @@ class App:
             await self.run_flow(print_unprinted, txn)
 
     async def run(self):
+        for device in self.devices.all():
+            device.start()  # drivers that watch a device node begin here
         await self.boot()
         while not self._stop:
             try:
@@ -120,6 +147,19 @@ class App:
                 # (a drawing or device fault). Log it, breathe, try again.
                 self.log("idle: %s: %s", type(e).__name__, e)
                 await asyncio.sleep(1)
+
+    def need_service(self, source, line):
+        """Note a problem only a service engineer can fix. `source` names
+        who found it ("journal", "operators"...); `line` is what the idle
+        screen shows (a message code or a (code, args...) tuple)."""
+        if (source, line) not in self.service_problems:
+            self.service_problems.append((source, line))
+            self.log("service needed: %s %s", source, line)
+
+    def service_done(self, source):
+        """The problems `source` reported are gone (e.g. the journal was
+        rewritten from a consistent state by a settlement)."""
+        self.service_problems = [p for p in self.service_problems if p[0] != source]
 
     def stop(self):
         self._stop = True
@@ -133,6 +173,12 @@ class App:
                  "IDLE_F1"]
         if not self.signed_on:
             lines.append("SIGNED_OFF")
+        if self.service_problems:
+            lines = [self.settings.merchant_name, "SERVICE_NEEDED"] + [p[1] for p in self.service_problems] + [
+                "IDLE_MENU"]
+        status = self.status_line()
+        if status:
+            lines.append(status)
         self.ui.show("TERMINAL", lines)
         self.idle_event.set()
         try:
@@ -217,9 +263,15 @@ class App:
             self.printouts_base += 1
 
     async def print_receipts(self, txn, reprint=False, copies=None):
-        """Merchant copy, then (after the tear) the cardholder copy. The
-        journal notes each original copy once printed, so a reboot prints
-        only the copies a power cut stopped, never an original twice."""
+        """Merchant copy, then (after the tear) the cardholder copy.
+
+        Each slip is journaled (`printing`) before its first byte goes to
+        the printer, and each original copy again once printed (`printed`).
+        A copy that was started but never marked printed (a power cut, a
+        printer fault mid-slip) may exist on paper: it comes out again as a
+        numbered reprint, never as a second original. A reprint takes the
+        next reprint number, journaled first, so every slip's verification
+        code is its own."""
         copies = self.settings.receipt_copies if copies is None else copies
         title = txn["type"].upper()
         kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
@@ -229,7 +281,13 @@ class App:
         for index, copy in enumerate(kinds):
             if index > 0:
                 await self.ui.message(title, ["TEAR_MERCHANT"], self.settings.tear_pause_ms)
-            await self.print_slip(receipt.txn_lines(self.settings, txn, copy, reprint), title)
+            duplicate = reprint or copy in (txn.get("copies_started") or [])
+            number = txn.get("reprints", 0) + 1 if duplicate else 0
+            self.state.record("printing", batch=txn["batch"], trace=txn["trace"], copy=copy, reprint=number)
+            code = receipt.code_from_mac(self.devices.keystore.receipt_mac(
+                receipt.txn_verification_data(self.settings, txn, copy, number)))
+            await self.print_slip(receipt.txn_lines(self.settings, txn, copy, duplicate, code, number,
+                                                    self.settings.receipt_qr), title)
             if not reprint:
                 last = index == len(kinds) - 1
                 self.state.record("printed", batch=txn["batch"], trace=txn["trace"], copy=copy, all=last)
@@ -239,6 +297,6 @@ class App:
 
 
 async def print_unprinted(app, txn):
-    """Receipts a power cut stopped: printed at boot, once (they were never
-    printed, so they are originals, not reprints)."""
+    """Receipts a power cut stopped: printed at boot, once. A copy never
+    started is an original; one started and cut is a reprint (print_receipts)."""
     await app.print_receipts(txn)

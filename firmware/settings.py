@@ -16,7 +16,7 @@ DEFAULTS = {
     "host_port": 5555,
     "tpdu": "6000000000",
     "header": "603100310000",
-    "mac_algorithm": "ecb",          # ecb (UnionPay), x99, x919
+    "mac_algorithm": "x919",         # x919 (ANSI X9.19 retail MAC); ecb (UnionPay, forgeable: an acquirer option), x99
     "connect_timeout_ms": 10000,
     "reply_timeout_ms": 30000,
     "ui_timeout_ms": 60000,
@@ -32,6 +32,7 @@ DEFAULTS = {
     "pw_lockout_s": 300,
     "allow_fallback": True,           # swipe a chip card after its chip failed
     "receipt_copies": 2,
+    "receipt_qr": True,               # the printer prints QR codes (ESC/POS GS ( k): the slip's code as QR too
     "test_protocol": False,           # the HIL test port; off in a production build
 }
 

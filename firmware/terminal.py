@@ -15,13 +15,21 @@ Record kinds (field "k"):
   reversal  {"batch", "trace", "result": done|failed, "tries"}
   resend    {"batch", "trace"}                 a refund sent again (same trace)
   chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
+  printing  {"batch", "trace", "copy", "reprint": n}
+                                               a slip about to print (before its first byte):
+                                               reprint 0 an original copy, n the n-th reprint
   printed   {"batch", "trace", "copy", "all"}  one original copy printed ("all": the last one)
+  settling  {"batch", "trace"}                 a 0500 about to leave: open until `settle` (or
+            {"batch", "trace", "result"}       this with a result: the host never took it)
   settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
   snapshot  {"batch", "last_trace", "settled", "last_settlement"}
                                                the journal restarted after a settlement (compact()),
   kept      {a transaction, condensed}         followed by the transactions it keeps
 """
+
+from hal.errors import StorageError
+from firmware.records import RecordSchemas
 
 SALE = "sale"
 VOID = "void"
@@ -33,6 +41,8 @@ DECLINED = "declined"
 UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
 REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
+UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds another request under
+                             # its trace; never paid as far as we know (call the acquirer)
 
 MAX_TRACE = 999999
 MAX_BATCH = 999999
@@ -43,36 +53,129 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed")
+               "printed", "copies_printed", "copies_started", "reprints")
+
+
+# What a handler may raise on a record that fits its schema but not the
+# state (a settlement report without its batch...): quarantined like a
+# record that does not fit.
+HANDLER_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
+TRACE_BLOCK = 20          # traces reserved by one write of the trace mark
+TRACE_MARK = "trace.mark"
+
+
+def _trace_after(trace, n=1):
+    """The trace `n` after `trace`, wrapping 999999 -> 1."""
+    return (trace + n - 1) % MAX_TRACE + 1
+
+
+class TraceMark:
+    """The trace high-water mark, kept apart from the journal: the last
+    trace number of the block reserved so far, written durably before any
+    trace of a new block is used. At boot the terminal goes on after it,
+    whatever the journal says: a journal that is damaged, deleted or
+    restored from an old copy can never make a trace number the host has
+    seen come round again. (Costs at most TRACE_BLOCK - 1 unused numbers a
+    boot; hosts take gaps.)"""
+
+    def __init__(self, storage, name=TRACE_MARK):
+        self._storage = storage
+        self._name = name
+        self._first = None   # the block reserved in this run: traces _first.. (TRACE_BLOCK of them)
+        self.problem = None
+
+    def read(self):
+        """-> the last trace that may have been used, or None (no mark)."""
+        self.problem = None
+        try:
+            data = self._storage.read(self._name)
+        except StorageError as e:
+            self.problem = "trace mark unreadable: %s" % e
+            return None
+        if data is None:
+            return None
+        try:
+            value = int(data.decode().strip())
+            if 1 <= value <= MAX_TRACE:
+                return value
+        except (ValueError, UnicodeError):
+            pass
+        self.problem = "trace mark damaged"
+        return None
+
+    def cover(self, trace):
+        """Make sure `trace` is inside a durably reserved block before it is
+        used. Raises StorageError (then the trace must not be used)."""
+        if self._first is not None and (trace - self._first) % MAX_TRACE < TRACE_BLOCK:
+            return
+        last = _trace_after(trace, TRACE_BLOCK - 1)
+        self._storage.write_atomic(self._name, ("%d\n" % last).encode())
+        self._first = trace
 
 
 class TerminalState:
-    def __init__(self, journal):
+    def __init__(self, journal, marks=None):
         self._journal = journal
+        self._schemas = RecordSchemas()
+        self._marks = marks or TraceMark(journal.storage)
+        self.problems = []   # what load() found wrong in the journal, for the log and service
         self._reset()
 
     def _reset(self):
         self.batch = 1
         self.last_trace = 0
+        self.jumped_traces = 0    # how far load() moved last_trace on to the trace mark
         self.txns = {}            # (batch, trace) -> txn dict
         self.order = []           # (batch, trace) in journal order
         self.settled_batches = []
         self.last_settlement = None   # the report dict of the last settlement
         self.last_printed = None      # ("txn", (batch, trace)) or ("settle", batch)
+        self.settling = None          # {"batch", "trace"} of a settlement sent, outcome unknown
 
     # -- loading and recording -------------------------------------------------
 
     def load(self):
-        for record in self._journal.load():
-            self._apply(record)
+        """Replay the journal. A record that decodes but does not fit its
+        schema (or its handler) never stops the boot: it is quarantined to
+        a side file and named in `problems` (the app then needs service)."""
+        self.problems = []
+        for record in self._journal.replay():
+            problem = self._schemas.problem(record)
+            if problem is None:
+                try:
+                    self._apply(record)
+                    continue
+                except HANDLER_ERRORS as e:
+                    problem = "%s: %s %s" % (record.get("k"), type(e).__name__, e)
+            self._journal.quarantine(record)
+            self.problems.append("record quarantined (%s)" % problem)
+        self.problems = self._journal.problems + self.problems
+        mark = self._marks.read()
+        if self._marks.problem:
+            self.problems.append(self._marks.problem)
+        ahead = (mark - self.last_trace) % MAX_TRACE if mark is not None else 0
+        if 0 < ahead < MAX_TRACE // 2:
+            # Every trace up to the mark may have been used (by records lost
+            # or not written yet): go on after it.
+            self.jumped_traces = ahead
+            self.last_trace = mark
         return self
 
     def record(self, kind, **fields):
-        """Append a record durably, then apply it. Raises StorageError.
+        """Append a record durably, then apply it. Raises StorageError; a
+        record that does not fit its kind's schema raises RecordError
+        before anything is written (a programming error).
         A new transaction must leave TXN_RESERVE bytes free, so that the
         records that close work (answers, reversals, settlement) still fit
         when the disk fills up."""
         fields["k"] = kind
+        self._schemas.check(fields)
+        if kind in ("txn", "trace") or fields.get("trace") == self.next_trace():
+            # A record that takes a new trace number (txn, trace, settling):
+            # the trace mark covers it durably before it can be used.
+            self._marks.cover(fields["trace"])
         # A new transaction also leaves room for the next compaction, whose
         # snapshot is never larger than the journal it replaces.
         reserve = TXN_RESERVE + self._journal.size() if kind == "txn" else 0
@@ -122,6 +225,8 @@ class TerminalState:
                 settled.append(kept["batch"])
         snapshot = {"k": "snapshot", "batch": self.batch, "last_trace": self.last_trace,
                     "settled": settled, "last_settlement": self.last_settlement}
+        for record in [snapshot] + keep:
+            self._schemas.check(record)
         self._journal.replace([snapshot] + keep)
         self._reset()
         self._apply(snapshot)
@@ -129,84 +234,124 @@ class TerminalState:
             self._apply(kept)
 
     def _apply(self, r):
-        kind = r.get("k")
-        key = (r.get("batch"), r.get("trace"))
-        if kind == "batch":
-            self.batch = r["batch"]
-        elif kind == "snapshot":
-            self.batch = r["batch"]
-            self.last_trace = r["last_trace"]
-            self.settled_batches = list(r.get("settled") or [])
-            self.last_settlement = r.get("last_settlement")
-            if self.last_settlement:
-                self.last_printed = ("settle", self.last_settlement["batch"])
-        elif kind == "kept":
-            txn = dict(r)
-            del txn["k"]
-            self.txns[key] = txn
-            self.order.append(key)
-        elif kind == "trace":
-            self.last_trace = r["trace"]
-        elif kind == "txn":
-            txn = dict(r)
-            del txn["k"]
-            txn["tries"] = 0
-            self.txns[key] = txn
-            self.order.append(key)
-            self.last_trace = r["trace"]
-        elif kind in ("reply", "unknown", "offline"):
-            txn = self.txns.get(key)
-            if txn is None:
-                return
-            if kind == "reply":
-                for name in r:
-                    if name != "k":
-                        txn[name] = r[name]
-            elif kind == "unknown":
-                txn["state"] = UNKNOWN
-                txn["reason"] = r.get("reason", "98")
-            else:
-                txn["state"] = NOT_SENT
-        elif kind == "reversal":
-            txn = self.txns.get(key)
-            if txn is None:
-                return
-            txn["tries"] = txn.get("tries", 0) + r.get("tries", 1)
-            if r.get("result") == "done":
-                txn["state"] = REVERSED
-            elif r.get("result") == "failed":
-                txn["reversal_failed"] = True
-        elif kind == "resend":
-            txn = self.txns.get(key)
-            if txn is not None:
-                txn["tries"] = txn.get("tries", 0) + 1
-        elif kind == "chip":
-            txn = self.txns.get(key)
-            if txn is not None:
-                txn["tc"] = r.get("tc")
-        elif kind == "printed":
-            txn = self.txns.get(key)
-            if txn is not None:
-                if r.get("copy"):
-                    txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
-                if r.get("all", True):
-                    txn["printed"] = True
-                self.last_printed = ("txn", key)
-        elif kind == "settle":
-            # One record closes the batch AND opens the next: no power cut can
-            # leave the terminal working on in a batch the host has settled.
-            self.settled_batches.append(r["batch"])
-            self.last_settlement = r["report"]
-            self.last_printed = ("settle", r["batch"])
-            if self.batch == r["batch"]:
-                self.batch = 1 if r["batch"] >= MAX_BATCH else r["batch"] + 1
+        """Fold one record into the state: the handler of its kind."""
+        getattr(self, "_on_" + r["k"])(r)
+
+    # One handler a record kind (firmware/records.py has their schemas).
+
+    def _on_batch(self, r):
+        self.batch = r["batch"]
+
+    def _on_snapshot(self, r):
+        self.batch = r["batch"]
+        self.last_trace = r["last_trace"]
+        self.settled_batches = list(r["settled"])
+        self.last_settlement = r["last_settlement"]
+        if self.last_settlement:
+            self.last_printed = ("settle", self.last_settlement["batch"])
+
+    def _on_kept(self, r):
+        self._add_txn(r)
+
+    def _on_trace(self, r):
+        self.last_trace = r["trace"]
+
+    def _on_txn(self, r):
+        self._add_txn(r)["tries"] = 0
+        self.last_trace = r["trace"]
+
+    def _add_txn(self, r):
+        txn = dict(r)
+        del txn["k"]
+        key = (r["batch"], r["trace"])
+        self.txns[key] = txn
+        self.order.append(key)
+        return txn
+
+    def _on_reply(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            for name in r:
+                if name != "k":
+                    txn[name] = r[name]
+
+    def _on_unknown(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["state"] = UNKNOWN
+            txn["reason"] = r["reason"]
+
+    def _on_offline(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["state"] = NOT_SENT
+
+    def _on_reversal(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is None:
+            return
+        txn["tries"] = txn.get("tries", 0) + r.get("tries", 1)
+        if r["result"] == "done":
+            txn["state"] = REVERSED
+        elif r["result"] == "failed":
+            txn["reversal_failed"] = True
+
+    def _on_resend(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["tries"] = txn.get("tries", 0) + 1
+
+    def _on_chip(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["tc"] = r["tc"]
+
+    def _on_printing(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is None:
+            return
+        if r["reprint"]:
+            # Every reprint has its own number (its verification code says
+            # which it is), never reused after a power cut.
+            txn["reprints"] = max(txn.get("reprints", 0), r["reprint"])
+        else:
+            txn["copies_started"] = (txn.get("copies_started") or []) + [r["copy"]]
+
+    def _on_printed(self, r):
+        key = (r["batch"], r["trace"])
+        txn = self.txns.get(key)
+        if txn is not None:
+            if r.get("copy"):
+                txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
+            if r.get("all", True):
+                txn["printed"] = True
+            self.last_printed = ("txn", key)
+
+    def _on_settling(self, r):
+        # Opened before the 0500 leaves; a result closes it unsettled (the
+        # host refused it or never saw it); `settle` closes it settled.
+        if "result" in r:
+            self.settling = None
+        else:
+            self.settling = {"batch": r["batch"], "trace": r["trace"]}
+            self.last_trace = r["trace"]  # the record takes the 0500's trace
+
+    def _on_settle(self, r):
+        # One record closes the batch AND opens the next: no power cut can
+        # leave the terminal working on in a batch the host has settled.
+        self.settling = None
+        self.settled_batches.append(r["batch"])
+        self.last_settlement = r["report"]
+        self.last_printed = ("settle", r["batch"])
+        if self.batch == r["batch"]:
+            self.batch = 1 if r["batch"] >= MAX_BATCH else r["batch"] + 1
 
     # -- numbers -----------------------------------------------------------------
 
     def next_trace(self):
         """The next trace number (STAN, 凭证号), 1..999999. It is only
         reserved once a record carrying it is journaled."""
-        return 1 if self.last_trace >= MAX_TRACE else self.last_trace + 1
+        return _trace_after(self.last_trace)
 
     def reserve_trace(self):
         """Take a trace number for a message that has no txn record
@@ -252,7 +397,7 @@ class TerminalState:
         return None
 
     def pending_children(self, sale, kind):
-        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN)]
+        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN, UNCONFIRMED)]
 
     def refunded_total(self, sale):
         """Fen refunded so far against this sale (approved refunds)."""

@@ -15,6 +15,9 @@ MESSAGES = {
     "IDLE_MENU": ("按[菜单]选择交易", "Press MENU for more"),
     "IDLE_F1": ("按[F1]操作员签到", "F1: operator sign-in"),
     "MENU": ("主菜单", "Main menu"),
+    "SERVICE_NEEDED": ("终端需维护,暂停新交易", "Service needed: no new sales"),
+    "SERVICE_JOURNAL": ("流水异常%s处,请联系维护", "Journal: %s problem(s) found"),
+    "SUPPORT_EXPORTED": ("维护数据已导出:%s", "Support data saved: %s"),
     "MENU_SALE": ("1.消费", "1.Sale"),
     "MENU_VOID": ("2.消费撤销", "2.Void"),
     "MENU_REFUND": ("3.退货", "3.Refund"),
@@ -24,6 +27,8 @@ MESSAGES = {
     "MENU_ADMIN": ("7.管理", "7.Admin"),
     "KEYS_HINT": ("[确认]继续 [取消]退出", "ENTER=OK  CANCEL=exit"),
     "SIGNED_OFF": ("未签到", "Not signed on"),
+    "STATUS_SIM_KEYS": ("[模拟密钥]", "[SIM KEYS]"),
+    "STATUS_ECB_MAC": ("[ECB MAC]", "[ECB MAC]"),
     "OPERATOR": ("操作员:%s", "Operator: %s"),
     "BATCH_TRACE": ("批次:%s 凭证:%s", "Batch %s Trace %s"),
     # titles
@@ -66,6 +71,7 @@ MESSAGES = {
     "ADMIN_CHANGE_OP": ("2.修改操作员密码", "2.Operator password"),
     "ADMIN_LANGUAGE": ("3.语言 中文/English", "3.Language 中文/English"),
     "ADMIN_SIGN_IN": ("4.操作员签到", "4.Operator sign-in"),
+    "ADMIN_SUPPORT": ("5.导出维护数据", "5.Support export"),
     # progress
     "CONNECTING": ("正在连接主机...", "Connecting to host..."),
     "PROCESSING": ("处理中,请稍候...", "Processing, please wait..."),
@@ -108,7 +114,11 @@ MESSAGES = {
     "BAD_MAC": ("应答校验错,已发起冲正", "Reply MAC error, reversed"),
     "BAD_REPLY": ("主机应答错误,已发起冲正", "Bad host reply, reversed"),
     "REFUND_UNCONFIRMED": ("退货结果未知,将自动重发,请勿重复退货", "Refund unconfirmed: resent automatically, do not refund again"),
+    "REFUND_NOT_CONFIRMED": ("退货未确认,请联系收单机构", "Refund not confirmed, call the acquirer"),
     "REVERSAL_PENDING": ("冲正未完成,请稍后重试", "Reversal pending, try later"),
+    "SETTLE_UNKNOWN": ("结算结果未知,将自动重新结算", "Settlement unconfirmed: it is retried automatically"),
+    "SETTLE_PENDING": ("结算未完成,请稍后重试", "Settlement unfinished, try later"),
+    "SETTLE_RESUMING": ("正在完成上次结算", "Finishing the last settlement"),
     "REFUND_PENDING": ("有待确认的退货,请稍后重试", "Refund pending, try later"),
     "NOT_SIGNED_ON": ("请先签到", "Please sign on first"),
     "STORAGE": ("存储故障,交易未进行", "Storage error, nothing done"),
@@ -116,6 +126,7 @@ MESSAGES = {
     "JOURNAL": ("流水记录失败,交易未进行", "Journal error, nothing done"),
     "KEYSTORE": ("密钥错误,请重新签到", "Key error, sign on again"),
     "PRINTER": ("打印机故障", "Printer error"),
+    "PRINTER_NO_ANSWER": ("打印机无响应,请检查", "Printer not responding"),
     "DEVICE": ("设备故障,请重启终端", "Device error, restart"),
     "AMOUNT_ZERO": ("金额不能为0", "Amount must not be 0"),
     "AMOUNT_TOO_LARGE": ("金额超限", "Amount too large"),
@@ -159,6 +170,9 @@ MESSAGES = {
     "RC_KEY_ERROR": ("密钥错误,请重新签到", "Key error, sign on again"),
     "INTERNAL": ("内部错误,交易未完成", "Internal error"),
     "PRESS_KEY": ("按任意键返回", "Press any key"),
+    # QR payments (firmware/qrpay.py)
+    "QR_CODE_UNKNOWN": ("不是有效付款码,请顾客刷新后重扫", "Not a payment code: ask to refresh, scan again"),
+    "QR_FORMAT": ("扫码报文格式错误", "QR payment message malformed"),
 }
 
 

@@ -37,6 +37,7 @@ def refundable(state, orig):
 
 
 async def run(app):
+    common.refuse_if_service_needed(app)
     await common.supervisor(app, TITLE)
     await common.ensure_signed_on(app)
     rrn = await app.ui.ask_digits(TITLE, "ENTER_ORIG_RRN", 12, 12)
@@ -59,7 +60,7 @@ async def run(app):
     cap = app.settings.refund_max_fen
     if cap and amount > cap:
         raise PosError("REFUND_OVER_CAP", format_amount(cap))
-    card = await common.read_card(app, TITLE, amount, [("AMOUNT", format_amount(amount))])
+    card = await common.read_card(app, TITLE, amount, [("AMOUNT", format_amount(amount))], kind=REFUND)
     if orig is not None and not common.same_card(app, card, orig):
         raise PosError("CARD_MISMATCH")
     pin_block = await common.ask_pin(app, TITLE, card, amount)

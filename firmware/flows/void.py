@@ -40,6 +40,7 @@ def check_voidable(state, trace):
 
 
 async def run(app):
+    common.refuse_if_service_needed(app)
     await common.supervisor(app, TITLE)
     await common.ensure_signed_on(app)
     trace = int(await app.ui.ask_digits(TITLE, "ENTER_ORIG_TRACE", 1, 6))
@@ -52,7 +53,7 @@ async def run(app):
     card = None
     pin_block = None
     if app.settings.void_needs_card:
-        card = await common.read_card(app, TITLE, amount, summary)
+        card = await common.read_card(app, TITLE, amount, summary, kind=VOID)
         if not common.same_card(app, card, orig):
             raise PosError("CARD_MISMATCH")
         if app.settings.void_needs_pin:
