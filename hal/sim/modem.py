@@ -1,10 +1,6 @@
 """Simulated 4G modem: real TCP over the machine's network stack (loopback
 in tests), with switches for the failures a handset meets in the field."""
 
-<<<<<<< HEAD
-from hal.compat import open_connection
-=======
->>>>>>> main
 from hal.errors import ModemError
 from hal.modem import Modem, open_tcp
 
@@ -37,11 +33,6 @@ class SimModem(Modem):
             raise ModemError("modem does not answer")
         if not self.sim_present:
             raise ModemError("no SIM card")
-<<<<<<< HEAD
-        reader, writer = await open_connection(host, port)
-        return StreamLink(reader, writer)
-=======
         if self.network not in ("home", "roaming"):
             raise ModemError("not registered on the network (%s)" % self.network)
         return await open_tcp(host, port)
->>>>>>> main
