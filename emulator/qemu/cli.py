@@ -3,7 +3,6 @@
     pos-vm                         boot it; print the test port, the console log, the boot time
     pos-vm --hil pty               serve the HIL test protocol on a new pty (first line:
                                    "HIL port: /dev/pts/N"), or --hil socket://127.0.0.1:7000
-    pos-vm --shell                 a busybox shell on the guest's console (its pty is printed)
     pos-vm --build-only            build (or find) the image and exit
 
 It builds the image once (emulator/qemu/image.py), starts the acquirer host
@@ -30,7 +29,6 @@ def parse_args(argv):
     parser.add_argument("--lang", choices=("zh", "en"), help="screen language")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a firmware setting, e.g. message_ms=200")
-    parser.add_argument("--shell", action="store_true", help="a maintenance shell on the guest's console")
     parser.add_argument("--build-only", action="store_true", help="build or find the image, print where, exit")
     return parser.parse_args(argv)
 
@@ -62,15 +60,13 @@ def main(argv=None):
     if args.lang:
         settings["lang"] = args.lang
     work = args.work or tempfile.mkdtemp(prefix="pos-vm-")
-    handset = VirtualHandset(work, settings=settings, log=log, shell=args.shell)
+    handset = VirtualHandset(work, settings=settings, log=log)
     port = None
     try:
         handset.start()
         port = HilPort(ArmBridge(handset), args.hil)
         print("HIL port: %s" % port.start(), flush=True)
         log("booted to idle in %.1f s; console log %s" % (handset.boot_seconds, handset.vm.console_log))
-        if args.shell:
-            log("maintenance shell on %s" % handset.vm.ptys.get("console"))
         return serve_until_stopped()
     except (ImageError, VmError, GuestError, OSError) as e:
         log(str(e))

@@ -110,23 +110,52 @@ class GuestPort:
         return reply
 
 
+class Console:
+    """The guest's console (ttyAMA0, a QEMU pty; QEMU logs it to
+    console.log): a root shell there runs maintenance commands. Its output
+    is read and dropped here all the time: a console nobody reads would
+    fill the pty and stall the guest's every write to it."""
+
+    def __init__(self, path):
+        import threading
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(self.fd)
+        self._reader = threading.Thread(target=self._drain, name="vm-console", daemon=True)
+        self._reader.start()
+
+    def _drain(self):
+        while True:
+            try:
+                if not os.read(self.fd, 65536):
+                    return
+            except OSError:
+                return
+
+    def run(self, command):
+        os.write(self.fd, command.encode() + b"\n")
+
+    def close(self):
+        fd, self.fd = self.fd, -1
+        os.close(fd)
+
+
 class VirtualHandset:
     """QEMU, the acquirer host simulator and the test port, started and
     stopped together. `settings`: firmware settings for this run (the
     boot configuration's "settings"; lang and test_protocol also go to
     settings.json on the data disk, as a bench unlocks a handset)."""
 
-    def __init__(self, work_dir, settings=None, host_port=None, log=print, shell=False):
+    def __init__(self, work_dir, settings=None, host_port=None, log=print):
         self.work_dir = os.path.abspath(str(work_dir))
         os.makedirs(self.work_dir, exist_ok=True)
         self.settings = dict(settings or {})
         self.log = log
-        self.shell = shell
         self.host = None
         self.host_port = host_port
         self._host_down = False
         self.vm = None
         self.port = None
+        self.console = None
         self.boot_seconds = None
 
     # -- life cycle -------------------------------------------------------------
@@ -137,7 +166,7 @@ class VirtualHandset:
             from emulator.host.server import HostSimulator
             self.host = HostSimulator(os.path.join(self.work_dir, "host.sqlite"))
             self.host_port = self.host.start_in_thread("127.0.0.1", 0)
-        self.vm = VirtualMachine(image, self.work_dir, self.config(), shell=self.shell)
+        self.vm = VirtualMachine(image, self.work_dir, self.config())
         if not os.path.exists(self.vm.data_disk):
             stored = {"test_protocol": True}
             if "lang" in self.settings:
@@ -161,13 +190,12 @@ class VirtualHandset:
         """Power on (or after a power cut, on again) and wait until the
         firmware answers at its idle screen; -> seconds it took."""
         started = time.monotonic()
-        if self.port is not None:
-            self.port.close()
-            self.port = None
+        self._close_ports()
         if not self.vm.running:
             self.vm.start()
         else:
             self.vm.reset()
+        self.console = Console(self.vm.ptys["console"])
         self.port = GuestPort(self.vm.ptys["test"])
         self.wait_ready(started + timeout_s)
         self.boot_seconds = time.monotonic() - started
@@ -192,16 +220,26 @@ class VirtualHandset:
         if reply is None or not reply.get("ok"):
             raise GuestError("the virtual handset did not reach its idle screen: %s" % (reply,))
 
+    def _close_ports(self):
+        for name in ("port", "console"):
+            if getattr(self, name) is not None:
+                getattr(self, name).close()
+                setattr(self, name, None)
+
     def power_cut(self):
-        if self.port is not None:
-            self.port.close()
-            self.port = None
+        self._close_ports()
         self.vm.power_cut()
 
+    def advance_clock(self, seconds):
+        """The guest's wall clock moves on (a lockout waited out in no
+        time): `date -s` on the console's shell, as a service engineer
+        would set a handset's clock."""
+        if self.console is None:
+            raise GuestError(FIRMWARE_OFF)
+        self.console.run("date -s @$(( $(date +%%s) + %d )) > /dev/null" % seconds)
+
     def stop(self):
-        if self.port is not None:
-            self.port.close()
-            self.port = None
+        self._close_ports()
         if self.vm is not None:
             self.vm.quit()
         if self.host is not None and not self._host_down:
@@ -248,7 +286,7 @@ class ArmBridge:
     emulator.hil.HilPort serves): the firmware's ops go to its UART in the
     guest, the rest are done here."""
 
-    HOST_OPS = ("reset", "power_cut", "host", "fault")
+    HOST_OPS = ("reset", "power_cut", "host", "fault", "clock")
 
     def __init__(self, handset):
         self.handset = handset
@@ -285,6 +323,9 @@ class ArmBridge:
 
     def _op_reset(self, request):
         self.handset.boot()
+
+    def _op_clock(self, request):
+        self.handset.advance_clock(request["advance_s"])
 
     def _op_host(self, request):
         self.handset.host_state(request["state"] == "up")

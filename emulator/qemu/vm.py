@@ -13,7 +13,7 @@ Guest devices (docs/HANDSET.md has the map onto a real handset):
 - virtio-tablet-pci               -> /dev/input/event1 (touch, axes 0..32767)
 - pci-serial-4x (16550 UARTs)     -> /dev/ttyS0 printer, ttyS1 modem, ttyS2 card reader,
                                      ttyS3 test port; each a host pty
-- PL011 ttyAMA0                   -> the console, written to console.log
+- PL011 ttyAMA0                   -> the console (a root shell), a host pty, logged to console.log
 - virtio-net-pci, user networking -> 10.0.2.2 is the host's loopback
 - virtio-blk-pci                  -> /dev/vda, the ext4 data disk (raw file)
 - fw_cfg opt/pos/config           -> /etc/pos.json, the boot configuration
@@ -111,8 +111,7 @@ class VirtualMachine:
     """One qemu-system-aarch64 process at a time; start() again after a
     power cut boots the same disk with the same configuration."""
 
-    def __init__(self, image, work_dir, config, width=240, height=320, cpus=2, memory_mb=512,
-                 shell=False):
+    def __init__(self, image, work_dir, config, width=240, height=320, cpus=2, memory_mb=512):
         self.image = image
         self.work_dir = work_dir
         self.config = config
@@ -120,7 +119,6 @@ class VirtualMachine:
         self.height = height
         self.cpus = cpus
         self.memory_mb = memory_mb
-        self.shell = shell
         self.data_disk = os.path.join(work_dir, "data.img")
         self.console_log = os.path.join(work_dir, "console.log")
         self.qmp_path = os.path.join(work_dir, "qmp.sock")
@@ -134,9 +132,10 @@ class VirtualMachine:
         qemu = shutil.which("qemu-system-aarch64")
         if qemu is None:
             raise VmError("qemu-system-aarch64 not found: apt-get install qemu-system-arm")
-        append = "console=ttyAMA0 quiet" + (" pos.shell" if self.shell else "")
-        console = ("pty,id=console,logfile=%s,logappend=on" % self.console_log if self.shell
-                   else "file,id=console,path=%s,append=on" % self.console_log)
+        # the console: a pty with a root shell on it (the bench's maintenance
+        # shell; the host side sets the clock there), everything logged
+        append = "console=ttyAMA0 quiet pos.shell"
+        console = "pty,id=console,logfile=%s,logappend=on" % self.console_log
         uarts = []
         serial_card = "pci-serial-4x"
         for index, name in enumerate(UARTS):

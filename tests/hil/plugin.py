@@ -29,9 +29,8 @@ EMULATOR_SETTINGS = {"message_ms": 200, "reply_timeout_ms": 1500, "connect_timeo
                      "ui_timeout_ms": 20000, "tear_pause_ms": 200}
 # The virtual ARM handset's guest runs 12-16x slower than native (QEMU
 # TCG): a step that takes 100 ms here takes over a second there, so its
-# host timeouts get the room a slow handset would get. Its wall clock is
-# the guest kernel's, which no op moves on: a 3 s lockout is waited out.
-ARM_SETTINGS = dict(EMULATOR_SETTINGS, reply_timeout_ms=5000, connect_timeout_ms=5000, pw_lockout_s=3)
+# host timeouts get the room a slow handset would get.
+ARM_SETTINGS = dict(EMULATOR_SETTINGS, reply_timeout_ms=5000, connect_timeout_ms=5000)
 STARTUP_TIMEOUT_S = 60
 # The virtual ARM handset may build its image first (downloads once), then boots.
 ARM_STARTUP_TIMEOUT_S = 900
