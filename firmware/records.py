@@ -67,7 +67,8 @@ def _schemas():
         "printed": (KEY, {"copy": OPT_STR, "all": BOOL}),
         "settling": ({"batch": INT, "trace": INT}, {"result": STR}),
         "settle": ({"batch": INT, "report": REPORT}, {}),
-        "snapshot": ({"batch": INT, "last_trace": INT, "settled": LIST, "last_settlement": OPT_REPORT}, {}),
+        "snapshot": ({"batch": INT, "last_trace": INT, "settled": LIST, "last_settlement": OPT_REPORT},
+                     {"index": INT}),
         "kept": (_join(KEY, TXN_REQUIRED), _join(TXN_OPTIONAL, KEPT_OPTIONAL)),
     }
 
