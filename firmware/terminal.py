@@ -48,6 +48,8 @@ SENT = "sent"            # request journaled, outcome not known yet
 APPROVED = "approved"
 DECLINED = "declined"
 UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
+WAITING = "waiting"      # a QR payment the customer has not confirmed yet (host said 09): polled;
+                         # found so at boot it is reversed, which closes the order unpaid
 REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
 UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds another request under
@@ -62,7 +64,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed", "copies_started", "reprints")
+               "printed", "copies_printed", "copies_started", "reprints", "channel", "order")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -495,7 +497,7 @@ class TerminalState:
         """Sales and voids whose outcome is unknown: the host may have
         applied them, so they must be reversed before anything else."""
         return [self.txns[k] for k in self.order
-                if self.txns[k]["state"] in (SENT, UNKNOWN) and self.txns[k]["type"] in (SALE, VOID)]
+                if self.txns[k]["state"] in (SENT, UNKNOWN, WAITING) and self.txns[k]["type"] in (SALE, VOID)]
 
     def pending_refunds(self):
         """Refunds sent without a usable answer: resent with the same trace."""
