@@ -515,18 +515,32 @@ class TerminalState:
         return None
 
     def totals(self, batch=None):
-        """Settlement totals of a batch in fen, as the host counts them:
-        sales still standing (approved, not voided; reversed ones are not
+        """Card settlement totals of a batch in fen, as the host counts them
+        (F48 carries cards only; QR payments are the wallets'): sales still standing (approved, not voided; reversed ones are not
         approved), voids, refunds. F48's debit is the sales line, its credit
         the refunds line."""
         totals = {"sale_amount": 0, "sale_count": 0, "void_amount": 0, "void_count": 0,
                   "refund_amount": 0, "refund_count": 0}
         for txn in self.batch_txns(batch):
-            if txn["state"] != APPROVED:
-                continue
+            if txn["state"] != APPROVED or txn.get("order"):
+                continue        # QR payments are not card totals (channel_totals has them)
             kind = txn["type"]
             if kind == SALE and self.voided_by(txn):
                 continue
             totals[kind + "_amount"] += txn["amount"]
             totals[kind + "_count"] += 1
         return totals
+
+    def channel_totals(self, batch=None):
+        """QR payments of a batch by wallet: {channel: {"amount", "count"}},
+        approved sales still standing."""
+        out = {}
+        for txn in self.batch_txns(batch):
+            if txn["state"] != APPROVED or not txn.get("order") or txn["type"] != SALE:
+                continue
+            if self.voided_by(txn):
+                continue
+            row = out.setdefault(txn.get("channel") or "qr", {"amount": 0, "count": 0})
+            row["amount"] += txn["amount"]
+            row["count"] += 1
+        return out
