@@ -165,6 +165,14 @@ class KeyStore(Device):
             raise KeyStoreError("%s fails its check value: damaged key file" % name)
         return clear
 
+    def erase(self):
+        """Forget every key and mark: the terminal goes back to the factory
+        (decommission, firmware/decommission.py) and needs a new key
+        injection. A backend whose secure element holds the keys overrides
+        this with its erase command."""
+        self._write_state({})
+        self._state = {}
+
     # -- the master key (injected on the bench: pos-keys inject) ---------------
 
     def inject_master_key(self, key):

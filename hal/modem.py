@@ -4,7 +4,7 @@ A backend implements _open() and a Link's _read/_write/_close; the wait with
 a timeout is written once, here.
 """
 
-from hal.compat import TimeoutError, asyncio, wait_for_ms
+from hal.compat import TimeoutError, wait_for_ms
 from hal.device import Device
 from hal.errors import ModemError
 

@@ -19,7 +19,7 @@ host just as well; any other pin is refused before connecting. CPython
 compares the pin with the certificate the host presented.
 """
 
-from hal.compat import asyncio, hexlify, sha256
+from hal.compat import asyncio, hexlify, open_connection, sha256
 from hal.errors import ModemError
 
 
@@ -114,7 +114,7 @@ async def open_stream(host, port, tls=None):
     MicroPython's asyncio does it at the first write (hal.modem.Link.send
     turns its failure into TlsError too)."""
     if tls is None:
-        return await asyncio.open_connection(host, port)
+        return await open_connection(host, port)
     context = tls.context()
     try:
         reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=host)

@@ -11,7 +11,7 @@ its host. At boot, pending reversals go out first (DESIGN.md), so the
 terminal starts clean.
 """
 
-from firmware import iso8583, pending
+from firmware import iso8583, pending, qrpay
 from firmware.errors import PosError, response_message_code
 from firmware.host import HostError
 from firmware.iso8583 import field60, parse_field60
@@ -60,6 +60,16 @@ def install_keys(app, reply, network_code):
 TITLE = "SIGNON"
 
 
+def service_expiry(reply):
+    """The end of the service term the host gives in F59 A9 (YYYYMMDD), or None."""
+    if not reply.get(59):
+        return None
+    try:
+        return qrpay.parse_field59(reply[59]).get("A9")
+    except qrpay.QrPayError:
+        return None
+
+
 async def run(app, quiet=False):
     app.ui.show(TITLE, ["CONNECTING"])
     check_master_key(app)
@@ -86,6 +96,7 @@ async def run(app, quiet=False):
         # keeps its own until it is settled; a settled batch is never
         # reopened; a batch whose settlement is open stays until it is done.
         state.record("batch", batch=host_batch)
+    app.service_term.update(service_expiry(reply))
     app.signed_on = True
     app.log("signed on, batch %06d", state.batch)
     # Work left from before (a power cut, a dead link) goes before anything new.
