@@ -27,8 +27,11 @@ class HandsetError(Exception):
 class Handset:
     _powered_off = []  # tasks of loops stopped by power_cut(), never to run again (see run())
 
-    def __init__(self, data_dir, settings=None, devices=None, log_stream=None):
+    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, before_boot=None):
+        """before_boot: called with the app once it is built, before it
+        boots (a test wraps devices there: tests/flows/test_crash_matrix.py)."""
         self.data_dir = str(data_dir)
+        self.before_boot = before_boot
         self.settings = dict(settings or {})
         self.devices = dict(devices or {})
         self.log_stream = log_stream
@@ -50,6 +53,8 @@ class Handset:
         devices.update(self.devices)
         self.app = build_app({"devices": devices, "settings": self.settings}, self.log_stream)
         self.driver = Driver(self.app)
+        if self.before_boot is not None:
+            self.before_boot(self.app)
         ready = threading.Event()
         self._failure = None
         self._cut = False

@@ -29,9 +29,9 @@ PRINTOUTS_MAX_BYTES = 64 * 1024  # slips kept for the test protocol's `printout`
 class Devices:
     """The devices the app drives, each behind its HAL interface."""
 
-    NAMES = ("keypad", "card_reader", "printer", "modem", "display", "clock", "storage", "keystore")
+    NAMES = ("keypad", "card_reader", "printer", "modem", "display", "clock", "storage", "keystore", "scanner")
 
-    def __init__(self, keypad, card_reader, printer, modem, display, clock, storage, keystore):
+    def __init__(self, keypad, card_reader, printer, modem, display, clock, storage, keystore, scanner):
         self.keypad = keypad
         self.card_reader = card_reader
         self.printer = printer
@@ -40,6 +40,7 @@ class Devices:
         self.clock = clock
         self.storage = storage
         self.keystore = keystore
+        self.scanner = scanner
 
     def all(self):
         return [getattr(self, name) for name in self.NAMES]
@@ -118,6 +119,12 @@ class App:
             self.log("journal: trace numbers go on after the trace mark (%d skipped)", self.state.jumped_traces)
         if problems:
             self.need_service("journal", ("SERVICE_JOURNAL", len(problems)))
+        if not self.devices.storage.durable and not self.settings.allow_volatile_storage:
+            # Without fsync a power cut can lose an approved sale or a
+            # reversal owed: no money moves on such storage (an interpreter
+            # with neither os.fsync nor ffi), unless a simulator says so.
+            self.log("storage: no fsync on this interpreter: new transactions refused")
+            self.need_service("storage", "SERVICE_NOT_DURABLE")
         if self.journal.broken:
             await self.ui.message("TERMINAL", ["JOURNAL"])
         if self.operators.load().damaged:

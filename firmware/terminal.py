@@ -49,6 +49,8 @@ SENT = "sent"            # request journaled, outcome not known yet
 APPROVED = "approved"
 DECLINED = "declined"
 UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
+WAITING = "waiting"      # a QR payment the customer has not confirmed yet (host said 09): polled;
+                         # found so at boot it is reversed, which closes the order unpaid
 REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
 UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds another request under
@@ -64,7 +66,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed", "copies_started", "reprints")
+               "printed", "copies_printed", "copies_started", "reprints", "channel", "order")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -80,6 +82,13 @@ TRACE_MARK = "trace.mark"
 
 def _u32(value):
     return value.to_bytes(4, "big")
+
+
+def _channel(txn):
+    """The wallet of a QR payment ("qr" if it names none), None for a card."""
+    if txn.get("order"):
+        return txn.get("channel") or "qr"
+    return None
 
 
 def _rrn_key(rrn):
@@ -296,7 +305,7 @@ class TerminalState:
         last = None
         gen = self.index.gen + 1
         for key in self.order:
-            kind, state, amount, _ = self._brief(key)
+            kind, state, amount, _, _ = self._brief(key)
             if state != APPROVED:
                 continue
             last = key
@@ -507,16 +516,16 @@ class TerminalState:
     # -- hot and cold transactions -------------------------------------------
     # A transaction with work owed (outcome unknown, receipt not printed) is
     # "hot": its dict stays in RAM. A finished one is "cold": RAM keeps only
-    # (type, state, amount, where its records are in the journal) for totals
+    # (type, state, amount, where its records are in the journal, QR wallet) for totals
     # and checks; the whole dict is rebuilt from its records when asked for.
 
     def _cool(self, key):
         txn = self.txns.get(key)
-        if type(txn) is not dict or txn["state"] in (SENT, UNKNOWN):
+        if type(txn) is not dict or txn["state"] in (SENT, UNKNOWN, WAITING):
             return
         if txn["state"] == APPROVED and not txn.get("printed"):
             return
-        self.txns[key] = (txn["type"], txn["state"], txn["amount"], self._where.pop(key))
+        self.txns[key] = (txn["type"], txn["state"], txn["amount"], self._where.pop(key), _channel(txn))
 
     def _hot(self, key):
         """The live dict of a transaction (rebuilt, and kept, if cold), or None."""
@@ -540,7 +549,7 @@ class TerminalState:
         """(type, state, amount, ...) of a transaction, without rebuilding it."""
         txn = self.txns[key]
         if type(txn) is dict:
-            return txn["type"], txn["state"], txn["amount"], None
+            return txn["type"], txn["state"], txn["amount"], None, _channel(txn)
         return txn
 
     def _rebuilt(self, key):
@@ -672,7 +681,7 @@ class TerminalState:
         # `refunded`: what settled batches refunded (the sale index's count)
         total = sale.get("refunded", 0)
         for key in self._children(sale, REFUND):
-            kind, state, amount, _ = self._brief(key)
+            kind, state, amount, _, _ = self._brief(key)
             if state == APPROVED:
                 total += amount
         return total
@@ -691,7 +700,7 @@ class TerminalState:
     def pending_reversals(self):
         """Sales and voids whose outcome is unknown: the host may have
         applied them, so they must be reversed before anything else."""
-        return self._hot_where(lambda t: t["state"] in (SENT, UNKNOWN) and t["type"] in (SALE, VOID))
+        return self._hot_where(lambda t: t["state"] in (SENT, UNKNOWN, WAITING) and t["type"] in (SALE, VOID))
 
     def pending_refunds(self):
         """Refunds sent without a usable answer: resent with the same trace."""
@@ -707,8 +716,8 @@ class TerminalState:
         return None
 
     def totals(self, batch=None):
-        """Settlement totals of a batch in fen, as the host counts them:
-        sales still standing (approved, not voided; reversed ones are not
+        """Card settlement totals of a batch in fen, as the host counts them
+        (F48 carries cards only; QR payments are the wallets'): sales still standing (approved, not voided; reversed ones are not
         approved), voids, refunds. F48's debit is the sales line, its credit
         the refunds line. One pass over the batch's (type, state, amount),
         O(1) a transaction: no transaction is rebuilt."""
@@ -718,11 +727,30 @@ class TerminalState:
         for key in self.order:
             if key[0] != batch:
                 continue
-            kind, state, amount, _ = self._brief(key)
-            if state != APPROVED:
+            kind, state, amount, _, channel = self._brief(key)
+            if state != APPROVED or channel is not None:
+                continue        # QR payments are not card totals (channel_totals has them)
                 continue
             if kind == SALE and self._approved_void(key) is not None:
                 continue
             totals[kind + "_amount"] += amount
             totals[kind + "_count"] += 1
         return totals
+
+    def channel_totals(self, batch=None):
+        """QR payments of a batch by wallet: {channel: {"amount", "count"}},
+        approved sales still standing."""
+        batch = self.batch if batch is None else batch
+        out = {}
+        for key in self.order:
+            if key[0] != batch:
+                continue
+            kind, state, amount, _, channel = self._brief(key)
+            if state != APPROVED or channel is None or kind != SALE:
+                continue
+            if self._approved_void(key) is not None:
+                continue
+            row = out.setdefault(channel, {"amount": 0, "count": 0})
+            row["amount"] += amount
+            row["count"] += 1
+        return out

@@ -22,10 +22,16 @@ BACKENDS = {
     ("clock", "sim"): ("hal.sim.clock", "SimClock"),
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
+    ("scanner", "sim"): ("hal.sim.scanner", "SimScanner"),
     # Linux drivers (docs/DRIVERS.md)
     ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
     ("modem", "at"): ("hal.linux.at", "AtModem"),
     ("card_reader", "reader"): ("hal.linux.reader", "SerialCardReader"),
+    ("keypad", "evdev"): ("hal.linux.evdev", "EvdevKeypad"),
+    ("touch", "sim"): ("hal.sim.touch", "SimTouch"),
+    ("touch", "evdev"): ("hal.linux.evdev", "EvdevTouch"),
+    ("display", "fb"): ("hal.linux.fbdev", "FbDisplay"),
+    ("clock", "system"): ("hal.linux.clock", "SystemClock"),
 }
 
 
