@@ -84,6 +84,34 @@ def _u32(value):
     return value.to_bytes(4, "big")
 
 
+# A cold transaction is one bytes object (a tuple of five and a bytes of
+# offsets cost twice as much of a 1 MiB heap):
+#     type code | state code | len(channel) + 1 (0: a card) | amount (6) | channel | offsets (4 each)
+TYPE_CODES = (SALE, VOID, REFUND)
+STATE_CODES = (SENT, APPROVED, DECLINED, UNKNOWN, REVERSED, NOT_SENT, UNCONFIRMED, WAITING)
+
+
+def _pack(txn, where):
+    """-> the cold form of a txn, or None if it has no code (it stays hot)."""
+    if txn["type"] not in TYPE_CODES or txn["state"] not in STATE_CODES:
+        return None
+    channel = _channel(txn)
+    name = channel.encode() if channel is not None else b""
+    if len(name) > 250 or not 0 <= txn["amount"] < 1 << 48:
+        return None
+    return (bytes((TYPE_CODES.index(txn["type"]), STATE_CODES.index(txn["state"]),
+                   0 if channel is None else len(name) + 1)) +
+            txn["amount"].to_bytes(6, "big") + name + where)
+
+
+def _unpack(packed):
+    """-> (type, state, amount, offsets, channel) of a cold txn."""
+    size = packed[2]
+    channel = packed[9:8 + size].decode() if size else None
+    return (TYPE_CODES[packed[0]], STATE_CODES[packed[1]], int.from_bytes(packed[3:9], "big"),
+            packed[9 + max(size - 1, 0):], channel)
+
+
 def _channel(txn):
     """The wallet of a QR payment ("qr" if it names none), None for a card."""
     if txn.get("order"):
@@ -525,14 +553,17 @@ class TerminalState:
             return
         if txn["state"] == APPROVED and not txn.get("printed"):
             return
-        self.txns[key] = (txn["type"], txn["state"], txn["amount"], self._where.pop(key), _channel(txn))
+        packed = _pack(txn, self._where[key])
+        if packed is not None:
+            del self._where[key]
+            self.txns[key] = packed
 
     def _hot(self, key):
         """The live dict of a transaction (rebuilt, and kept, if cold), or None."""
         txn = self.txns.get(key)
         if txn is None or type(txn) is dict:
             return txn
-        where = txn[3]
+        where = _unpack(txn)[3]
         txn = self._rebuilt(key)
         self.txns[key] = txn
         self._where[key] = where
@@ -550,12 +581,12 @@ class TerminalState:
         txn = self.txns[key]
         if type(txn) is dict:
             return txn["type"], txn["state"], txn["amount"], None, _channel(txn)
-        return txn
+        return _unpack(txn)
 
     def _rebuilt(self, key):
         txn = None
         txn = self.txns[key]
-        where = self._where[key] if type(txn) is dict else txn[3]
+        where = self._where[key] if type(txn) is dict else _unpack(txn)[3]
         txn = None
         for at in range(0, len(where), 4):
             r = self._journal.read_record(int.from_bytes(where[at:at + 4], "big"))
@@ -569,7 +600,7 @@ class TerminalState:
             elif txn is not None:
                 getattr(self, "_fold_" + r["k"])(txn, r)
         if txn is None:
-            brief = self.txns[key]   # unreadable: what RAM knows
+            brief = self._brief(key)   # unreadable: what RAM knows
             txn = {"batch": key[0], "trace": key[1], "type": brief[0], "state": brief[1], "amount": brief[2]}
         return txn
 
@@ -650,6 +681,12 @@ class TerminalState:
 
     def batch_txns(self, batch=None):
         return list(self.iter_batch(batch))
+
+    def transactions(self):
+        """{(batch, trace): txn} of every transaction in RAM, each rebuilt
+        whole: for tests and tools on a desktop (on a handset it would
+        hold a whole batch of dicts at once)."""
+        return dict((key, self._get(key)) for key in self.order)
 
     def batch_is_empty(self):
         for key in self.order:
