@@ -30,6 +30,7 @@ BENCHMARKS = (
     ("passwords", "bench.password_cost"),
     ("keys", "bench.keypress"),
     ("journal", "bench.journal"),
+    ("drivers", "bench.drivers"),
 )
 
 

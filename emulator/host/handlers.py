@@ -228,6 +228,10 @@ class Acquirer:
         terminal = self.ledger.sign_on(tid, mid, pin_key, mac_key, now.isoformat())
         reply.fields[60] = iso8583.field60("00", "%06d" % terminal["batch"], network_code)
         reply.fields[62] = security.working_keys_field(self.master_key, pin_key, mac_key, track_key)
+        expires = self.ledger.service_expiry(tid)
+        if expires:
+            # The service term (续费): the terminal warns before it, refuses sales after it.
+            reply.fields[59] = qrpay.field59([("A9", expires)])
         return self._finish(reply, APPROVED)
 
     # -- financial ----------------------------------------------------------
