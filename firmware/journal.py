@@ -44,7 +44,7 @@ HEADER_SIZE = 12
 MAC_SIZE = 16
 MAX_PAYLOAD = 0xFFFF
 ZERO_MAC = bytes(MAC_SIZE)
-READ_CHUNK = 2 * 1024   # small: a 1 MiB heap fragmented by a boot has no room for big buffers
+READ_CHUNK = 1024   # small: a 1 MiB heap fragmented by a boot has no room for big buffers
 SIDE_FILE_MAX = 64 * 1024   # evidence kept in a side file; beyond it, only reported
 
 

@@ -112,6 +112,11 @@ def _unpack(packed):
             packed[9 + max(size - 1, 0):], channel)
 
 
+def txn_key(batch, trace):
+    """A transaction's key: batch and trace as one int."""
+    return batch * KEY_BASE + trace
+
+
 def _channel(txn):
     """The wallet of a QR payment ("qr" if it names none), None for a card."""
     if txn.get("order"):
@@ -246,9 +251,11 @@ class TerminalState:
         self.batch = 1
         self.last_trace = 0
         self.jumped_traces = 0    # how far load() moved last_trace on to the trace mark
-        self.txns = ShardedDict()  # (batch, trace) -> txn dict (hot) or brief tuple (cold)
-        self.order = ChunkedList()  # (batch, trace) in journal order
-        self._sale_by_rrn = ShardedDict()    # _rrn_key(rrn) -> batch * KEY_BASE + trace of a sale (`txn`, not `kept`)
+        # Keys are txn_key(batch, trace): one int (a tuple would be 32 bytes
+        # of heap a transaction).
+        self.txns = ShardedDict()  # key -> txn dict (hot) or its packed form (cold)
+        self.order = ChunkedList()  # keys in journal order
+        self._sale_by_rrn = ShardedDict()    # _rrn_key(rrn) -> key of a sale (`txn`, not `kept`)
         self._voids_of = {}       # key of a sale -> keys of its voids
         self._refunds_of = {}     # rrn of a sale -> keys of refunds against it
         self._where = {}          # key of a hot txn -> where its records are in the journal (4 bytes each)
@@ -280,6 +287,7 @@ class TerminalState:
             self._journal.quarantine(record)
             self.problems.append("record quarantined (%s)" % problem)
         self.problems = self._journal.problems + self.problems
+        collect_garbage()   # the replay's garbage, before the boot goes on
         mark = self._marks.read()
         if self._marks.problem:
             self.problems.append(self._marks.problem)
@@ -388,7 +396,7 @@ class TerminalState:
         """The sale index entry of a settled sale."""
         entry = {"rrn": sale["rrn"], "batch": sale["batch"], "trace": sale["trace"], "amount": sale["amount"],
                  "refunded": self.refunded_total(sale), "gen": gen,
-                 "voided": self._approved_void((sale["batch"], sale["trace"])) is not None}
+                 "voided": self._approved_void(txn_key(sale["batch"], sale["trace"])) is not None}
         for name in ("pan", "exp", "mode", "pan_sealed"):
             if sale.get(name):
                 entry[name] = sale[name]
@@ -428,14 +436,14 @@ class TerminalState:
         self.last_trace = r["trace"]
         orig = r.get("orig") or {}
         if r["type"] == VOID and "trace" in orig:
-            self._voids_of.setdefault((orig.get("batch"), orig["trace"]), []).append(key)
+            self._voids_of.setdefault(txn_key(orig.get("batch") or 0, orig["trace"]), []).append(key)
         elif r["type"] == REFUND and orig.get("rrn"):
             self._refunds_of.setdefault(orig["rrn"], []).append(key)
 
     def _add_txn(self, r):
         txn = dict(r)
         del txn["k"]
-        key = (r["batch"], r["trace"])
+        key = txn_key(r["batch"], r["trace"])
         self.txns[key] = txn
         self.order.append(key)
         self._where[key] = _u32(self._journal.last_offset)
@@ -448,8 +456,8 @@ class TerminalState:
     def _on_reply(self, r):
         txn = self._txn_record(r)
         if txn is not None and txn["type"] == SALE and r.get("rrn"):
-            self._sale_by_rrn[_rrn_key(r["rrn"])] = r["batch"] * KEY_BASE + r["trace"]
-        self._cool((r["batch"], r["trace"]))
+            self._sale_by_rrn[_rrn_key(r["rrn"])] = txn_key(r["batch"], r["trace"])
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _on_unknown(self, r):
         txn = self._txn_record(r)
@@ -458,30 +466,30 @@ class TerminalState:
 
     def _on_offline(self, r):
         self._txn_record(r)
-        self._cool((r["batch"], r["trace"]))
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _on_reversal(self, r):
         self._txn_record(r)
-        self._cool((r["batch"], r["trace"]))
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _on_resend(self, r):
         self._txn_record(r)
 
     def _on_chip(self, r):
         self._txn_record(r)
-        self._cool((r["batch"], r["trace"]))
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _on_printing(self, r):
         self._txn_record(r)
-        self._cool((r["batch"], r["trace"]))
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _on_printed(self, r):
         if self._txn_record(r) is not None:
             self.last_printed = ("txn", (r["batch"], r["trace"]))
-        self._cool((r["batch"], r["trace"]))
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _txn_record(self, r):
-        key = (r["batch"], r["trace"])
+        key = txn_key(r["batch"], r["trace"])
         txn = self._hot(key)
         if txn is None:
             return None
@@ -536,7 +544,7 @@ class TerminalState:
         """An answered transaction that turns out to need reversing after all
         (the card refused the approval): its request back from the journal."""
         if "req" not in txn:
-            where = self._where[(txn["batch"], txn["trace"])]
+            where = self._where[txn_key(txn["batch"], txn["trace"])]
             record = self._journal.read_record(int.from_bytes(where[:4], "big"))
             if record is not None and "req" in record:
                 txn["req"] = record["req"]
@@ -601,7 +609,8 @@ class TerminalState:
                 getattr(self, "_fold_" + r["k"])(txn, r)
         if txn is None:
             brief = self._brief(key)   # unreadable: what RAM knows
-            txn = {"batch": key[0], "trace": key[1], "type": brief[0], "state": brief[1], "amount": brief[2]}
+            txn = {"batch": key // KEY_BASE, "trace": key % KEY_BASE, "type": brief[0], "state": brief[1],
+                   "amount": brief[2]}
         return txn
 
     def _on_settling(self, r):
@@ -640,25 +649,25 @@ class TerminalState:
     # -- questions the flows ask ------------------------------------------------
 
     def find(self, batch, trace):
-        return self._get((batch, trace))
+        return self._get(txn_key(batch, trace))
 
     def find_in_batch(self, trace):
-        return self._get((self.batch, trace))
+        return self._get(txn_key(self.batch, trace))
 
     def find_trace_any_batch(self, trace):
         """Newest transaction with that trace, in any batch (RAM, then the
         sale index: a scan, only for the void flow's error message)."""
         for key in self.order.backwards():
-            if key[1] == trace:
+            if key % KEY_BASE == trace:
                 return self._get(key)
         return self._indexed_sale(self.index.find_trace(trace))
 
     def find_by_rrn(self, rrn):
         """The sale with this RRN: in the current batch (O(1)), else in the
         sale index of settled batches (O(log n) reads)."""
-        number = self._sale_by_rrn.get(_rrn_key(rrn))
-        if number is not None:
-            return self._get((number // KEY_BASE, number % KEY_BASE))
+        key = self._sale_by_rrn.get(_rrn_key(rrn))
+        if key is not None:
+            return self._get(key)
         return self._indexed_sale(self.index.find(rrn))
 
     def _indexed_sale(self, entry):
@@ -676,7 +685,7 @@ class TerminalState:
         still in RAM), never all rebuilt at once."""
         batch = self.batch if batch is None else batch
         for key in self.order:
-            if key[0] == batch:
+            if key // KEY_BASE == batch:
                 yield self._get(key)
 
     def batch_txns(self, batch=None):
@@ -686,11 +695,11 @@ class TerminalState:
         """{(batch, trace): txn} of every transaction in RAM, each rebuilt
         whole: for tests and tools on a desktop (on a handset it would
         hold a whole batch of dicts at once)."""
-        return dict((key, self._get(key)) for key in self.order)
+        return dict(((key // KEY_BASE, key % KEY_BASE), self._get(key)) for key in self.order)
 
     def batch_is_empty(self):
         for key in self.order:
-            if key[0] == self.batch:
+            if key // KEY_BASE == self.batch:
                 return False
         return True
 
@@ -699,7 +708,7 @@ class TerminalState:
         was voided), or None. O(voids of the sale)."""
         if sale.get("voided"):
             return True
-        key = self._approved_void((sale["batch"], sale["trace"]))
+        key = self._approved_void(txn_key(sale["batch"], sale["trace"]))
         return self._get(key) if key is not None else None
 
     def _approved_void(self, sale_key):
@@ -725,7 +734,7 @@ class TerminalState:
 
     def _children(self, sale, kind):
         if kind == VOID:
-            keys = self._voids_of.get((sale["batch"], sale["trace"])) or ()
+            keys = self._voids_of.get(txn_key(sale["batch"], sale["trace"])) or ()
         else:
             keys = (self._refunds_of.get(sale["rrn"]) or ()) if sale.get("rrn") else ()
         return [key for key in keys if key in self.txns]
@@ -762,7 +771,7 @@ class TerminalState:
         totals = {"sale_amount": 0, "sale_count": 0, "void_amount": 0, "void_count": 0,
                   "refund_amount": 0, "refund_count": 0}
         for key in self.order:
-            if key[0] != batch:
+            if key // KEY_BASE != batch:
                 continue
             kind, state, amount, _, channel = self._brief(key)
             if state != APPROVED or channel is not None:
@@ -780,7 +789,7 @@ class TerminalState:
         batch = self.batch if batch is None else batch
         out = {}
         for key in self.order:
-            if key[0] != batch:
+            if key // KEY_BASE != batch:
                 continue
             kind, state, amount, _, channel = self._brief(key)
             if state != APPROVED or channel is None or kind != SALE:
