@@ -52,6 +52,10 @@ class SerialCardReader(CardReader):
         status (no card, mute card), ReaderError for the module failing."""
         async with self._lock:
             try:
+                # An answer to a command that was given up (CANCEL, a
+                # timeout) must not pass for this one's.
+                self._buffer = b""
+                self._port.discard_input()
                 self._port.write(rp.encode_frame(command, data))
                 answer_command, answer_data = await self._read_frame()
             except DeviceGone as e:
