@@ -65,10 +65,7 @@ async def run(app):
         raise PosError("CARD_MISMATCH")
     pin_block = await common.ask_pin(app, TITLE, card, amount)
     await common.generate_cryptogram(app, card, pin_block)
-    fields = online.base_fields(app, "200000", amount, online.REFUND_TYPE, card)
-    fields.update(online.card_fields(app, card, pin_block))
-    fields[37] = rrn
-    fields[61] = "000000000000" + date
+    fields = online.refund_fields(app, amount, card, pin_block, rrn, date)
     orig_ref = {"rrn": rrn, "date": date}
     if orig is not None:
         orig_ref["batch"] = orig["batch"]
