@@ -48,6 +48,8 @@ SENT = "sent"            # request journaled, outcome not known yet
 APPROVED = "approved"
 DECLINED = "declined"
 UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
+WAITING = "waiting"      # a QR payment the customer has not confirmed yet (host said 09): polled;
+                         # found so at boot it is reversed, which closes the order unpaid
 REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
 UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds another request under
@@ -62,7 +64,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed", "copies_started", "reprints")
+               "printed", "copies_printed", "copies_started", "reprints", "channel", "order")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -495,7 +497,7 @@ class TerminalState:
         """Sales and voids whose outcome is unknown: the host may have
         applied them, so they must be reversed before anything else."""
         return [self.txns[k] for k in self.order
-                if self.txns[k]["state"] in (SENT, UNKNOWN) and self.txns[k]["type"] in (SALE, VOID)]
+                if self.txns[k]["state"] in (SENT, UNKNOWN, WAITING) and self.txns[k]["type"] in (SALE, VOID)]
 
     def pending_refunds(self):
         """Refunds sent without a usable answer: resent with the same trace."""
@@ -513,18 +515,32 @@ class TerminalState:
         return None
 
     def totals(self, batch=None):
-        """Settlement totals of a batch in fen, as the host counts them:
-        sales still standing (approved, not voided; reversed ones are not
+        """Card settlement totals of a batch in fen, as the host counts them
+        (F48 carries cards only; QR payments are the wallets'): sales still standing (approved, not voided; reversed ones are not
         approved), voids, refunds. F48's debit is the sales line, its credit
         the refunds line."""
         totals = {"sale_amount": 0, "sale_count": 0, "void_amount": 0, "void_count": 0,
                   "refund_amount": 0, "refund_count": 0}
         for txn in self.batch_txns(batch):
-            if txn["state"] != APPROVED:
-                continue
+            if txn["state"] != APPROVED or txn.get("order"):
+                continue        # QR payments are not card totals (channel_totals has them)
             kind = txn["type"]
             if kind == SALE and self.voided_by(txn):
                 continue
             totals[kind + "_amount"] += txn["amount"]
             totals[kind + "_count"] += 1
         return totals
+
+    def channel_totals(self, batch=None):
+        """QR payments of a batch by wallet: {channel: {"amount", "count"}},
+        approved sales still standing."""
+        out = {}
+        for txn in self.batch_txns(batch):
+            if txn["state"] != APPROVED or not txn.get("order") or txn["type"] != SALE:
+                continue
+            if self.voided_by(txn):
+                continue
+            row = out.setdefault(txn.get("channel") or "qr", {"amount": 0, "count": 0})
+            row["amount"] += txn["amount"]
+            row["count"] += 1
+        return out
