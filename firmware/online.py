@@ -88,9 +88,11 @@ def void_fields(app, orig, card, pin_block):
 
 def refund_fields(app, amount, card, pin_block, orig_rrn, orig_date):
     """0220 / 200000, 60.1 = 25: F37 the original RRN, F61 = 000000 +
-    000000 + the original's date MMDD."""
+    000000 + the original's date MMDD. No card for a QR payment's refund
+    (the flow adds qr_order_fields)."""
     fields = base_fields(app, "200000", amount, REFUND_TYPE, card)
-    fields.update(card_fields(app, card, pin_block))
+    if card is not None:
+        fields.update(card_fields(app, card, pin_block))
     fields[37] = orig_rrn
     fields[61] = "000000000000" + orig_date
     return fields
@@ -304,6 +306,12 @@ def qr_sale_fields(app, amount, code=None):
     items.append(("A3", code) if code is not None else ("A8", "1"))
     fields[59] = qrpay.field59(items)
     return fields
+
+
+def qr_order_fields(order):
+    """What a void or refund of a QR payment adds: the order (F59 A4), and
+    the entry mode of a code instead of a card."""
+    return {22: QR_ENTRY_MODE, 25: "00", 59: qrpay.field59([("A4", order)])}
 
 
 async def query_order(app, txn):
