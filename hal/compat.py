@@ -25,6 +25,23 @@ else:
         return a - b
 
 
+async def open_connection(host, port):
+    """asyncio.open_connection that fails when the connection fails.
+    MicroPython's returns streams as soon as the socket polls writable,
+    which a refused or unreachable connect also does: the error would
+    only show at the first read, after the request was "sent". A
+    zero-byte send returns the socket's pending error (ECONNREFUSED,
+    EHOSTUNREACH) and sends nothing on a good connection."""
+    reader, writer = await asyncio.open_connection(host, port)
+    if IS_MICROPYTHON:
+        try:
+            writer.s.send(b"")
+        except OSError:
+            writer.close()
+            raise
+    return reader, writer
+
+
 async def sleep_ms(ms):
     await asyncio.sleep(ms / 1000)
 
