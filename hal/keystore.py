@@ -59,6 +59,13 @@ class KeyStore(Device):
     def _journal_key(self):
         raise NotImplementedError
 
+    def erase(self):
+        """Forget every key and mark: the terminal goes back to the factory
+        (decommission, firmware/decommission.py) and needs a new key
+        injection. Every backend implements it (a secure element: its erase
+        command)."""
+        raise NotImplementedError
+
     # -- master and working keys ----------------------------------------------
 
     def has_master_key(self):
