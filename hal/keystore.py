@@ -32,7 +32,7 @@ and the app never holds their keys.
 """
 
 from hal import crypto
-from hal.compat import hexlify, unhexlify, urandom
+from hal.compat import hexlify, hmac_sha256, unhexlify, urandom
 from hal.device import Device
 from hal.errors import KeyStoreError
 
@@ -54,7 +54,7 @@ def _at_rest_check_value(key):
     32-byte journal key)."""
     if len(key) in (8, 16, 24):
         return crypto.key_check_value(key, KCV_LENGTH)
-    return crypto.hmac_sha256(key, bytes(8))[:KCV_LENGTH]
+    return hmac_sha256(key, bytes(8))[:KCV_LENGTH]
 
 
 def _check_bytes(name, value, lengths):
@@ -380,7 +380,7 @@ class KeyStore(Device):
         chain that makes an edited, deleted or reordered journal record
         detectable (firmware/journal.py). Every backend gives it through
         this class; the key stays in the key store."""
-        return crypto.hmac_sha256(self._journal_key(), data)
+        return hmac_sha256(self._journal_key(), data)
 
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):
