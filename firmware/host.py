@@ -8,8 +8,7 @@ HostError that says whether the request may have reached the host
 """
 
 from hal.compat import TimeoutError, unhexlify
-from hal.errors import KeyStoreError, ModemError
-from hal.tls import HostTls, TlsError
+from hal.errors import KeyStoreError, ModemError, TlsError
 from firmware import iso8583
 from firmware.errors import PosError
 
@@ -60,6 +59,7 @@ class HostLink:
         """The TLS set-up of the link (None: plain TCP), from the settings."""
         if not self._settings.host_tls:
             return None
+        from hal.tls import HostTls  # only a TLS link loads it (a handset's heap is small)
         return HostTls(self._settings.host_tls, self._settings.host_tls_pin)
 
     def _pin_block(self):

@@ -19,6 +19,12 @@ class ModemError(DeviceError):
     code = "MODEM"
 
 
+class TlsError(ModemError):
+    """The host's certificate was refused (or TLS is set up wrongly): the
+    request never left (hal/tls.py)."""
+    code = "HOST_CERT"
+
+
 class CardError(DeviceError):
     """The card could not be read (garbled track, mute chip)."""
     code = "CARD_READ"

@@ -102,6 +102,12 @@ class KeyStore(Device):
     def __init__(self):
         Device.__init__(self)
         self._state = None
+        # The journal key, once unwrapped and checked: it MACs every journal
+        # record (thousands at boot), and unwrapping it for each would cost
+        # three DES key schedules a record and fragment a 1 MiB heap. The
+        # only key kept decrypted between calls, inside this object;
+        # dropped whenever the store changes.
+        self._journal_key_cache = None
 
     # -- backend hooks --------------------------------------------------------
 
@@ -142,6 +148,7 @@ class KeyStore(Device):
                 state[name] = value
         self._write_state(state)
         self._state = state
+        self._journal_key_cache = None
 
     def _key(self, name):
         """The clear key in `slot`, checked against its check value; None
@@ -172,6 +179,7 @@ class KeyStore(Device):
         this with its erase command."""
         self._write_state({})
         self._state = {}
+        self._journal_key_cache = None
 
     # -- the master key (injected on the bench: pos-keys inject) ---------------
 
@@ -367,7 +375,9 @@ class KeyStore(Device):
 
     def _journal_key(self):
         """The key of the journal's MAC chain (32 bytes, HMAC-SHA256)."""
-        return self._created_key("journal_key", 32)
+        if self._journal_key_cache is None:
+            self._journal_key_cache = self._created_key("journal_key", 32)
+        return self._journal_key_cache
 
     def receipt_mac(self, data):
         """32 bytes: HMAC-SHA256 of a slip's verification data under the

@@ -6,7 +6,7 @@ a timeout is written once, here.
 
 from hal.compat import TimeoutError, wait_for_ms
 from hal.device import Device
-from hal.errors import ModemError
+from hal.errors import ModemError, TlsError
 
 
 class Link:
@@ -22,7 +22,7 @@ class Link:
         try:
             await self._write(data)
         except Exception as e:  # noqa: BLE001 - sorted: refused certificate, broken link, other
-            from hal.tls import TlsError, is_tls_failure
+            from hal.tls import is_tls_failure
             if is_tls_failure(e):
                 raise TlsError("host certificate rejected: %s" % e)
             if isinstance(e, OSError):

@@ -20,13 +20,9 @@ compares the pin with the certificate the host presented.
 """
 
 from hal.compat import asyncio, hexlify, open_connection, sha256
-from hal.errors import ModemError
+from hal.errors import TlsError
 
-
-class TlsError(ModemError):
-    """The host's certificate was refused (or TLS is set up wrongly): the
-    request never left."""
-    code = "HOST_CERT"
+__all__ = ["HostTls", "TlsError", "der_certificates", "is_tls_failure", "open_stream"]
 
 
 def der_certificates(data):
