@@ -24,6 +24,8 @@ BACKENDS = {
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
     ("keystore", "file"): ("hal.linux.keystore", "FileKeyStore"),
     ("scanner", "sim"): ("hal.sim.scanner", "SimScanner"),
+    ("scanner", "scanner"): ("hal.linux.scanner", "SerialScanner"),
+    ("scanner", "wedge"): ("hal.linux.scanner", "WedgeScanner"),
     # Linux drivers (docs/DRIVERS.md)
     ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
     ("modem", "at"): ("hal.linux.at", "AtModem"),
