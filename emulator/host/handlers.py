@@ -159,7 +159,8 @@ class Acquirer:
             # Never signed on: no keys to check a MAC or a PIN with.
             return self._finish(reply, MAC_ERROR)
         reply.mac_key = terminal["mac_key"]
-        if not security.mac_matches(self.mac_algorithm, terminal["mac_key"], mti, fields, self.key_algorithm):
+        if not security.mac_matches(self.mac_algorithm, terminal["mac_key"], mti, fields,
+                                    self.key_algorithm):
             return self._finish(reply, MAC_ERROR)
         if not self._decrypt_tracks(fields, terminal):
             return self._finish(reply, FORMAT_ERROR)
