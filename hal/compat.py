@@ -251,10 +251,22 @@ def exception_text(e):
 
 def open_device_file(path, writable=True):
     """Open a device node (or a pty, FIFO, plain file standing in for one),
-    unbuffered. CPython adds O_NOCTTY: a tty the firmware drives must never
-    become its controlling terminal (a hang-up would then signal us)."""
+    unbuffered, with O_NOCTTY: a tty the firmware drives must never become
+    its controlling terminal (a hang-up would then signal us). MicroPython
+    has no os.open: libc open through `ffi` where there is one (its open()
+    takes the descriptor), else a plain open()."""
     mode = "r+b" if writable else "rb"
     if IS_MICROPYTHON:
+        libc_open = _libc_function("i", "open", "si")
+        if libc_open is not None:
+            fd = libc_open(path, (2 if writable else 0) | 0o400)   # O_RDWR / O_RDONLY | O_NOCTTY
+            if fd >= 0:
+                try:
+                    return open(fd, mode)
+                except (TypeError, OSError):
+                    # A build whose open() takes no descriptor: without O_NOCTTY then.
+                    _libc_function("i", "close", "i")(fd)
+        # No ffi, or the open failed: a plain open says why, as an OSError.
         return open(path, mode)
     import os
     flags = (os.O_RDWR if writable else os.O_RDONLY) | getattr(os, "O_NOCTTY", 0)
