@@ -134,7 +134,12 @@ class EventFile:
             if self._file is None:
                 raise DeviceError("input device %s is closed" % self.path)
             try:
-                chunk = await read_when_ready(self._file, 64 * self.record_size, timeout_ms)
+                # One record a read: MicroPython's read(n) goes on reading
+                # until it has n bytes, and a second read() of an evdev node
+                # with no event pending blocks the whole loop. The kernel
+                # hands out whole records, so asking for one is answered by
+                # one read(); the next waits for the poll again.
+                chunk = await read_when_ready(self._file, self.record_size, timeout_ms)
             except TimeoutError:
                 raise
             except OSError as e:
@@ -227,6 +232,15 @@ def parse_calibration(text):
     return values
 
 
+def _scale(offset, span, size):
+    """offset / span * size, rounded to the nearest pixel (a mirrored axis
+    has a negative span): QEMU's tablet at pixel 10 of 240 must land on 10."""
+    numerator = offset * size
+    if span < 0:
+        numerator, span = -numerator, -span
+    return (2 * numerator + span) // (2 * span)
+
+
 class EvdevTouch(_Watching, Touch):
     """Raw absolute axes -> screen coordinates by a linear calibration:
     raw xmin..xmax -> 0..width-1 (xmin > xmax mirrors), swap_xy for a
@@ -261,9 +275,7 @@ class EvdevTouch(_Watching, Touch):
         if self.swap_xy:
             raw_x, raw_y = raw_y, raw_x
         xmin, xmax, ymin, ymax = self.calibration
-        x = (raw_x - xmin) * (self.width - 1) // (xmax - xmin)
-        y = (raw_y - ymin) * (self.height - 1) // (ymax - ymin)
-        return x, y
+        return _scale(raw_x - xmin, xmax - xmin, self.width - 1), _scale(raw_y - ymin, ymax - ymin, self.height - 1)
 
     def handle(self, event_type, code, value):
         if event_type == EV_ABS:
