@@ -22,7 +22,7 @@ command and its answer never corrupts the answer.
 from hal import at_commands as at
 from hal.compat import TimeoutError, asyncio, ticks_diff, ticks_ms, wait_for_ms
 from hal.errors import ModemError
-from hal.linux.serial import DeviceGone, SerialPort, int_option, parse_baud
+from hal.linux.serial import DeviceGone, SerialPort, int_option, parse_baud, stop_task
 from hal.modem import Modem, open_tcp
 
 READ_CHUNK = 256
@@ -236,7 +236,6 @@ class AtModem(Modem):
             pending.done.set()  # final stays None: command() reports the line gone
 
     def close(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        stop_task(self._task)
+        self._task = None
         self._port.close()

@@ -196,3 +196,21 @@ def test_every_connection_asks_the_state_afresh(modem_rig, echo_server):
             await modem_rig.device.connect("127.0.0.1", echo_server, 2000)
 
     run(go())
+
+
+def test_a_cancelled_connection_leaves_the_modem_usable(modem_rig, echo_server):
+    """CANCEL while the modem is asked or the link opens: nothing hangs and
+    the next connection works."""
+    async def go():
+        attempt = asyncio.ensure_future(modem_rig.device.connect("127.0.0.1", echo_server, 2000))
+        await asyncio.sleep(0)
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        await asyncio.sleep(0.05)
+        link = await modem_rig.device.connect("127.0.0.1", echo_server, 2000)
+        await link.send(b"0800")
+        assert await link.recv_exact(4, 2000) == b"0800"
+        link.close()
+
+    run(go())
