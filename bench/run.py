@@ -29,6 +29,7 @@ BENCHMARKS = (
     ("host", "bench.host_load"),
     ("passwords", "bench.password_cost"),
     ("keys", "bench.keypress"),
+    ("journal", "bench.journal"),
     ("drivers", "bench.drivers"),
 )
 
