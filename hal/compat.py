@@ -310,6 +310,27 @@ def _libc_function(result, name, args):
     return None
 
 
+def map_shared(f, size):
+    """The first `size` bytes of an open file mapped read-write and shared
+    (mmap MAP_SHARED), as a buffer that takes slice assignment; None where
+    the interpreter cannot map (MicroPython without `ffi`). Raises OSError
+    when mmap fails."""
+    if not IS_MICROPYTHON:
+        import mmap
+        return mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    # void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+    libc_mmap = _libc_function("p", "mmap", "pLiiil")
+    if libc_mmap is None:
+        return None
+    import uctypes
+    PROT_READ_WRITE = 3
+    MAP_SHARED = 1
+    address = libc_mmap(None, size, PROT_READ_WRITE, MAP_SHARED, f.fileno(), 0)
+    if address in (0, -1) or address == (1 << (8 * word_bytes())) - 1:   # MAP_FAILED is (void *) -1
+        raise OSError("mmap of %d bytes failed" % size)
+    return uctypes.bytearray_at(address, size)
+
+
 def word_bytes():
     """8 on a 64-bit interpreter, 4 on a 32-bit one (the size of a C long,
     which sets the layout of struct input_event)."""

@@ -134,7 +134,12 @@ class EventFile:
             if self._file is None:
                 raise DeviceError("input device %s is closed" % self.path)
             try:
-                chunk = await read_when_ready(self._file, 64 * self.record_size, timeout_ms)
+                # One record a read: MicroPython's file read() loops until it has
+                # all it asked for, and a blocking evdev node gives out only the
+                # events queued, so asking for more than one record would hang
+                # the whole app until the user pressed enough keys (found on the
+                # virtual ARM handset). A node gives a whole record or nothing.
+                chunk = await read_when_ready(self._file, self.record_size, timeout_ms)
             except TimeoutError:
                 raise
             except OSError as e:

@@ -1,10 +1,19 @@
-"""Linux framebuffer display (fbdev), written with seek + write (no mmap).
+"""Linux framebuffer display (fbdev), written with seek + write or mmap.
 
     open_device("display", "fb:/dev/fb0")
+    open_device("display", "fb:/dev/fb0?write=mmap")
     options: sysfs (/sys/class/graphics/fb0: where the geometry is read),
     width, height (the part of the screen we draw, from its top left
     corner; default: the whole visible screen), tty (/dev/tty0: the console
-    to switch to graphics mode; "" leaves it alone)
+    to switch to graphics mode; "" leaves it alone), write (seek: seek +
+    write, the default; mmap: rows go into a shared mapping of the device)
+
+write=mmap is for DRM's fbdev emulation (virtio-gpu, most current SoC
+display drivers): on Debian's 6.1 kernel, pixels written with write(2)
+reach the shadow buffer but never the screen, while pages written through
+a mapping are flushed by the kernel's deferred I/O within 50 ms (found on
+the virtual ARM handset, docs/HANDSET.md). Mapping needs CPython's mmap or
+MicroPython's `ffi` (Debian's build); without them it is refused.
 
 Geometry comes from sysfs: virtual_size ("W,H"), bits_per_pixel, stride
 (bytes per row, which may be wider than W * bytes per pixel: honoured).
@@ -24,7 +33,7 @@ the documented way (docs/DRIVERS.md), the mode switch a second line.
 
 import struct
 
-from hal.compat import ioctl, open_device_file
+from hal.compat import ioctl, map_shared, open_device_file
 from hal.display import Display
 from hal.errors import DeviceError
 
@@ -79,7 +88,9 @@ def rgb565_row_to_xrgb(row, low, high, pack):
 
 
 class FbDisplay(Display):
-    def __init__(self, path, sysfs=None, width=None, height=None, tty="/dev/tty0"):
+    def __init__(self, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="seek"):
+        if write not in ("seek", "mmap"):
+            raise DeviceError("framebuffer %s: write must be seek or mmap, not %r" % (path, write))
         if sysfs is None:
             sysfs = "/sys/class/graphics/" + path.rstrip("/").split("/")[-1]
         fb_width, fb_height, bpp, stride = read_geometry(sysfs)
@@ -107,14 +118,25 @@ class FbDisplay(Display):
             self._fb = open_device_file(path)
         except OSError as e:
             raise DeviceError("framebuffer %s cannot open: %s" % (path, e))
+        self._mapped = None
+        if write == "mmap":
+            try:
+                self._mapped = map_shared(self._fb, stride * fb_height)
+            except OSError as e:
+                self._fb.close()
+                raise DeviceError("framebuffer %s cannot be mapped: %s" % (path, e))
+            if self._mapped is None:
+                self._fb.close()
+                raise DeviceError("framebuffer %s: write=mmap needs mmap (CPython) or ffi (MicroPython); "
+                                  "use write=seek" % path)
         self.console = self._console_off(tty)
 
     @classmethod
-    def from_address(cls, path, sysfs=None, width=None, height=None, tty="/dev/tty0"):
+    def from_address(cls, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="seek"):
         if not path:
             raise TypeError("fb: needs the framebuffer device, like fb:/dev/fb0")
         return cls(path, sysfs, None if width is None else int(width), None if height is None else int(height),
-                   tty or None)
+                   tty or None, write)
 
     # -- the console -------------------------------------------------------------
 
@@ -151,14 +173,20 @@ class FbDisplay(Display):
             if self._tables is not None:
                 row = rgb565_row_to_xrgb(row, self._tables[0], self._tables[1], self._pack)
             try:
-                self._fb.seek(y * self.stride)
-                self._fb.write(row)
+                if self._mapped is not None:
+                    self._mapped[y * self.stride:y * self.stride + len(row)] = row
+                else:
+                    self._fb.seek(y * self.stride)
+                    self._fb.write(row)
             except OSError as e:
                 raise DeviceError("framebuffer %s: %s" % (self.path, e))
             self.rows_written += 1
         self._shown = bytearray(fb)
 
     def close(self):
+        if self._mapped is not None and hasattr(self._mapped, "close"):
+            self._mapped.close()   # CPython's mmap; MicroPython's mapping goes with the process
+        self._mapped = None
         if self._fb is not None:
             self._fb.close()
             self._fb = None
