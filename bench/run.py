@@ -29,6 +29,9 @@ BENCHMARKS = (
     ("host", "bench.host_load"),
     ("passwords", "bench.password_cost"),
     ("keys", "bench.keypress"),
+    ("journal", "bench.journal"),
+    ("drivers", "bench.drivers"),
+    ("printer", "bench.printer_line"),
 )
 
 

@@ -39,6 +39,8 @@ REFUND_PROC = "200000"
 # 60.3 network management codes of the sign-on request.
 SIGNON_DOUBLE_KEYS = "003"
 SIGNON_WITH_TRACK_KEY = "004"
+# 60.3 of the 0820 a terminal sends when it is returned (firmware/flows/decommission.py).
+DECOMMISSION_CODE = "960"
 # 60.3 of the batch upload messages that end an upload.
 BATCH_UPLOAD_END_CODES = ("202", "207")
 
@@ -143,8 +145,8 @@ class Acquirer:
             return self._finish(reply, UNKNOWN_TERMINAL)
         if mti == "0800":
             return self._sign_on(reply, fields, tid, mid, now, decline_code)
-        if mti == "0820":
-            return self._finish(reply, decline_code or APPROVED)
+        if mti == "0820" and _field60(fields).get("network_code") != DECOMMISSION_CODE:
+            return self._finish(reply, decline_code or APPROVED)   # an echo test: no MAC asked
         if terminal is None or terminal["mac_key"] is None:
             # Never signed on: no keys to check a MAC or a PIN with.
             return self._finish(reply, MAC_ERROR)
@@ -172,6 +174,8 @@ class Acquirer:
             return self._refund
         if mti == "0400":
             return self._reversal
+        if mti == "0820":
+            return self._decommission
         if mti == "0500":
             return self._settle
         if mti == "0320":
@@ -228,6 +232,16 @@ class Acquirer:
         terminal = self.ledger.sign_on(tid, mid, pin_key, mac_key, now.isoformat())
         reply.fields[60] = iso8583.field60("00", "%06d" % terminal["batch"], network_code)
         reply.fields[62] = security.working_keys_field(self.master_key, pin_key, mac_key, track_key)
+        expires = self.ledger.service_expiry(tid)
+        if expires:
+            # The service term (续费): the terminal warns before it, refuses sales after it.
+            reply.fields[59] = qrpay.field59([("A9", expires)])
+        return self._finish(reply, APPROVED)
+
+    def _decommission(self, reply, fields, terminal, now):
+        """A terminal going back to its provider (退机), its 0820 MACed like
+        any request: from now on it is unknown here (97) until registered again."""
+        self.ledger._sql("UPDATE terminals SET status = 'unknown' WHERE tid = ?", (terminal["tid"],))
         return self._finish(reply, APPROVED)
 
     # -- financial ----------------------------------------------------------

@@ -187,7 +187,7 @@ class VirtualHandset:
         """Device addresses inside the guest (hal.open_device): the Linux
         drivers on the guest kernel's devices (docs/HANDSET.md)."""
         return {"keypad": "evdev:/dev/input/event0?keymap=pc",
-                "display": "fb:/dev/fb0?write=mmap",
+                "display": "fb:/dev/fb0",
                 "printer": "escpos:/dev/ttyS0?baud=115200&line_ms=0",
                 "modem": "at:/dev/ttyS1?baud=115200",
                 "card_reader": "reader:/dev/ttyS2?baud=115200",
@@ -395,20 +395,15 @@ class ArmBridge:
             raise GuestError(e.args[0])
         getattr(reader, request["action"])(card)
 
-    def _op_qr_customer(self, request):
-        """The customer's phone (the host simulator's QR orders), as emulator/hil.py does."""
-        from hal.sim.deck import find_payment_code
-        qr = self.handset.host.acquirer.qr
-        if request["action"] == "cancel":
-            return {"status": qr.customer_cancels(request["order"])}
-        wallet = request.get("wallet")
-        return {"status": qr.customer_pays(request["order"], find_payment_code(wallet).code if wallet else None)}
-
     def _op_clock(self, request):
         self.handset.advance_clock(request["advance_s"])
 
     def _op_host(self, request):
         self.handset.host_state(request["state"] == "up")
+
+    def _op_qr_customer(self, request):
+        from emulator.hil import qr_customer
+        return qr_customer(self.handset.host, request)
 
     def _op_fault(self, request):
         faults = self.handset.host.faults

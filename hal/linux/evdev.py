@@ -17,7 +17,7 @@ from hal import keypad as keypad_module
 from hal.compat import TimeoutError, ioctl, open_device_file, read_when_ready, word_bytes
 from hal.errors import DeviceError
 from hal.keypad import Keypad
-from hal.linux.serial import int_option
+from hal.linux.serial import int_option, stop_task
 from hal.touch import Touch
 
 EV_SYN = 0x00
@@ -134,11 +134,11 @@ class EventFile:
             if self._file is None:
                 raise DeviceError("input device %s is closed" % self.path)
             try:
-                # One record a read: MicroPython's file read() loops until it has
-                # all it asked for, and a blocking evdev node gives out only the
-                # events queued, so asking for more than one record would hang
-                # the whole app until the user pressed enough keys (found on the
-                # virtual ARM handset). A node gives a whole record or nothing.
+                # One record a read: MicroPython's read(n) goes on reading
+                # until it has n bytes, and a second read() of an evdev node
+                # with no event pending blocks the whole loop. The kernel
+                # hands out whole records, so asking for one is answered by
+                # one read(); the next waits for the poll again.
                 chunk = await read_when_ready(self._file, self.record_size, timeout_ms)
             except TimeoutError:
                 raise
@@ -179,9 +179,8 @@ class _Watching:
                 self.handle(*event)
 
     def _stop_reading(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        stop_task(self._task)
+        self._task = None
         self.events.close()
 
 

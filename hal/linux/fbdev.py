@@ -1,19 +1,20 @@
-"""Linux framebuffer display (fbdev), written with seek + write or mmap.
+"""Linux framebuffer display (fbdev).
 
     open_device("display", "fb:/dev/fb0")
-    open_device("display", "fb:/dev/fb0?write=mmap")
     options: sysfs (/sys/class/graphics/fb0: where the geometry is read),
     width, height (the part of the screen we draw, from its top left
     corner; default: the whole visible screen), tty (/dev/tty0: the console
-    to switch to graphics mode; "" leaves it alone), write (seek: seek +
-    write, the default; mmap: rows go into a shared mapping of the device)
+    to switch to graphics mode; "" leaves it alone), write (auto: into a
+    shared mapping where the interpreter can map, else seek + write; mmap;
+    seek)
 
-write=mmap is for DRM's fbdev emulation (virtio-gpu, most current SoC
-display drivers): on Debian's 6.1 kernel, pixels written with write(2)
-reach the shadow buffer but never the screen, while pages written through
-a mapping are flushed by the kernel's deferred I/O within 50 ms (found on
-the virtual ARM handset, docs/HANDSET.md). Mapping needs CPython's mmap or
-MicroPython's `ffi` (Debian's build); without them it is refused.
+Why a mapping: the DRM drivers' fbdev emulation (virtio-gpu's
+virtio_gpudrmfb on Debian's 6.1 kernel, measured on the virtual handset)
+keeps a shadow buffer and sends it to the screen only for pages touched
+through mmap (deferred I/O); bytes that write() puts there reach
+/dev/fb0 but never the glass. A plain fbdev driver shows both. CPython maps
+with the mmap module, Debian's MicroPython with libc mmap through `ffi`;
+PyPI's MicroPython can only seek + write.
 
 Geometry comes from sysfs: virtual_size ("W,H"), bits_per_pixel, stride
 (bytes per row, which may be wider than W * bytes per pixel: honoured).
@@ -33,7 +34,7 @@ the documented way (docs/DRIVERS.md), the mode switch a second line.
 
 import struct
 
-from hal.compat import ioctl, map_shared, open_device_file
+from hal.compat import ioctl, map_device, open_device_file
 from hal.display import Display
 from hal.errors import DeviceError
 
@@ -43,6 +44,9 @@ KD_GRAPHICS = 1
 HIDE_CURSOR = b"\x1b[?25l"
 SHOW_CURSOR = b"\x1b[?25h"
 FORMATS = {16: "RGB565", 32: "XRGB8888"}
+# Most rows of a screen are alike (background, the title bar's, the rule):
+# converted once. Bounded, for MicroPython's small heap (a row is 960 bytes).
+CONVERTED_ROWS_KEPT = 16
 
 
 def _read_sysfs(folder, name):
@@ -88,9 +92,7 @@ def rgb565_row_to_xrgb(row, low, high, pack):
 
 
 class FbDisplay(Display):
-    def __init__(self, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="seek"):
-        if write not in ("seek", "mmap"):
-            raise DeviceError("framebuffer %s: write must be seek or mmap, not %r" % (path, write))
+    def __init__(self, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="auto"):
         if sysfs is None:
             sysfs = "/sys/class/graphics/" + path.rstrip("/").split("/")[-1]
         fb_width, fb_height, bpp, stride = read_geometry(sysfs)
@@ -111,7 +113,12 @@ class FbDisplay(Display):
         self.fb_format = FORMATS[bpp]
         self.stride = stride
         self.rows_written = 0        # for tests and the bench: rows pushed since open
-        self._shown = None           # the framebuffer as last pushed (None: nothing yet)
+        # Each row as last pushed (None: never). A show compares them with
+        # memoryview slices and copies only the rows that changed: copying
+        # the whole framebuffer (150 KB) at every show would cost MicroPython
+        # a garbage collection of its small heap every few key presses.
+        self._rows = [None] * height
+        self._converted = {}         # RGB565 row -> XRGB8888 row, the few last ones
         self._tables = xrgb_tables() if bpp == 32 else None
         self._pack = "<%dI" % width
         try:
@@ -119,22 +126,20 @@ class FbDisplay(Display):
         except OSError as e:
             raise DeviceError("framebuffer %s cannot open: %s" % (path, e))
         self._mapped = None
-        if write == "mmap":
-            try:
-                self._mapped = map_shared(self._fb, stride * fb_height)
-            except OSError as e:
-                self._fb.close()
-                raise DeviceError("framebuffer %s cannot be mapped: %s" % (path, e))
-            if self._mapped is None:
-                self._fb.close()
-                raise DeviceError("framebuffer %s: write=mmap needs mmap (CPython) or ffi (MicroPython); "
-                                  "use write=seek" % path)
+        if write != "seek":
+            self._mapped = map_device(self._fb, stride * fb_height)
+            if self._mapped is None and write == "mmap":
+                self.close()
+                raise DeviceError("framebuffer %s cannot be mapped on this interpreter (write=seek can)" % path)
+        self.write_method = "mmap" if self._mapped is not None else "seek"
         self.console = self._console_off(tty)
 
     @classmethod
-    def from_address(cls, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="seek"):
+    def from_address(cls, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="auto"):
         if not path:
             raise TypeError("fb: needs the framebuffer device, like fb:/dev/fb0")
+        if write not in ("auto", "mmap", "seek"):
+            raise TypeError("write must be auto, mmap or seek, not %r" % write)
         return cls(path, sysfs, None if width is None else int(width), None if height is None else int(height),
                    tty or None, write)
 
@@ -163,30 +168,39 @@ class FbDisplay(Display):
 
     def _flush(self):
         width_bytes = self.width * 2
-        fb = self.framebuffer
-        shown = self._shown
+        view = memoryview(self.framebuffer)
+        rows = self._rows
         for y in range(self.height):
             start = y * width_bytes
-            row = fb[start:start + width_bytes]
-            if shown is not None and shown[start:start + width_bytes] == row:
+            # bytes == memoryview compares the contents, without a copy.
+            if rows[y] is not None and rows[y] == view[start:start + width_bytes]:
                 continue
+            row = bytes(view[start:start + width_bytes])
+            out = row
             if self._tables is not None:
-                row = rgb565_row_to_xrgb(row, self._tables[0], self._tables[1], self._pack)
+                out = self._converted.get(row)
+                if out is None:
+                    out = rgb565_row_to_xrgb(row, self._tables[0], self._tables[1], self._pack)
+                    if len(self._converted) >= CONVERTED_ROWS_KEPT:
+                        self._converted = {}
+                    self._converted[row] = out
             try:
                 if self._mapped is not None:
-                    self._mapped[y * self.stride:y * self.stride + len(row)] = row
+                    at = y * self.stride
+                    self._mapped[at:at + len(out)] = out
                 else:
                     self._fb.seek(y * self.stride)
-                    self._fb.write(row)
+                    self._fb.write(out)
             except OSError as e:
+                rows[y] = None
                 raise DeviceError("framebuffer %s: %s" % (self.path, e))
+            rows[y] = row
             self.rows_written += 1
-        self._shown = bytearray(fb)
 
     def close(self):
-        if self._mapped is not None and hasattr(self._mapped, "close"):
-            self._mapped.close()   # CPython's mmap; MicroPython's mapping goes with the process
-        self._mapped = None
+        mapped, self._mapped = self._mapped, None
+        if mapped is not None and hasattr(mapped, "close"):
+            mapped.close()   # CPython's mmap; MicroPython's view ends with the process
         if self._fb is not None:
             self._fb.close()
             self._fb = None

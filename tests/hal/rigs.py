@@ -119,7 +119,7 @@ class AtModemRig(Rig):
     def __init__(self):
         from emulator.peripherals.modem import AtModemSim
         self.peer = AtModemSim().start()
-        self.device = open_device("modem", "at:%s?answer_ms=1000&refresh_ms=0" % self.peer.path)
+        self.device = open_device("modem", "at:%s?answer_ms=1000" % self.peer.path)
 
     def remove_sim(self):
         self.peer.remove_sim()
@@ -353,8 +353,8 @@ class FbDisplayRig(Rig):
     """A framebuffer file of `bpp` bits a pixel whose rows are `pad` bytes
     wider than the picture; the padding starts as 0xAA and must stay so."""
 
-    def __init__(self, tmp_path, bpp, pad, write="seek"):
-        self.name = "fb%d%s%s" % (bpp, "-wide" if pad else "", "-mmap" if write == "mmap" else "")
+    def __init__(self, tmp_path, bpp, pad, write="auto"):
+        self.name = "fb%d%s-%s" % (bpp, "-wide" if pad else "", write)
         self.bpp = bpp
         self.width, self.height = 240, 320
         self.stride = self.width * bpp // 8 + pad
