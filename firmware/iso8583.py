@@ -85,7 +85,7 @@ TPDU_LENGTH = 5
 HEADER_LENGTH = 6
 DIGITS = "0123456789"
 # Track data: digits, "=" (nibble D), and the other nibbles an encrypted
-# issuer block holds (hal.crypto.encrypt_track).
+# issuer block holds (hal.track.encrypt_track).
 TRACK_CHARS = "0123456789=ABCEF"
 
 

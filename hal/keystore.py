@@ -353,9 +353,10 @@ class KeyStore(Device):
     def encrypt_track(self, track):
         """Track 2 or 3 data (digits, "=" separator) with its issuer part
         encrypted under the track data key, the UnionPay way (see
-        hal.crypto.encrypt_track). KeyStoreError without a track key."""
+        hal.track.encrypt_track). KeyStoreError without a track key."""
         try:
-            return crypto.encrypt_track(self._working_key("track_key"), track, self.algorithm)
+            from hal import track as tracks
+            return tracks.encrypt_track(self._working_key("track_key"), track, self.algorithm)
         except ValueError as e:
             raise KeyStoreError(str(e))
 

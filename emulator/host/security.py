@@ -9,6 +9,7 @@ import os
 
 from firmware import iso8583
 from hal import crypto, keystore, sm4
+from hal import track as track_crypto
 
 MAC_ALGORITHMS = ("ecb", "x99", "x919")
 
@@ -80,7 +81,7 @@ def mac_matches(algorithm, mac_key, mti, fields, key_algorithm="3des"):
 def decrypt_track(track_key, track, key_algorithm="3des"):
     """F35/F36 as the terminal sent it (issuer block under the TDK) -> the
     track in clear; ValueError if it is not track data."""
-    return crypto.decrypt_track(track_key, track, key_algorithm)
+    return track_crypto.decrypt_track(track_key, track, key_algorithm)
 
 
 def pin_matches(pin_key, pin_block, pin, pan, key_algorithm="3des"):

@@ -79,7 +79,8 @@ class SimKeyStore(KeyStore):
         if not isinstance(state, dict):
             raise KeyStoreError("%s is damaged" % STATE_FILE)
         if isinstance(state.get("master_key"), str):
-            state = _from_clear_format(state)
+            from hal.sim.keystore_old import from_clear_format  # old emulator data only
+            state = from_clear_format(state)
         return state
 
     def _write_state(self, state):
@@ -87,28 +88,3 @@ class SimKeyStore(KeyStore):
             self._memory = state
             return
         self._storage.write_atomic(STATE_FILE, json.dumps(state).encode())
-
-
-def _from_clear_format(old):
-    """An emulator data directory from before keys were kept under a KEK:
-    master and data key in clear, working keys under the master key. Read
-    into the current form (written so at the next change)."""
-    from hal import crypto
-    from hal.keystore import KCV_LENGTH, _at_rest_check_value
-    kek = urandom(16)
-    state = {"sim_kek": hexlify(kek), "kek_kcv": hexlify(crypto.key_check_value(kek, KCV_LENGTH))}
-    try:
-        master = unhexlify(old["master_key"])
-        clear = {"master_key": master}
-        for slot in ("data_key", "journal_key"):
-            if old.get(slot):
-                clear[slot] = unhexlify(old[slot])
-        for slot in ("pin_key", "mac_key"):
-            if old.get(slot):
-                clear[slot] = crypto.ecb_decrypt(master, unhexlify(old[slot]))
-    except (TypeError, ValueError):
-        raise KeyStoreError("%s is damaged" % STATE_FILE)
-    for name in clear:
-        state[name] = {"key": hexlify(crypto.ecb_encrypt(kek, clear[name])),
-                       "kcv": hexlify(_at_rest_check_value(clear[name]))}
-    return state
