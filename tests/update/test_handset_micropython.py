@@ -1,0 +1,241 @@
+"""A handset under MicroPython, flashed over its service UART (a pty):
+the boot stage in its image, the firmware compiled to .mpy in slots,
+`pos-flash` on the command line at the other end of the cable.
+
+Build, flash, reboot, health check, mark-good and the new version's
+`hello` over the test protocol on the same cable; a bad build that rolls
+back by itself; a cable pulled mid-upload and a power cut (the process
+killed) mid-upload, both resumed.
+"""
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+import pytest
+import serial
+
+from hosttools import bundle as tool
+from tests.update.support import new_key
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+pytestmark = pytest.mark.slow
+
+
+class Cable:
+    """Two ptys joined back to back: the handset opens one end, pos-flash
+    (pyserial) the other, as a USB-serial cable would join them. pull()
+    breaks it for a moment."""
+
+    def __init__(self):
+        self.fds = []
+        self.ends = []
+        for _ in range(2):
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self.fds.append((master, slave))   # the slaves stay open: no EIO between sessions
+            self.ends.append(os.ttyname(slave))
+        self._stop = False
+        self._thread = threading.Thread(target=self._relay, daemon=True)
+        self._thread.start()
+
+    @property
+    def handset_end(self):
+        return self.ends[0]
+
+    @property
+    def bench_end(self):
+        return self.ends[1]
+
+    def _relay(self):
+        a, b = self.fds[0][0], self.fds[1][0]
+        while not self._stop:
+            ready = select.select([a, b], [], [], 0.2)[0]
+            for fd in ready:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    continue
+                os.write(b if fd == a else a, data)
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        for master, slave in self.fds:
+            os.close(master)
+            os.close(slave)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory, micropython):
+    """0.1.0 (factory), 0.2.0 (the update), 0.3.0 (a bad build: its sign-on is broken)."""
+    work = tmp_path_factory.mktemp("bundles")
+    mpy_cross = tool.default_mpy_cross()
+    mpy = tool.mpy_cross_version(mpy_cross)
+    key = new_key()
+    files = tool.compile_files(ROOT, mpy_cross, str(work / "mpy"))
+    bad_tree = work / "bad"
+    for package in ("firmware", "hal"):
+        shutil.copytree(os.path.join(ROOT, package), bad_tree / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    signon = bad_tree / "firmware" / "flows" / "signon.py"
+    signon.write_text(signon.read_text().replace(
+        "async def run(app, quiet=False):\n", "async def run(app, quiet=False):\n    raise RuntimeError('broken build')\n"))
+    bad_files = tool.compile_files(str(bad_tree), mpy_cross, str(work / "bad-mpy"))
+    out = {}
+    for version, chosen in (("0.1.0", files), ("0.2.0", files), ("0.3.0", bad_files)):
+        path = work / ("v%s.bundle" % version)
+        path.write_bytes(tool.build(key, version, chosen, mpy=mpy))
+        out[version] = str(path)
+    out["trust"] = tool.raw_public(key.public_key())
+    return out
+
+
+class Handset:
+    """The handset process: `micropython image/boot.py pos.json`."""
+
+    def __init__(self, micropython, tmp_path, bundles, host, cable):
+        self.micropython = micropython
+        self.image = tmp_path / "image"
+        with open(bundles["0.1.0"], "rb") as f:
+            tool.write_image(f.read(), [bundles["trust"]], str(self.image))
+        self.config = tmp_path / "pos.json"
+        self.config.write_text(json.dumps({
+            "devices": {"storage": "dir:" + str(tmp_path / "data")},
+            "settings": {"test_protocol": True, "lang": "en", "host_port": host.port, "message_ms": 1500,
+                         "reply_timeout_ms": 3000, "connect_timeout_ms": 3000},
+            "service_port": {"path": cable.handset_end, "baud": 115200},
+            "update": {"root": str(self.image), "serial": "SN0001", "health_timeout_ms": 60000}}))
+        self.log = tmp_path / "handset.log"
+        self.process = None
+
+    def power_on(self):
+        self.process = subprocess.Popen([self.micropython, "-X", "heapsize=32M", str(self.image / "boot.py"),
+                                         str(self.config)], stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                                        cwd=str(self.image))
+
+    def power_cut(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def output(self):
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def handset(micropython, tmp_path, bundles, host):
+    cable = Cable()
+    device = Handset(micropython, tmp_path, bundles, host, cable)
+    device.cable = cable
+    device.power_on()
+    yield device
+    if device.process.poll() is None:
+        device.process.terminate()
+        device.process.wait(10)
+    cable.close()
+    # the app logs the bad build's own fault with its traceback; nothing else may fail
+    for piece in device.output().split("Traceback")[1:]:
+        assert "RuntimeError: broken build" in piece[:400], device.output()
+
+
+def pos_flash(cable, *args, timeout=300):
+    result = subprocess.run([sys.executable, "-m", "hosttools.flash", "--port", cable.bench_end, "--no-progress"]
+                            + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return result.returncode, result.stdout + result.stderr
+
+
+def protocol_request(cable, request, timeout_s=30):
+    """One test-protocol request over the same cable; -> the reply."""
+    port = serial.serial_for_url(cable.bench_end, baudrate=115200, timeout=0.5)
+    try:
+        deadline = time.monotonic() + timeout_s
+        line = b""
+        port.write(json.dumps(request).encode() + b"\n")
+        while time.monotonic() < deadline:
+            line += port.read(4096)
+            for text in line.split(b"\n")[:-1]:
+                if text.startswith(b"{"):
+                    reply = json.loads(text)
+                    if reply.get("id") == request["id"]:
+                        return reply
+            if not line:
+                port.write(json.dumps(request).encode() + b"\n")   # not up yet: ask again
+        raise AssertionError("no test-protocol reply to %r" % request)
+    finally:
+        port.close()
+
+
+def wait_status(cable, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        code, out = pos_flash(cable, "--status")
+        if code == 0:
+            return out
+        assert time.monotonic() < deadline, out
+        time.sleep(1)
+
+
+def test_full_update_then_a_bad_build_rolls_back(handset, bundles):
+    cable = handset.cable
+    assert "version 0.1.0 in slot a" in wait_status(cable)
+    code, out = pos_flash(cable, bundles["0.2.0"])
+    assert code == 0, out + handset.output()
+    assert "installed version 0.2.0 in slot b" in out
+    assert "version 0.2.0 runs in slot b and passed its health check (marked good)" in out
+    hello = protocol_request(cable, {"id": 41, "op": "hello"})
+    assert hello["ok"] and hello["firmware"] == "0.2.0" and hello["target"] == "handset"
+    assert "slot b, version 0.2.0 (trial)" in handset.output()
+    # a bad build: its sign-on is broken, the health check fails on every try
+    code, out = pos_flash(cable, bundles["0.3.0"])
+    assert code == 1 and "update failed on the handset: version 0.3.0 did not pass its health check, " \
+                         "previous version 0.2.0 restored" in out, out + handset.output()
+    assert handset.output().count("slot b, version 0.3.0 (trial)") == 0
+    assert handset.output().count("slot a, version 0.3.0 (trial)") == 3
+    assert "failed its health check: sign-on failed (INTERNAL)" in handset.output()
+    # the merchant was told, on the screen, at the boot that restored 0.2.0
+    seen = protocol_request(cable, {"id": 42, "op": "wait_text", "text": "version restored",
+                                    "timeout_ms": 100})
+    assert seen["ok"] is True, seen
+    assert protocol_request(cable, {"id": 43, "op": "hello"})["firmware"] == "0.2.0"
+
+
+def test_cable_pulled_and_power_cut_mid_upload_resume(handset, bundles):
+    cable = handset.cable
+    wait_status(cable)
+    size = os.path.getsize(bundles["0.2.0"])
+    part = handset.image / "upload" / "bundle.part"
+
+    def start_and_stop(stop):
+        flasher = subprocess.Popen([sys.executable, "-m", "hosttools.flash", "--port", cable.bench_end,
+                                    "--no-progress", bundles["0.2.0"]], cwd=ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while not (part.exists() and part.stat().st_size > size * 0.4):
+            assert time.monotonic() < deadline and flasher.poll() is None, flasher.communicate()[0]
+            time.sleep(0.02)
+        stop(flasher)
+        flasher.kill()
+        flasher.wait(10)
+        return part.stat().st_size
+
+    # the cable pulled at ~40 %: pos-flash dies, the handset keeps what it got
+    held = start_and_stop(lambda flasher: flasher.kill())
+    code, out = pos_flash(cable, "--status")
+    assert "upload in progress: version 0.2.0" in out, out
+    # now the power: the handset dies mid-upload, and comes back
+    held_before_cut = start_and_stop(lambda flasher: handset.power_cut())
+    assert held_before_cut >= held
+    handset.power_on()
+    wait_status(cable)
+    code, out = pos_flash(cable, bundles["0.2.0"])
+    assert code == 0, out + handset.output()
+    resumed = int(out.split("resumed the upload at ")[1].split("%")[0])
+    assert resumed >= 40, out
+    assert "passed its health check" in out
