@@ -74,8 +74,13 @@ class Device:
         while True:
             for message in self._pending:
                 if message[0] == "frame" and message[1] == proto.KIND_JSON:
-                    self._pending.remove(message)
-                    return proto.decode_json(message[2])
+                    try:
+                        reply = proto.decode_json(message[2])
+                    except proto.FrameError:
+                        continue
+                    if "ok" in reply:   # not our own request echoed back (a loop, a local echo)
+                        self._pending = []
+                        return reply
             self._pending = []
             if time.monotonic() > deadline:
                 raise FlashError("no device answering on %s: check the cable, the port and the baud "
