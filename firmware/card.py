@@ -23,7 +23,7 @@ module only masked (mask_pan); CardData's repr shows nothing else.
 """
 
 from hal.card_reader import SWIPE, INSERT, TAP
-from hal.compat import TimeoutError, urandom, wait_for_ms
+from hal.compat import urandom
 from hal.errors import CardError
 from firmware import tlv
 from firmware.errors import PosError
@@ -73,9 +73,6 @@ PSE_NAME = b"1PAY.SYS.DDF01"
 PPSE_NAME = b"2PAY.SYS.DDF01"
 # Field 60.4: what this terminal can read (6: magnetic stripe, contact and contactless chip).
 READ_CAPABILITY = "6"
-
-# One APDU exchange, reader and card together; a real one takes milliseconds.
-APDU_TIMEOUT_MS = 5000
 
 # Field 55 as UnionPay terminals send it for a sale, in this order.
 FIELD55_TAGS = (0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A,
@@ -317,12 +314,10 @@ def _apdu(cla, ins, p1, p2, data=None, le=True):
 
 async def _exchange(reader, apdu):
     """-> (data, sw int). A reader error becomes CARD_REMOVED or CHIP_ERROR;
-    so does a reader that hangs (APDU_TIMEOUT_MS): a flow never waits for
-    ever on a card."""
+    so does a reader that hangs (CardReader.transceive's own timeout): a
+    flow never waits for ever on a card."""
     try:
-        response = await wait_for_ms(reader.transceive(apdu), APDU_TIMEOUT_MS)
-    except TimeoutError:
-        raise CardDataError(CHIP_ERROR, "the reader did not answer in %d ms" % APDU_TIMEOUT_MS)
+        response = await reader.transceive(apdu)
     except CardError:
         if not reader.card_present():
             raise CardDataError(CARD_REMOVED)

@@ -81,9 +81,7 @@ class SimCardReader(CardReader):
 
     # -- what the firmware does --------------------------------------------
 
-    async def transceive(self, apdu):
-        if not isinstance(apdu, (bytes, bytearray)):
-            raise TypeError("an APDU is bytes, not %s" % type(apdu).__name__)
+    async def _transceive(self, apdu):
         # Let other tasks run, as a real exchange takes milliseconds: a card
         # can then be pulled out in the middle of a read.
         await sleep_ms(0)

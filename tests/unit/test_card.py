@@ -631,18 +631,20 @@ def test_micropython_reads_chips_the_same():
     assert theirs.stdout.decode() == mine.stdout.decode()
 
 
-def test_a_reader_that_hangs_is_a_chip_error_not_a_frozen_flow(monkeypatch):
+def test_a_reader_that_hangs_is_a_chip_error_not_a_frozen_flow():
     import asyncio
     from firmware import card as cardmod
+    from hal.card_reader import CardReader
 
-    class HangingReader:
-        async def transceive(self, apdu):
+    class HangingReader(CardReader):
+        apdu_timeout_ms = 50
+
+        async def _transceive(self, apdu):
             await asyncio.sleep(3600)
 
         def card_present(self):
             return True
 
-    monkeypatch.setattr(cardmod, "APDU_TIMEOUT_MS", 50)
     with pytest.raises(cardmod.CardDataError) as caught:
         asyncio.run(cardmod.read_chip(HangingReader(), 100, (2026, 11, 22, 10, 0, 0)))
     assert caught.value.code == cardmod.CHIP_ERROR
