@@ -60,10 +60,25 @@ class Device:
     def chunk(self, offset, data):
         return self._exchange(proto.encode_chunk(offset, data))
 
+    def send_chunk(self, offset, data):
+        """Send a chunk without waiting; reply() reads its answer."""
+        self._send(proto.encode_chunk(offset, data))
+
     def _exchange(self, frame):
+        self._send(frame)
+        return self.reply()
+
+    def _send(self, frame):
         import serial
         try:
             self.port.write(frame)
+        except serial.SerialException as e:
+            raise FlashError("the port failed (%s): check the cable, then run pos-flash again "
+                             "(the upload resumes where it stopped)" % e)
+
+    def reply(self):
+        import serial
+        try:
             return self._reply()
         except serial.SerialException as e:
             raise FlashError("the port failed (%s): check the cable, then run pos-flash again "
@@ -79,7 +94,7 @@ class Device:
                     except proto.FrameError:
                         continue
                     if "ok" in reply:   # not our own request echoed back (a loop, a local echo)
-                        self._pending = []
+                        self._pending = self._pending[self._pending.index(message) + 1:]
                         return reply
             self._pending = []
             if time.monotonic() > deadline:
@@ -128,7 +143,7 @@ class Progress:
         self.stream.write("\n")
 
 
-def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None):
+def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None, window=2):
     """Send the bundle; -> bytes the device held when we started (resume point)."""
     manifest_bytes, _, header_size = fmt.split_header(data)
     digest = hashlib.sha256(data).hexdigest()
@@ -142,11 +157,20 @@ def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None):
         received = reply["received"]
     resumed_at = received
     bar = Progress(len(data), received) if progress else None
+    # Two chunks on the line at once: the handset writes one while the next
+    # arrives, so the line never waits for a reply (stop-and-wait lost ~5 %).
+    in_flight = []
+    offset = received
     while received < len(data):
-        piece = data[received:received + chunk]
-        reply = device.chunk(received, piece)
+        while offset < len(data) and len(in_flight) < window:
+            piece = data[offset:offset + chunk]
+            device.send_chunk(offset, piece)
+            in_flight.append(offset)
+            offset += len(piece)
+        reply = device.reply()
+        sent_at = in_flight.pop(0)
         if not reply.get("ok"):
-            raise FlashError("the handset refused the chunk at %d: %s" % (received, reply.get("error")))
+            raise FlashError("the handset refused the chunk at %d: %s" % (sent_at, reply.get("error")))
         received = reply["received"]
         if bar:
             bar.show(received)

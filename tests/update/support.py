@@ -2,7 +2,14 @@
 port that carries pos-flash's bytes to it without a cable."""
 
 import asyncio
+import json
 import os
+import select
+import signal
+import subprocess
+import threading
+import time
+import tty
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -115,3 +122,100 @@ class LoopbackPort:
 
     def close(self):
         pass
+
+
+class Cable:
+    """Two ptys joined back to back: the handset opens one end, pos-flash
+    (pyserial) the other, as a USB-serial cable would join them.
+    `baud`: pace each direction as a UART at that rate would (10 bits a
+    byte, 8N1); None: as fast as the ptys go."""
+
+    def __init__(self, baud=None):
+        self.fds = []
+        self.ends = []
+        for _ in range(2):
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self.fds.append((master, slave))   # the slaves stay open: no EIO between sessions
+            self.ends.append(os.ttyname(slave))
+        self.bytes_per_s = baud / 10 if baud else None
+        self._stop = False
+        a, b = self.fds[0][0], self.fds[1][0]
+        self._threads = [threading.Thread(target=self._relay, args=(a, b), daemon=True),
+                         threading.Thread(target=self._relay, args=(b, a), daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def handset_end(self):
+        return self.ends[0]
+
+    @property
+    def bench_end(self):
+        return self.ends[1]
+
+    def _relay(self, source, sink):
+        free_at = time.monotonic()     # when the line has sent everything so far
+        while not self._stop:
+            if not select.select([source], [], [], 0.2)[0]:
+                continue
+            try:
+                data = os.read(source, 1024 if self.bytes_per_s else 65536)
+            except OSError:
+                continue
+            if self.bytes_per_s:
+                free_at = max(free_at, time.monotonic()) + len(data) / self.bytes_per_s
+                delay = free_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            while data:
+                written = os.write(sink, data)
+                data = data[written:]
+
+    def close(self):
+        self._stop = True
+        for thread in self._threads:
+            thread.join(2)
+        for master, slave in self.fds:
+            os.close(master)
+            os.close(slave)
+
+
+class MicroPythonHandset:
+    """A handset process: `micropython image/boot.py pos.json`, its image
+    made from `factory` (a bundle file) trusting `trust` (raw public keys),
+    its service UART on `cable`, the test protocol unlocked."""
+
+    def __init__(self, micropython, workdir, factory, trust, host_port, cable):
+        self.micropython = micropython
+        self.cable = cable
+        self.image = workdir / "image"
+        with open(factory, "rb") as f:
+            tool.write_image(f.read(), trust, str(self.image))
+        self.config = workdir / "pos.json"
+        self.config.write_text(json.dumps({
+            "devices": {"storage": "dir:" + str(workdir / "data")},
+            "settings": {"test_protocol": True, "lang": "en", "host_port": host_port, "message_ms": 1500,
+                         "reply_timeout_ms": 3000, "connect_timeout_ms": 3000},
+            "service_port": {"path": cable.handset_end, "baud": 115200},
+            "update": {"root": str(self.image), "serial": "SN0001", "health_timeout_ms": 60000}}))
+        self.log = workdir / "handset.log"
+        self.process = None
+
+    def power_on(self):
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([self.micropython, "-X", "heapsize=32M", str(self.image / "boot.py"),
+                                             str(self.config)], stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=str(self.image))
+
+    def power_cut(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def output(self):
+        return self.log.read_text(errors="replace")

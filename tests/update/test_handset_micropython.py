@@ -10,67 +10,19 @@ killed) mid-upload, both resumed.
 
 import json
 import os
-import select
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
-import tty
 
 import pytest
 import serial
 
 from hosttools import bundle as tool
-from tests.update.support import new_key
+from tests.update.support import Cable, MicroPythonHandset, new_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.slow
-
-
-class Cable:
-    """Two ptys joined back to back: the handset opens one end, pos-flash
-    (pyserial) the other, as a USB-serial cable would join them. pull()
-    breaks it for a moment."""
-
-    def __init__(self):
-        self.fds = []
-        self.ends = []
-        for _ in range(2):
-            master, slave = os.openpty()
-            tty.setraw(slave)
-            self.fds.append((master, slave))   # the slaves stay open: no EIO between sessions
-            self.ends.append(os.ttyname(slave))
-        self._stop = False
-        self._thread = threading.Thread(target=self._relay, daemon=True)
-        self._thread.start()
-
-    @property
-    def handset_end(self):
-        return self.ends[0]
-
-    @property
-    def bench_end(self):
-        return self.ends[1]
-
-    def _relay(self):
-        a, b = self.fds[0][0], self.fds[1][0]
-        while not self._stop:
-            ready = select.select([a, b], [], [], 0.2)[0]
-            for fd in ready:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError:
-                    continue
-                os.write(b if fd == a else a, data)
-
-    def close(self):
-        self._stop = True
-        self._thread.join(2)
-        for master, slave in self.fds:
-            os.close(master)
-            os.close(slave)
 
 
 @pytest.fixture(scope="module")
@@ -98,41 +50,10 @@ def bundles(tmp_path_factory, micropython):
     return out
 
 
-class Handset:
-    """The handset process: `micropython image/boot.py pos.json`."""
-
-    def __init__(self, micropython, tmp_path, bundles, host, cable):
-        self.micropython = micropython
-        self.image = tmp_path / "image"
-        with open(bundles["0.1.0"], "rb") as f:
-            tool.write_image(f.read(), [bundles["trust"]], str(self.image))
-        self.config = tmp_path / "pos.json"
-        self.config.write_text(json.dumps({
-            "devices": {"storage": "dir:" + str(tmp_path / "data")},
-            "settings": {"test_protocol": True, "lang": "en", "host_port": host.port, "message_ms": 1500,
-                         "reply_timeout_ms": 3000, "connect_timeout_ms": 3000},
-            "service_port": {"path": cable.handset_end, "baud": 115200},
-            "update": {"root": str(self.image), "serial": "SN0001", "health_timeout_ms": 60000}}))
-        self.log = tmp_path / "handset.log"
-        self.process = None
-
-    def power_on(self):
-        self.process = subprocess.Popen([self.micropython, "-X", "heapsize=32M", str(self.image / "boot.py"),
-                                         str(self.config)], stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                        cwd=str(self.image))
-
-    def power_cut(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def output(self):
-        return self.log.read_text(errors="replace")
-
-
 @pytest.fixture
 def handset(micropython, tmp_path, bundles, host):
     cable = Cable()
-    device = Handset(micropython, tmp_path, bundles, host, cable)
+    device = MicroPythonHandset(micropython, tmp_path, bundles["0.1.0"], [bundles["trust"]], host.port, cable)
     device.cable = cable
     device.power_on()
     yield device
