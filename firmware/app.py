@@ -53,7 +53,7 @@ class App:
         for device in devices.all():
             device.set_listener(self.events.put_nowait)
         self.log = Log(log_stream, clock=devices.clock)
-        self.journal = Journal(devices.storage)
+        self.journal = Journal(devices.storage, mac=devices.keystore.journal_mac)
         self.state = TerminalState(self.journal)
         self.operators = Operators(devices.storage, devices.clock,
                                    settings.pw_max_failures, settings.pw_lockout_s)
@@ -109,16 +109,21 @@ class App:
         self.ui.show("TERMINAL", ["PROCESSING"])
         try:
             self.state.load()
-        except StorageError as e:
-            # An unreadable journal must not look like an empty one (trace
-            # numbers would repeat): refuse every record until it is fixed.
+        except DeviceError as e:
+            # An unreadable journal (or a key store that cannot check it)
+            # must not look like an empty one (trace numbers would repeat):
+            # refuse every record until it is fixed.
             self.journal.broken = "cannot be read: %s" % e
-        for problem in self.state.problems:
-            self.log("journal: %s", problem)
-        if self.state.problems:
-            self.need_service("journal", ("SERVICE_JOURNAL", len(self.state.problems)))
+        problems = list(self.state.problems)
         if self.journal.broken:
-            self.log("journal: %s", self.journal.broken)
+            problems.append(self.journal.broken)
+        for problem in problems:
+            self.log("journal: %s", problem)
+        if self.state.jumped_traces:
+            self.log("journal: trace numbers go on after the trace mark (%d skipped)", self.state.jumped_traces)
+        if problems:
+            self.need_service("journal", ("SERVICE_JOURNAL", len(problems)))
+        if self.journal.broken:
             await self.ui.message("TERMINAL", ["JOURNAL"])
         for code in self.boot_notices:
             await self.ui.message("TERMINAL", [code])

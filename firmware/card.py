@@ -42,6 +42,11 @@ CARD_ERROR_CODES = (CARD_READ, BAD_LUHN, CARD_EXPIRED, USE_CHIP, CHIP_ERROR, NO_
 # Codes after which the cardholder may swipe a chip card instead (fallback).
 FALLBACK_CODES = (CHIP_ERROR, NO_APP)
 
+# Tag 9C (transaction type) by transaction kind: the first two digits of the
+# request's processing code (F3), as EMV Book 3 defines 9C: a sale 00
+# (goods and services), a refund 20, and a void, whose F3 is 200000, 20.
+TRANSACTION_TYPES = {"sale": 0x00, "void": 0x20, "refund": 0x20}
+
 
 class CardDataError(PosError):
     """The card cannot be used as read; `code` says why (one of CARD_ERROR_CODES),
@@ -404,6 +409,10 @@ async def _candidates(reader, contactless):
         if sw == 0x9000:
             sfi = _find_or_fail(fci, 0x88)
             sfi = sfi[0] if sfi else 1
+            if not 1 <= sfi <= 30:
+                # EMV Book 1 11.3.4: an SFI is 1..30. Anything else (0x81...)
+                # cannot be read; a broken chip, not a terminal fault.
+                raise CardDataError(CHIP_ERROR, "PSE directory SFI %d out of range" % sfi)
             record = 1
             while record < 32:
                 data, sw = await _exchange(reader, _apdu(0x00, 0xB2, record, (sfi << 3) | 4))
@@ -604,6 +613,17 @@ def _cvm_results(card, pin_entered):
         if method_byte & 0x3F == 0x1F:
             return bytes([method_byte, condition, 0x02])
     return b"\x3f\x00\x01"  # no CVM performed: failed
+
+
+def set_sequence_counter(card, trace):
+    """Tag 9F41 (transaction sequence counter) = the trace the request
+    carries. -> True if it changed (field 55 must then be built again)."""
+    tags = card.icc_tags
+    value = _bcd_number(trace % 100000000, 4)
+    if tags is None or tags.get(0x9F41) == value:
+        return False
+    tags[0x9F41] = value
+    return True
 
 
 def build_field55(card):

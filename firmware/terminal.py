@@ -16,6 +16,8 @@ Record kinds (field "k"):
   resend    {"batch", "trace"}                 a refund sent again (same trace)
   chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
   printed   {"batch", "trace", "copy", "all"}  one original copy printed ("all": the last one)
+  settling  {"batch", "trace"}                 a 0500 about to leave: open until `settle` (or
+            {"batch", "trace", "result"}       this with a result: the host never took it)
   settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
   snapshot  {"batch", "last_trace", "settled", "last_settlement"}
@@ -23,6 +25,7 @@ Record kinds (field "k"):
   kept      {a transaction, condensed}         followed by the transactions it keeps
 """
 
+from hal.errors import StorageError
 from firmware.records import RecordSchemas
 
 SALE = "sale"
@@ -56,21 +59,77 @@ KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", 
 HANDLER_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 
 
+TRACE_BLOCK = 20          # traces reserved by one write of the trace mark
+TRACE_MARK = "trace.mark"
+
+
+def _trace_after(trace, n=1):
+    """The trace `n` after `trace`, wrapping 999999 -> 1."""
+    return (trace + n - 1) % MAX_TRACE + 1
+
+
+class TraceMark:
+    """The trace high-water mark, kept apart from the journal: the last
+    trace number of the block reserved so far, written durably before any
+    trace of a new block is used. At boot the terminal goes on after it,
+    whatever the journal says: a journal that is damaged, deleted or
+    restored from an old copy can never make a trace number the host has
+    seen come round again. (Costs at most TRACE_BLOCK - 1 unused numbers a
+    boot; hosts take gaps.)"""
+
+    def __init__(self, storage, name=TRACE_MARK):
+        self._storage = storage
+        self._name = name
+        self._first = None   # the block reserved in this run: traces _first.. (TRACE_BLOCK of them)
+        self.problem = None
+
+    def read(self):
+        """-> the last trace that may have been used, or None (no mark)."""
+        self.problem = None
+        try:
+            data = self._storage.read(self._name)
+        except StorageError as e:
+            self.problem = "trace mark unreadable: %s" % e
+            return None
+        if data is None:
+            return None
+        try:
+            value = int(data.decode().strip())
+            if 1 <= value <= MAX_TRACE:
+                return value
+        except (ValueError, UnicodeError):
+            pass
+        self.problem = "trace mark damaged"
+        return None
+
+    def cover(self, trace):
+        """Make sure `trace` is inside a durably reserved block before it is
+        used. Raises StorageError (then the trace must not be used)."""
+        if self._first is not None and (trace - self._first) % MAX_TRACE < TRACE_BLOCK:
+            return
+        last = _trace_after(trace, TRACE_BLOCK - 1)
+        self._storage.write_atomic(self._name, ("%d\n" % last).encode())
+        self._first = trace
+
+
 class TerminalState:
-    def __init__(self, journal):
+    def __init__(self, journal, marks=None):
         self._journal = journal
         self._schemas = RecordSchemas()
+        self._marks = marks or TraceMark(journal.storage)
         self.problems = []   # what load() found wrong in the journal, for the log and service
         self._reset()
 
     def _reset(self):
         self.batch = 1
         self.last_trace = 0
+        self.jumped_traces = 0    # how far load() moved last_trace on to the trace mark
         self.txns = {}            # (batch, trace) -> txn dict
         self.order = []           # (batch, trace) in journal order
         self.settled_batches = []
         self.last_settlement = None   # the report dict of the last settlement
         self.last_printed = None      # ("txn", (batch, trace)) or ("settle", batch)
+        self.settling = None          # {"batch", "trace"} of a settlement sent, outcome unknown
 
     # -- loading and recording -------------------------------------------------
 
@@ -79,7 +138,7 @@ class TerminalState:
         schema (or its handler) never stops the boot: it is quarantined to
         a side file and named in `problems` (the app then needs service)."""
         self.problems = []
-        for record in self._journal.load():
+        for record in self._journal.replay():
             problem = self._schemas.problem(record)
             if problem is None:
                 try:
@@ -89,6 +148,16 @@ class TerminalState:
                     problem = "%s: %s %s" % (record.get("k"), type(e).__name__, e)
             self._journal.quarantine(record)
             self.problems.append("record quarantined (%s)" % problem)
+        self.problems = self._journal.problems + self.problems
+        mark = self._marks.read()
+        if self._marks.problem:
+            self.problems.append(self._marks.problem)
+        ahead = (mark - self.last_trace) % MAX_TRACE if mark is not None else 0
+        if 0 < ahead < MAX_TRACE // 2:
+            # Every trace up to the mark may have been used (by records lost
+            # or not written yet): go on after it.
+            self.jumped_traces = ahead
+            self.last_trace = mark
         return self
 
     def record(self, kind, **fields):
@@ -100,6 +169,10 @@ class TerminalState:
         when the disk fills up."""
         fields["k"] = kind
         self._schemas.check(fields)
+        if kind in ("txn", "trace") or fields.get("trace") == self.next_trace():
+            # A record that takes a new trace number (txn, trace, settling):
+            # the trace mark covers it durably before it can be used.
+            self._marks.cover(fields["trace"])
         # A new transaction also leaves room for the next compaction, whose
         # snapshot is never larger than the journal it replaces.
         reserve = TXN_RESERVE + self._journal.size() if kind == "txn" else 0
@@ -240,9 +313,19 @@ class TerminalState:
                 txn["printed"] = True
             self.last_printed = ("txn", key)
 
+    def _on_settling(self, r):
+        # Opened before the 0500 leaves; a result closes it unsettled (the
+        # host refused it or never saw it); `settle` closes it settled.
+        if "result" in r:
+            self.settling = None
+        else:
+            self.settling = {"batch": r["batch"], "trace": r["trace"]}
+            self.last_trace = r["trace"]  # the record takes the 0500's trace
+
     def _on_settle(self, r):
         # One record closes the batch AND opens the next: no power cut can
         # leave the terminal working on in a batch the host has settled.
+        self.settling = None
         self.settled_batches.append(r["batch"])
         self.last_settlement = r["report"]
         self.last_printed = ("settle", r["batch"])
@@ -254,7 +337,7 @@ class TerminalState:
     def next_trace(self):
         """The next trace number (STAN, 凭证号), 1..999999. It is only
         reserved once a record carrying it is journaled."""
-        return 1 if self.last_trace >= MAX_TRACE else self.last_trace + 1
+        return _trace_after(self.last_trace)
 
     def reserve_trace(self):
         """Take a trace number for a message that has no txn record

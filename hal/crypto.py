@@ -518,3 +518,22 @@ def mac_x919(key, data):
     l, r = _cbc_mac((k1,), data)
     l, r = _crypt_halves((_reverse_schedule(k2), k1), l, r)
     return _join(l, r)
+
+
+# -- HMAC-SHA256 (RFC 2104): MicroPython has hashlib.sha256 but no hmac module --
+
+SHA256_BLOCK = 64
+
+
+def hmac_sha256(key, data):
+    """32-byte HMAC-SHA256 of `data` under `key` (RFC 4231 vectors in the tests)."""
+    import hashlib
+    key = bytes(key)
+    if len(key) > SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key + bytes(SHA256_BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(data)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()

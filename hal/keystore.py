@@ -13,6 +13,12 @@ Backend hooks:
     _data_key()              -> 16-byte key for seal/unseal (created on first use)
     _load_working_keys()     -> (pin_key_enc16, mac_key_enc16) under the master key, or None
     _save_working_keys(keys) -> persist that pair, or None to erase it
+    _journal_key()           -> 32-byte key for the journal's MAC chain (created on first use)
+
+EVERY KEY STORE BACKEND MUST IMPLEMENT journal_mac() (through the
+_journal_key() hook, or by overriding journal_mac() where the secure
+element computes HMAC-SHA256 itself): the journal's tamper evidence
+(firmware/journal.py) rests on it, and the app never holds that key.
 """
 
 from hal import crypto
@@ -46,6 +52,9 @@ class KeyStore(Device):
         raise NotImplementedError
 
     def _save_working_keys(self, keys):
+        raise NotImplementedError
+
+    def _journal_key(self):
         raise NotImplementedError
 
     # -- master and working keys ----------------------------------------------
@@ -124,6 +133,13 @@ class KeyStore(Device):
         if algorithm == "x919":
             return crypto.mac_x919(self._working_key(1), data)
         raise ValueError("unknown MAC algorithm %r (known: %s)" % (algorithm, ", ".join(MAC_ALGORITHMS)))
+
+    def journal_mac(self, data):
+        """HMAC-SHA256 (32 bytes) of `data` under the journal key: the keyed
+        chain that makes an edited, deleted or reordered journal record
+        detectable (firmware/journal.py). Every backend must give it; the
+        key stays in the key store (on a handset: in the secure element)."""
+        return crypto.hmac_sha256(self._journal_key(), data)
 
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):

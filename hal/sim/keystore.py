@@ -4,7 +4,7 @@
     open_device("keystore", "sim:", storage=st, master_key="0123...")  another one (hex or bytes)
     open_device("keystore", "sim:?master_key=0123...")                 no storage: memory only
 
-File "keystore.json": {"master_key", "data_key", "pin_key", "mac_key"} as hex;
+File "keystore.json": {"master_key", "data_key", "journal_key", "pin_key", "mac_key"} as hex;
 the working keys encrypted under the master key, as the base class keeps
 them. SIMULATOR ONLY: the master key and the data key are in the file in
 clear. On the handset both stay inside the secure element and never reach
@@ -114,11 +114,19 @@ class SimKeyStore(KeyStore):
         return self._key("master_key")
 
     def _data_key(self):
-        key = self._key("data_key")
+        return self._created_key("data_key", 16)
+
+    def _journal_key(self):
+        return self._created_key("journal_key", 32)
+
+    def _created_key(self, name, length):
+        """A key the terminal makes itself, on first use (a handset's
+        secure element generates it inside)."""
+        key = self._key(name)
         if key is None:
-            key = urandom(16)
+            key = urandom(length)
             state = dict(self._state)
-            state["data_key"] = hexlify(key)
+            state[name] = hexlify(key)
             self._commit(state)
         return key
 
