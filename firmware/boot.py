@@ -329,6 +329,7 @@ class Boot:
         self.marked_good = False
         self._log = log
         self._wake = None                 # set by the boot loop: called when a reboot is requested
+        self.idle = None                  # set by the app: True when no transaction runs (a reboot waits for it)
 
     @property
     def version(self):
@@ -455,6 +456,13 @@ async def _run_app(main_module, config, boot, health_timeout_ms):
         if boot.on_trial and waited >= health_timeout_ms:
             _say(None, "boot: no health check passed within %d ms: reboot" % health_timeout_ms)
             break
+    # Never in the middle of a transaction: a reboot waits for the idle
+    # screen (checked and acted on with no await between, so no sale can
+    # start in the gap), a minute at most.
+    for _ in range(600):
+        if app_task.done() or boot.idle is None or boot.idle():
+            break
+        await asyncio.sleep(0.1)
     if not app_task.done():
         app_task.cancel()
         try:

@@ -61,6 +61,7 @@ async def run_app(app, boot=None):
     boot duties: the health check of a trial, the rollback notice."""
     from hal.compat import asyncio
     if boot is not None:
+        boot.idle = app.idle_event.is_set
         asyncio.create_task(_boot_duties(app, boot))
     await app.run()
 

@@ -6,11 +6,11 @@ A build declares, per store, [oldest it reads, newest it reads, the one it
 writes] (DATA_FORMATS below, copied into every bundle's manifest).
 
 The rule (docs/FLASHING.md):
-1. Within one format number a change may only add what an older reader
-   ignores: a new field in a journal record, a new record kind that older
-   code skips. Renaming, removing or changing the meaning of a field, and a
-   new settings name (settings.json refuses unknown names), need a new
-   format number.
+1. Every change to what a store holds is a new format number: a new
+   journal record kind or field (firmware/records.py quarantines a record
+   it does not know), a renamed or re-meant field, a new settings name
+   (settings.json refuses unknown names), another key store layout. A build
+   that reads formats up to N knows the schemas of each of them.
 2. An update installs only if the new build reads what the installed one
    writes (the old journal opens after the update), and the installed one
    reads what the new build writes (the journal opens again after a

@@ -242,3 +242,15 @@ def test_inspect_and_keygen_command_line(tmp_path, capsys):
     tool.main(["keygen", "-o", str(tmp_path / "other")])
     assert tool.main(["inspect", str(tmp_path / "app.bundle"), "--key", str(tmp_path / "other.pub")]) == 1
     assert "signed by an unknown key" in capsys.readouterr().err
+
+
+def test_why_every_journal_change_is_a_new_format():
+    """Rule 1 of the compatibility rule (firmware/update/formats.py): the
+    journal reader quarantines what it does not know, so a record a newer
+    build wrote with one more field, or a new kind, would be lost to an
+    older build after a rollback unless the formats say it cannot happen."""
+    from firmware.records import RecordSchemas
+    schemas = RecordSchemas()
+    assert schemas.problem({"k": "batch", "batch": 7}) is None
+    assert "unexpected field" in schemas.problem({"k": "batch", "batch": 7, "added_in_v2": 1})
+    assert "unknown kind" in schemas.problem({"k": "added_in_v2"})

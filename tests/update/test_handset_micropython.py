@@ -19,6 +19,9 @@ import pytest
 import serial
 
 from hosttools import bundle as tool
+from tests.flows import cashier
+from tests.hil.dut import Dut
+from tests.hil.plugin import open_port
 from tests.update.support import Cable, MicroPythonHandset, new_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -103,7 +106,14 @@ def wait_status(cable, timeout_s=60):
         time.sleep(1)
 
 
-def test_full_update_then_a_bad_build_rolls_back(handset, bundles):
+def dut(cable):
+    """The HIL suite's hands on the same cable (the test protocol)."""
+    device = Dut(open_port(cable.bench_end, 115200))
+    device.info = device.hello()
+    return device
+
+
+def test_full_update_rollback_reads_the_newer_journal_then_a_bad_build_rolls_back(handset, bundles):
     cable = handset.cable
     assert "version 0.1.0 in slot a" in wait_status(cable)
     code, out = pos_flash(cable, bundles["0.2.0"])
@@ -113,18 +123,30 @@ def test_full_update_then_a_bad_build_rolls_back(handset, bundles):
     hello = protocol_request(cable, {"id": 41, "op": "hello"})
     assert hello["ok"] and hello["firmware"] == "0.2.0" and hello["target"] == "handset"
     assert "slot b, version 0.2.0 (trial)" in handset.output()
+    # a sale under 0.2.0; back to 0.1.0, which reads the journal 0.2.0 wrote
+    device = dut(cable)
+    cashier.sale(device, 1234, "debit-mag")
+    sale = device.journal()[-1]
+    device.port.close()
+    code, out = pos_flash(cable, "--rollback")
+    assert code == 0 and "slot a boots next" in out, out
+    assert "version 0.1.0 in slot a" in wait_status(cable)
+    device = dut(cable)
+    assert device.info["firmware"] == "0.1.0"
+    assert device.journal()[-1] == sale
+    device.port.close()
     # a bad build: its sign-on is broken, the health check fails on every try
     code, out = pos_flash(cable, bundles["0.3.0"])
     assert code == 1 and "update failed on the handset: version 0.3.0 did not pass its health check, " \
-                         "previous version 0.2.0 restored" in out, out + handset.output()
-    assert handset.output().count("slot b, version 0.3.0 (trial)") == 0
-    assert handset.output().count("slot a, version 0.3.0 (trial)") == 3
+                         "previous version 0.1.0 restored" in out, out + handset.output()
+    assert handset.output().count("slot b, version 0.3.0 (trial)") == 3
     assert "failed its health check: sign-on failed (INTERNAL)" in handset.output()
-    # the merchant was told, on the screen, at the boot that restored 0.2.0
-    seen = protocol_request(cable, {"id": 42, "op": "wait_text", "text": "version restored",
-                                    "timeout_ms": 100})
+    # the merchant was told, on the screen, at the boot that restored 0.1.0
+    seen = protocol_request(cable, {"id": 42, "op": "wait_text", "text": "version restored", "timeout_ms": 100})
     assert seen["ok"] is True, seen
-    assert protocol_request(cable, {"id": 43, "op": "hello"})["firmware"] == "0.2.0"
+    device = dut(cable)
+    assert device.info["firmware"] == "0.1.0" and device.journal()[-1] == sale
+    device.port.close()
 
 
 def test_cable_pulled_and_power_cut_mid_upload_resume(handset, bundles):
