@@ -275,9 +275,15 @@ class App:
             self.printouts_base += 1
 
     async def print_receipts(self, txn, reprint=False, copies=None):
-        """Merchant copy, then (after the tear) the cardholder copy. The
-        journal notes each original copy once printed, so a reboot prints
-        only the copies a power cut stopped, never an original twice."""
+        """Merchant copy, then (after the tear) the cardholder copy.
+
+        Each slip is journaled (`printing`) before its first byte goes to
+        the printer, and each original copy again once printed (`printed`).
+        A copy that was started but never marked printed (a power cut, a
+        printer fault mid-slip) may exist on paper: it comes out again as a
+        numbered reprint, never as a second original. A reprint takes the
+        next reprint number, journaled first, so every slip's verification
+        code is its own."""
         copies = self.settings.receipt_copies if copies is None else copies
         title = txn["type"].upper()
         kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
@@ -287,7 +293,13 @@ class App:
         for index, copy in enumerate(kinds):
             if index > 0:
                 await self.ui.message(title, ["TEAR_MERCHANT"], self.settings.tear_pause_ms)
-            await self.print_slip(receipt.txn_lines(self.settings, txn, copy, reprint), title)
+            duplicate = reprint or copy in (txn.get("copies_started") or [])
+            number = txn.get("reprints", 0) + 1 if duplicate else 0
+            self.state.record("printing", batch=txn["batch"], trace=txn["trace"], copy=copy, reprint=number)
+            code = receipt.code_from_mac(self.devices.keystore.receipt_mac(
+                receipt.txn_verification_data(self.settings, txn, copy, number)))
+            await self.print_slip(receipt.txn_lines(self.settings, txn, copy, duplicate, code, number,
+                                                    self.settings.receipt_qr), title)
             if not reprint:
                 last = index == len(kinds) - 1
                 self.state.record("printed", batch=txn["batch"], trace=txn["trace"], copy=copy, all=last)
@@ -297,6 +309,6 @@ class App:
 
 
 async def print_unprinted(app, txn):
-    """Receipts a power cut stopped: printed at boot, once (they were never
-    printed, so they are originals, not reprints)."""
+    """Receipts a power cut stopped: printed at boot, once. A copy never
+    started is an original; one started and cut is a reprint (print_receipts)."""
     await app.print_receipts(txn)

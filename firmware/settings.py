@@ -32,6 +32,7 @@ DEFAULTS = {
     "pw_lockout_s": 300,
     "allow_fallback": True,           # swipe a chip card after its chip failed
     "receipt_copies": 2,
+    "receipt_qr": True,               # the printer prints QR codes (ESC/POS GS ( k): the slip's code as QR too
     "test_protocol": False,           # the HIL test port; off in a production build
 }
 

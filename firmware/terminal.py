@@ -15,6 +15,9 @@ Record kinds (field "k"):
   reversal  {"batch", "trace", "result": done|failed, "tries"}
   resend    {"batch", "trace"}                 a refund sent again (same trace)
   chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
+  printing  {"batch", "trace", "copy", "reprint": n}
+                                               a slip about to print (before its first byte):
+                                               reprint 0 an original copy, n the n-th reprint
   printed   {"batch", "trace", "copy", "all"}  one original copy printed ("all": the last one)
   settling  {"batch", "trace"}                 a 0500 about to leave: open until `settle` (or
             {"batch", "trace", "result"}       this with a result: the host never took it)
@@ -50,7 +53,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed")
+               "printed", "copies_printed", "copies_started", "reprints")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -302,6 +305,17 @@ class TerminalState:
         txn = self.find(r["batch"], r["trace"])
         if txn is not None:
             txn["tc"] = r["tc"]
+
+    def _on_printing(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is None:
+            return
+        if r["reprint"]:
+            # Every reprint has its own number (its verification code says
+            # which it is), never reused after a power cut.
+            txn["reprints"] = max(txn.get("reprints", 0), r["reprint"])
+        else:
+            txn["copies_started"] = (txn.get("copies_started") or []) + [r["copy"]]
 
     def _on_printed(self, r):
         key = (r["batch"], r["trace"])

@@ -171,6 +171,9 @@ MESSAGES = {
     "RC_KEY_ERROR": ("密钥错误,请重新签到", "Key error, sign on again"),
     "INTERNAL": ("内部错误,交易未完成", "Internal error"),
     "PRESS_KEY": ("按任意键返回", "Press any key"),
+    # QR payments (firmware/qrpay.py)
+    "QR_CODE_UNKNOWN": ("不是有效付款码,请顾客刷新后重扫", "Not a payment code: ask to refresh, scan again"),
+    "QR_FORMAT": ("扫码报文格式错误", "QR payment message malformed"),
 }
 
 

@@ -537,3 +537,21 @@ def hmac_sha256(key, data):
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     outer.update(inner.digest())
     return outer.digest()
+
+
+# The receipt key is derived from the terminal master key, which the host
+# holds too (it sends the working keys under it), and which does not change
+# at each sign-on: a slip's code stays verifiable for as long as the master
+# key is in force. Derivation: the 16-byte label encrypted under the master
+# key (3DES ECB); the MAC: HMAC-SHA256 under that key.
+RECEIPT_KEY_LABEL = b"POS RECEIPT KEY1"
+
+
+def receipt_key(master_key):
+    return ecb_encrypt(master_key, RECEIPT_KEY_LABEL)
+
+
+def receipt_mac(master_key, data):
+    """The MAC of a slip's verification data (firmware/receipt.py says what
+    the data is), as terminal and host both compute it."""
+    return hmac_sha256(receipt_key(master_key), data)

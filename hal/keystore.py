@@ -134,6 +134,12 @@ class KeyStore(Device):
             return crypto.mac_x919(self._working_key(1), data)
         raise ValueError("unknown MAC algorithm %r (known: %s)" % (algorithm, ", ".join(MAC_ALGORITHMS)))
 
+    def receipt_mac(self, data):
+        """32 bytes: HMAC-SHA256 of a slip's verification data under the
+        receipt key, derived from the master key (hal/crypto.receipt_key),
+        so the acquirer can check a receipt's code."""
+        return crypto.receipt_mac(self._require_master_key(), bytes(data))
+
     def journal_mac(self, data):
         """HMAC-SHA256 (32 bytes) of `data` under the journal key: the keyed
         chain that makes an edited, deleted or reordered journal record
