@@ -27,6 +27,7 @@ BENCHMARKS = (
     ("mac", "bench.crypto_mac"),
     ("e2e", "bench.e2e"),
     ("host", "bench.host_load"),
+    ("passwords", "bench.password_cost"),
     ("keys", "bench.keypress"),
     ("flash", "bench.flash_update"),
 )

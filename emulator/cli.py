@@ -19,6 +19,7 @@ import tempfile
 
 from emulator.commands import CommandError, CommandRunner, screen_box
 from emulator.handset import Handset
+from firmware.settings import SettingsError
 
 
 def parse_args(argv):
@@ -94,7 +95,11 @@ def main(argv=None):
     handset = Handset(os.path.join(data_dir, "handset"), settings=settings,
                       log_stream=sys.stderr if args.log else None, image_dir=image_dir)
     try:
-        handset.start()
+        try:
+            handset.start()
+        except SettingsError as e:
+            print("pos-emulator: cannot start: %s" % e, file=sys.stderr)
+            return 2
         runner = CommandRunner(handset, args.out)
         if args.hil:
             from emulator.hil import open_hil_port
@@ -122,14 +127,18 @@ def main(argv=None):
 def parse_settings(pairs):
     """['message_ms=200', 'lang=en'] -> {'message_ms': 200, 'lang': 'en'}."""
     import json
-    from firmware.settings import DEFAULTS
+    from firmware.settings import defaults
+    known = defaults()
     settings = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise ValueError("--set takes NAME=VALUE, not %r" % pair)
-        if name not in DEFAULTS:
-            raise ValueError("--set: no setting %r (known: %s)" % (name, ", ".join(sorted(DEFAULTS))))
+        if name not in known:
+            raise ValueError("--set: no setting %r (known: %s)" % (name, ", ".join(sorted(known))))
+        if isinstance(known[name], str):
+            settings[name] = value   # a text setting stays text (a TPDU of digits is not a number)
+            continue
         try:
             settings[name] = json.loads(value)
         except ValueError:

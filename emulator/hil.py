@@ -114,6 +114,10 @@ class Bridge:
         modem = self._running().sim.modem
         self.handset.call(setattr, modem, "powered", request["state"] == "up")
 
+    async def _op_clock(self, request):
+        """The wall clock moves on (a lockout waited out in no time)."""
+        self.handset.call(self._running().sim.clock.advance, request["advance_s"])
+
     async def _op_host(self, request):
         host = self._own_host()
         if request["state"] == "down" and not self._host_down:

@@ -55,8 +55,7 @@ class App:
         self.log = Log(log_stream, clock=devices.clock)
         self.journal = Journal(devices.storage, mac=devices.keystore.journal_mac)
         self.state = TerminalState(self.journal)
-        self.operators = Operators(devices.storage, devices.clock,
-                                   settings.pw_max_failures, settings.pw_lockout_s)
+        self.operators = Operators(devices.storage, devices.clock, settings, devices.keystore)
         if draw is None:
             from firmware.screen import render as draw
         self.ui = UI(devices.display, self.events, settings, draw)
@@ -127,6 +126,11 @@ class App:
             await self.ui.message("TERMINAL", ["JOURNAL"])
         for code in self.boot_notices:
             await self.ui.message("TERMINAL", [code])
+        if self.operators.load().damaged:
+            # Every account stays locked: no void, refund or settlement
+            # until the service reset (docs/ARCHITECTURE.md, Passwords).
+            self.log("passwords: %s", self.operators.damaged)
+            self.need_service("operators", "SERVICE_PASSWORDS")
         if self.journal.dropped_bytes:
             self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
         self.log("boot: batch %06d, last trace %06d, %d pending reversal(s), %d pending refund(s)",

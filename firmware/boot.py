@@ -484,9 +484,13 @@ def main(argv=None):
     starts it from the top)."""
     import asyncio
     argv = sys.argv[1:] if argv is None else argv
-    with open(argv[0]) as f:
-        config = json.load(f)
-    update = config.get("update") or {}
+    try:
+        with open(argv[0]) as f:
+            config = json.load(f)
+        update = config.get("update") or {}
+    except (IndexError, OSError, ValueError, AttributeError) as e:
+        print("boot: cannot read the configuration (%s): give its path, a JSON object" % (e,))
+        sys.exit(2)
     root = update.get("root") or argv[0].rsplit("/", 1)[0]
     flash = Flash(root)
     health_timeout_ms = update.get("health_timeout_ms", DEFAULT_HEALTH_TIMEOUT_MS)

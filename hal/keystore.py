@@ -13,6 +13,8 @@ Backend hooks:
     _data_key()              -> 16-byte key for seal/unseal (created on first use)
     _load_working_keys()     -> (pin_key_enc16, mac_key_enc16) under the master key, or None
     _save_working_keys(keys) -> persist that pair, or None to erase it
+    _load_marks()            -> list of mark names (see marks below)
+    _save_marks(names)       -> persist that list; a key injection erases it
     _journal_key()           -> 32-byte key for the journal's MAC chain (created on first use)
 
 EVERY KEY STORE BACKEND MUST IMPLEMENT journal_mac() (through the
@@ -111,6 +113,32 @@ class KeyStore(Device):
         if keys is None:
             raise KeyStoreError("no working keys: sign on first")
         return crypto.ecb_decrypt(master, keys[index])
+
+    # -- marks ------------------------------------------------------------------
+    # Facts about this terminal that must outlive its data directory, kept
+    # where the keys are (apart from that directory, root only): "passwords"
+    # (firmware/operators.py) says operators.json existed, so a missing one
+    # is a deletion, not a terminal fresh from the factory. A key injection
+    # starts a terminal afresh and erases them; so does the service reset.
+
+    def has_mark(self, name):
+        return name in self._load_marks()
+
+    def set_mark(self, name):
+        marks = self._load_marks()
+        if name not in marks:
+            self._save_marks(list(marks) + [name])
+
+    def clear_mark(self, name):
+        marks = self._load_marks()
+        if name in marks:
+            self._save_marks([mark for mark in marks if mark != name])
+
+    def _load_marks(self):
+        raise NotImplementedError
+
+    def _save_marks(self, names):
+        raise NotImplementedError
 
     # -- operations -----------------------------------------------------------
 
