@@ -173,6 +173,12 @@ class Flash:
     def append(self, name, data):
         self._mutate("append", name, data)
 
+    def write_from(self, name, read, size):
+        """Create a file of `size` bytes from read(n) in blocks, flushed to
+        disk, without holding it in RAM (a 250 KB font on a small heap).
+        -> the SHA-256 of what was written, to compare with the manifest."""
+        return self._mutate("stream", name, (read, size))
+
     def remove(self, name):
         if self.exists(name):
             self._mutate("remove", name, None)
@@ -203,10 +209,12 @@ class Flash:
                 self._mutate("mkdir", current, None)
 
     def _mutate(self, op, name, data):
-        self._apply(op, name, data)
+        return self._apply(op, name, data)
 
     def _apply(self, op, name, data):
         path = self.path(name)
+        if op == "stream":
+            return self._stream(path, data[0], data[1])
         if op == "replace":
             self._room(len(data) - (self.size(name) or 0))
             tmp = path + ".tmp"
@@ -232,6 +240,25 @@ class Flash:
             os.mkdir(path)
         else:
             raise ValueError(op)
+
+    def _stream(self, path, read, size, stop_after=None):
+        import hashlib
+        import binascii
+        self._room(size)
+        digest = hashlib.sha256()
+        left = size if stop_after is None else stop_after
+        with open(path, "wb") as f:
+            while left > 0:
+                block = read(min(left, 8192))
+                if not block:
+                    break
+                digest.update(block)
+                f.write(block)
+                left -= len(block)
+            _fsync(f)
+        if stop_after is None:
+            _fsync_dir(path.rsplit("/", 1)[0])
+        return binascii.hexlify(digest.digest()).decode()
 
     def _room(self, extra):
         if self.capacity is not None and extra > 0 and extra > self.free_bytes():

@@ -303,7 +303,6 @@ class UpdateService:
         flash.remove(folder + "/" + bootstage.MANIFEST)
         flash.remove_tree(folder)
         flash.makedirs(folder)
-        import hashlib
         with flash.open_read(UPLOAD_PART) as f:
             f.seek(payload_start)
             source = open_inflate(f) if manifest["compression"] == "zlib" else f
@@ -314,14 +313,13 @@ class UpdateService:
                 if parent and parent not in made:
                     flash.makedirs(folder + "/" + parent)
                     made[parent] = True
-                data = _read_exact(source, entry["size"])
-                if len(data) != entry["size"] or hexlify(hashlib.sha256(data).digest()) != entry["sha256"]:
+                path = folder + "/" + name
+                digest = flash.write_from(path, source.read, entry["size"])
+                if flash.size(path) != entry["size"] or digest != entry["sha256"]:
                     flash.remove_tree(folder)
                     self._drop_upload()
                     raise Refused("%s in the bundle does not match its signed hash: rebuild the bundle"
                                   % name)
-                flash.write_file(folder + "/" + name, data)
-                data = None
         flash.write_file(folder + "/" + bootstage.SIGNATURE, signature)
         flash.write_file(folder + "/" + bootstage.MANIFEST, manifest_bytes)
 
@@ -350,14 +348,3 @@ class UpdateService:
         self.boot.request_reboot()
         return {"slot": slot}
 
-
-def _read_exact(source, n):
-    parts = []
-    left = n
-    while left > 0:
-        block = source.read(min(left, 16384))
-        if not block:
-            break
-        parts.append(block)
-        left -= len(block)
-    return b"".join(parts)

@@ -38,10 +38,12 @@ class CutFlash(bootstage.Flash):
         if len(self.log) == self.cut_at:
             self._torn(op, name, data)
             raise bootstage.PowerCut("power cut at write %d (%s %s)" % (self.cut_at, op, name))
-        bootstage.Flash._apply(self, op, name, data)
+        return bootstage.Flash._apply(self, op, name, data)
 
     def _torn(self, op, name, data):
-        if op in ("write", "append"):
+        if op == "stream":
+            self._stream(self.path(name), data[0], data[1], stop_after=data[1] // 2)
+        elif op in ("write", "append"):
             with open(self.path(name), "wb" if op == "write" else "ab") as f:
                 f.write(data[:len(data) // 2])
         elif op == "replace":
@@ -124,6 +126,7 @@ def test_a_clean_update_counts_its_writes(clean_writes):
     assert chunks >= 5
     assert log[-2:] == [("replace", "boot.json"), ("replace", "boot.json")]   # first boot, mark good
     assert ("write", "slot-b/manifest.json") in log
+    assert ("stream", "slot-b/firmware/assets/font16.bin") in log
     assert log.index(("write", "slot-b/manifest.json")) < log.index(("replace", "boot.json"))
     print("clean update: %d writes (%d chunk appends), ops %s" % (len(log), chunks, sorted(set(ops))))
 
