@@ -22,7 +22,7 @@ import os
 import threading
 import tty
 
-from firmware import serviceport, testproto
+from firmware import port as service_port, testproto
 from firmware.update import proto
 
 FIRMWARE_OFF = "firmware is off (power cut): send reset"
@@ -165,7 +165,7 @@ class UpdatePort:
         service = self._service()
         if service is None:
             return proto.encode_json({"ok": False, "error": FIRMWARE_OFF if not self.handset.running
-                                      else serviceport.NO_UPDATES})
+                                      else service_port.NO_UPDATES})
         return await service.answer(kind, payload)
 
     def bad_frame(self, reason):
@@ -259,12 +259,12 @@ class HilPort:
             lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
             os.fdopen(write_fd, "wb", buffering=0, closefd=False))
         writer = asyncio.StreamWriter(transport, write_protocol, None, loop)
-        self._serving = loop.create_task(serviceport.serve(reader, writer, self.bridge.answer, self.bridge.update))
+        self._serving = loop.create_task(service_port.serve(reader, writer, self.bridge.answer, self.bridge.update))
         return os.ttyname(slave)
 
     async def _client(self, reader, writer):
         try:
-            await serviceport.serve(reader, writer, self.bridge.answer, self.bridge.update)
+            await service_port.serve(reader, writer, self.bridge.answer, self.bridge.update)
         except (ConnectionError, OSError):
             pass  # the test went away mid-reply
         finally:

@@ -118,11 +118,11 @@ async def run(config, log_stream=None, boot=None):
     (setting test_protocol; docs/HIL.md)."""
     from hal.compat import asyncio
     app = build_app(config, log_stream, boot)
-    port = config.get("service_port") or config.get("test_port")
-    if not port or (boot is None and not app.settings.test_protocol):
+    uart_config = config.get("service_port") or config.get("test_port")
+    if not uart_config or (boot is None and not app.settings.test_protocol):
         await run_app(app, boot)
         return
-    from firmware import serviceport, testproto
+    from firmware import port, testproto
     from firmware.driver import Driver
     handset = Rebootable(config, log_stream, app, boot)
     driver = Driver(app)
@@ -144,12 +144,12 @@ async def run(config, log_stream=None, boot=None):
     while True:
         uart = None
         try:
-            reader, writer = open_uart(port["path"], port.get("baud", 115200))
+            reader, writer = open_uart(uart_config["path"], uart_config.get("baud", 115200))
             uart = reader
-            await serviceport.serve(reader, writer, answer if testproto.enabled(app.settings) else None,
+            await port.serve(reader, writer, answer if testproto.enabled(app.settings) else None,
                                     updates)
         except Exception as e:  # noqa: BLE001 - logged; the app goes on
-            driver.app.log("service port %s: %s", port["path"], e)
+            driver.app.log("service port %s: %s", uart_config["path"], e)
         finally:
             _close_quietly(uart)
         await asyncio.sleep(5)  # then open it again (a cable pulled and put back)

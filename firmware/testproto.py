@@ -364,7 +364,7 @@ async def serve(reader, writer, driver, answer=None):
     """Answer requests from `reader` on `writer` until the stream ends.
     `answer(request)` defaults to handle(driver, request); the emulator's
     bridge passes its own. With the protocol locked, nothing is read or
-    written: the port stays silent. (The loop is firmware/serviceport.py,
+    written: the port stays silent. (The loop is firmware/port.py,
     which also carries the update protocol on the same port.)"""
     if answer is None:
         if not enabled(driver.app.settings):
@@ -372,8 +372,8 @@ async def serve(reader, writer, driver, answer=None):
 
         async def answer(request):
             return await handle(driver, request)
-    from firmware import serviceport
-    await serviceport.serve(reader, writer, answer)
+    from firmware import port
+    await port.serve(reader, writer, answer)
 
 
 # -- the screen as PNG, without zlib (MicroPython has no compressor) ----------
