@@ -27,13 +27,16 @@ class HandsetError(Exception):
 class Handset:
     _powered_off = []  # tasks of loops stopped by power_cut(), never to run again (see run())
 
-    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, image_dir=None):
+    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, before_boot=None, image_dir=None):
+        """before_boot: called with the app once it is built, before it
+        boots (a test wraps devices there: tests/flows/test_crash_matrix.py).
+        image_dir: the firmware image as folders (slot-a, slot-b, boot.json,
+        upload/, trusted_keys.json): pos-flash updates it over the HIL port
+        as it would a handset (docs/FLASHING.md). The code that runs is
+        always this tree's; the slots give the version, the boot state
+        machine and the health check."""
         self.data_dir = str(data_dir)
-        # The firmware image as folders (slot-a, slot-b, boot.json, upload/,
-        # trusted_keys.json): pos-flash updates it over the HIL port as it
-        # would a handset (docs/FLASHING.md). The code that runs is always
-        # this tree's; the slots give the version, the boot state machine
-        # and the health check.
+        self.before_boot = before_boot
         self.image_dir = str(image_dir) if image_dir else None
         self.boot = None
         self.update_service = None
@@ -62,6 +65,8 @@ class Handset:
         self.app = build_app(config, self.log_stream, self.boot)
         self.update_service = update_service(config, self.boot, lambda: self.app)
         self.driver = Driver(self.app)
+        if self.before_boot is not None:
+            self.before_boot(self.app)
         ready = threading.Event()
         self._failure = None
         self._cut = False

@@ -146,6 +146,9 @@ class Driver:
                         "card": txn.get("pan"), "rc": txn.get("rc"), "orig": txn.get("orig"),
                         # MMDD as the host booked it: what a refund asks for
                         "date": txn.get("host_date") or txn.get("time", "")[4:8]})
+            if txn.get("order"):       # a QR payment: its order number and wallet
+                out[-1]["order"] = txn["order"]
+                out[-1]["channel"] = txn.get("channel")
         return out
 
 

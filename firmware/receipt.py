@@ -58,6 +58,10 @@ def spaced(code):
     return " ".join(code[i:i + 4] for i in range(0, len(code), 4))
 
 
+# The wallets of QR payments (firmware/qrpay.py) as the slip names them.
+CHANNEL_LABELS = {"wechat": "微信支付 WECHAT PAY", "alipay": "支付宝 ALIPAY", "unionpay": "银联二维码 UNIONPAY QR"}
+
+
 def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_qr=False):
     """The slip of one transaction as (style, text) lines. `code`: its
     verification code (12 digits), printed as digits and, `with_qr`, as a
@@ -74,9 +78,16 @@ def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_
         ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
         ("normal", "操作员号 OPERATOR NO:" + txn.get("op", "01")),
         ("rule", RULE),
-        ("normal", "卡号 CARD NO:"),
-        ("bold", "%s %s" % (txn.get("pan", ""), MODE_MARKS.get(txn.get("mode"), ""))),
     ]
+    if txn.get("order"):
+        # A QR payment: the wallet and its order number stand where a card would.
+        lines += [("normal", "支付方式 PAID BY:"),
+                  ("bold", CHANNEL_LABELS.get(txn.get("channel"), "扫码 QR")),
+                  ("normal", "订单号 ORDER NO:"),
+                  ("bold", txn["order"])]
+    else:
+        lines += [("normal", "卡号 CARD NO:"),
+                  ("bold", "%s %s" % (txn.get("pan", ""), MODE_MARKS.get(txn.get("mode"), "")))]
     expiry = txn.get("exp")
     if expiry:
         lines.append(("normal", "有效期 EXP DATE:20%s/%s" % (expiry[0:2], expiry[2:4])))
@@ -146,8 +157,31 @@ def settlement_lines(settings, report, reprint=False):
     for kind, label in (("sale", "消费 SALE"), ("void", "撤销 VOID"), ("refund", "退货 REFUND")):
         lines.append(("normal", escpos.justify(label, "%d   %s" % (
             totals[kind + "_count"], format_amount(totals[kind + "_amount"])))))
+    channels = report.get("channels") or {}
+    if channels:
+        lines.append(("rule", RULE))
+        lines.append(("normal", "扫码收款 QR PAYMENTS"))
+        for channel in sorted(channels):
+            row = channels[channel]
+            lines.append(("normal", escpos.justify(CHANNEL_LABELS.get(channel, channel), "%d   %s" % (
+                row["count"], format_amount(row["amount"])))))
     lines.append(("rule", RULE))
     lines.append(("bold", "对账平 BALANCED" if report["balanced"] else "对账不平 UNBALANCED"))
+    fee_rows = report.get("fees")
+    if fee_rows:
+        # What the acquirer keeps (费率): per class, computed per transaction
+        # in fen, half up (firmware/fees.py). Cards are balanced above; this
+        # is the merchant's own arithmetic of what reaches the bank account.
+        lines.append(("rule", RULE))
+        lines.append(("normal", escpos.justify("手续费 FEES", "交易额/手续费/净额")))
+        for name, label in (("debit", "借记卡 DEBIT"), ("credit", "贷记卡 CREDIT"), ("qr", "扫码 QR"),
+                            ("total", "合计 TOTAL")):
+            row = fee_rows.get(name)
+            if row is None:
+                continue
+            lines.append(("normal", label))
+            lines.append(("normal", escpos.justify("", "%s/%s/%s" % (
+                format_amount(row["gross"]), format_amount(row["fee"]), format_amount(row["net"])))))
     unconfirmed = report.get("unconfirmed") or []
     if unconfirmed:
         # Refunds the host answered 94 on a resend: not in the totals, not

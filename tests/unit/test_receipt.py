@@ -10,6 +10,7 @@ import pytest
 
 from firmware import escpos, receipt
 from hal import crypto
+from firmware import fees
 from firmware.gb2312 import load_table
 from firmware.settings import Settings
 
@@ -24,7 +25,11 @@ VOID = dict(SALE, trace=14, type="void", amount=12345, orig={"batch": 1, "trace"
 REFUND = dict(SALE, trace=15, type="refund", amount=2500, orig={"rrn": "123456789012", "date": "1122"})
 REPORT = {"batch": 1, "time": "20261122230000", "balanced": True,
           "totals": {"sale_amount": 30000, "sale_count": 3, "void_amount": 10000, "void_count": 1,
-                     "refund_amount": 2500, "refund_count": 1}}
+                     "refund_amount": 2500, "refund_count": 1},
+          "channels": {"wechat": {"amount": 1234, "count": 1}, "alipay": {"amount": 5000, "count": 2}},
+          "fees": fees.totals([("debit", 20000), ("debit", 10000), ("debit", -2500), ("qr", 1234),
+                               ("qr", 2000), ("qr", 3000)],
+                              {"debit": (50, 2000), "credit": (60, None), "qr": (38, None)})}
 
 MASTER_KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")   # the test master key
 
