@@ -123,6 +123,12 @@ class App:
             self.log("journal: trace numbers go on after the trace mark (%d skipped)", self.state.jumped_traces)
         if problems:
             self.need_service("journal", ("SERVICE_JOURNAL", len(problems)))
+        if not self.devices.storage.durable and not self.settings.allow_volatile_storage:
+            # Without fsync a power cut can lose an approved sale or a
+            # reversal owed: no money moves on such storage (an interpreter
+            # with neither os.fsync nor ffi), unless a simulator says so.
+            self.log("storage: no fsync on this interpreter: new transactions refused")
+            self.need_service("storage", "SERVICE_NOT_DURABLE")
         if self.journal.broken:
             await self.ui.message("TERMINAL", ["JOURNAL"])
         for code in self.boot_notices:

@@ -275,6 +275,12 @@ def qr_sale_fields(app, amount, code=None):
     return fields
 
 
+def qr_order_fields(order):
+    """What a void or refund of a QR payment adds: the order (F59 A4), and
+    the entry mode of a code instead of a card."""
+    return {22: QR_ENTRY_MODE, 25: "00", 59: qrpay.field59([("A4", order)])}
+
+
 async def query_order(app, txn):
     """Ask the host where a waiting QR order stands. -> (status, reply) with
     status PAID, WAITING, CLOSED or FAILED; HostError when there is no answer

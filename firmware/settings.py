@@ -176,6 +176,7 @@ SETTINGS = (
     ("fee_qr_bp", 38, Whole(0, 1000)),
     ("receipt_qr", True, Flag()),                       # the printer prints QR codes (ESC/POS GS ( k)
     ("test_protocol", False, Flag()),                   # the HIL test port; off in a production build
+    ("allow_volatile_storage", False, Flag()),          # EMULATOR ONLY: take payments on storage that cannot fsync
 )
 
 

@@ -17,6 +17,7 @@ MESSAGES = {
     "MENU": ("主菜单", "Main menu"),
     "SERVICE_NEEDED": ("终端需维护,暂停新交易", "Service needed: no new sales"),
     "SERVICE_JOURNAL": ("流水异常%s处,请联系维护", "Journal: %s problem(s) found"),
+    "SERVICE_NOT_DURABLE": ("存储不能落盘,禁止交易", "Storage cannot fsync"),
     "SUPPORT_EXPORTED": ("维护数据已导出:%s", "Support data saved: %s"),
     "MENU_SALE": ("1.消费", "1.Sale"),
     "MENU_VOID": ("2.消费撤销", "2.Void"),

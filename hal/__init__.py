@@ -27,6 +27,11 @@ BACKENDS = {
     ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
     ("modem", "at"): ("hal.linux.at", "AtModem"),
     ("card_reader", "reader"): ("hal.linux.reader", "SerialCardReader"),
+    ("keypad", "evdev"): ("hal.linux.evdev", "EvdevKeypad"),
+    ("touch", "sim"): ("hal.sim.touch", "SimTouch"),
+    ("touch", "evdev"): ("hal.linux.evdev", "EvdevTouch"),
+    ("display", "fb"): ("hal.linux.fbdev", "FbDisplay"),
+    ("clock", "system"): ("hal.linux.clock", "SystemClock"),
 }
 
 

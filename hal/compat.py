@@ -310,6 +310,24 @@ def set_raw(fd):
         tty.setraw(fd)
 
 
+def set_system_time(epoch_seconds):
+    """Set the system clock (CLOCK_REALTIME); True if it was set, False if
+    the process may not (no root) or the interpreter cannot (no ffi)."""
+    if not IS_MICROPYTHON:
+        try:
+            time.clock_settime(time.CLOCK_REALTIME, epoch_seconds)
+            return True
+        except (AttributeError, OSError):
+            return False
+    clock_settime = _libc_function("i", "clock_settime", "ip")
+    if clock_settime is None:
+        return False
+    import struct
+    # struct timespec: time_t seconds, long nanoseconds (both a C long on Linux).
+    spec = bytearray(struct.pack("qq" if word_bytes() == 8 else "ii", epoch_seconds, 0))
+    return clock_settime(0, spec) == 0
+
+
 class _Inflater:
     """CPython's zlib behind the read(n) face of MicroPython's DeflateIO."""
 

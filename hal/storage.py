@@ -4,14 +4,16 @@ Used by the journal (append + fsync) and by settings (atomic replace).
 The same directory backend serves the simulator and the handset (its data
 partition); only the root differs.
 
-Durability: write paths end in fsync where the interpreter has it. Under
-MicroPython's unix port there is no os.fsync: data reaches the OS page cache
-(which survives a killed process, not a power cut), and `durable` says so.
+Durability: write paths end in fsync where the interpreter has it: os.fsync,
+or libc fsync through `ffi` (Debian's MicroPython). PyPI's MicroPython unix
+port has neither: data reaches the OS page cache (which survives a killed
+process, not a power cut), `durable` says so, and the app then refuses new
+transactions unless the setting allow_volatile_storage (emulator only) is on.
 """
 
 import os
 
-from hal.compat import fsync_dir, fsync_file, truncate_file
+from hal.compat import can_fsync, fsync_dir, fsync_file, truncate_file
 from hal.device import Device
 from hal.errors import StorageError, StorageFullError
 
@@ -65,12 +67,9 @@ class DirStorage(Storage):
         Storage.__init__(self)
         self.root = root
         self.capacity = capacity
-        self.durable = True
-        try:
-            import os as _os
-            _os.fsync  # noqa: B018 - probing, MicroPython lacks it
-        except AttributeError:
-            self.durable = False
+        # os.fsync (CPython) or libc fsync through ffi (Debian's MicroPython);
+        # PyPI's MicroPython has neither (hal/compat.py).
+        self.durable = can_fsync()
         if not _path_exists(root):
             self._makedirs(root)
 

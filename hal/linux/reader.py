@@ -116,7 +116,7 @@ class SerialCardReader(CardReader):
             try:
                 await self.poll()
                 self.failure = None
-            except CardError as e:
+            except Exception as e:  # noqa: BLE001 - the poll must outlive any one bad answer
                 # A module that fails is reported where a card is wanted
                 # (transceive raises); polling goes on so that a module
                 # that comes back is used again.

@@ -181,3 +181,57 @@ def test_settlement_keeps_qr_apart_and_reports_channels_and_fees(make_handset, h
     assert fees.fee_fen(1234, (38, None)) == 5
     slip = "\n".join(cashier.receipts_text(h)[-1])
     assert "WECHAT PAY" in slip and "112.34/0.55/111.79" in slip
+
+
+def qr_paid(h, amount, name="wx-pay"):
+    start_qr(h, "1", amount)
+    scan(h, name)
+    h.wait_text("QR payment approved")
+    h.wait_idle()
+    return cashier.last_txn(h)
+
+
+def refund_without_card(h, rrn, date, amount, expect="Refund successful"):
+    cashier.start_refund(h, rrn, date)
+    h.wait_text("Enter refund amount")
+    h.keys(str(amount))
+    h.enter()
+    h.wait_text(expect)
+    h.wait_idle()
+
+
+def test_qr_refunds_partial_then_over_the_rest(make_handset, host):
+    h = make_handset(**FAST)
+    cashier.unlock_supervisor(h)
+    before = host.balance(WX.code)
+    sale = qr_paid(h, 10000)
+    refund_without_card(h, sale["rrn"], sale["date"], 3000)
+    refund_without_card(h, sale["rrn"], sale["date"], 5000)
+    assert host.balance(WX.code) == before - 2000
+    sent = len(host.transactions())
+    refund_without_card(h, sale["rrn"], sale["date"], 2001, expect="Refund exceeds original")
+    assert len(host.transactions()) == sent                  # refused before anything left
+    refund_without_card(h, sale["rrn"], sale["date"], 2000)
+    assert host.balance(WX.code) == before
+    refunds = [t for t in h.journal() if t["type"] == "refund"]
+    assert [t["order"] for t in refunds] == [sale["order"]] * 3
+    slip = "\n".join(cashier.receipts_text(h)[-1])
+    assert sale["order"] in slip and "RMB -20.00" in slip
+
+
+def test_qr_void_gives_the_wallet_back(make_handset, host):
+    h = make_handset(**FAST)
+    cashier.unlock_supervisor(h)
+    before = host.balance(WX.code)
+    sale = qr_paid(h, 4321)
+    cashier.menu(h, "2")
+    cashier.supervisor(h)
+    h.wait_text("Original trace")
+    h.keys(str(sale["trace"]))
+    h.enter()
+    h.wait_text("Press ENTER to confirm")
+    h.enter()
+    h.wait_text("Void approved")
+    h.wait_idle()
+    assert host.balance(WX.code) == before
+    assert h.app.state.channel_totals() == {}
