@@ -156,8 +156,10 @@ class Cable:
 
     def _relay(self, source, sink):
         free_at = time.monotonic()     # when the line has sent everything so far
+        poller = select.poll()         # not select(): no limit on the descriptor's number
+        poller.register(source, select.POLLIN)
         while not self._stop:
-            if not select.select([source], [], [], 0.2)[0]:
+            if not poller.poll(200):
                 continue
             try:
                 data = os.read(source, 1024 if self.bytes_per_s else 65536)
