@@ -66,28 +66,55 @@ def _is_dir(path):
         return False
 
 
+# hal.compat.fsync_file / fsync_dir live in the slots; the boot stage cannot
+# import them, so it has the same two steps in short: os.fsync (CPython),
+# else libc's fsync through `ffi` (Debian's MicroPython), else nothing
+# (PyPI's unix port: the page cache survives a killed process only).
+
+def _libc(name, result, args):
+    try:
+        import ffi
+    except ImportError:
+        return None
+    for libname in ("libc.so.6", "libc.so"):
+        try:
+            return ffi.open(libname).func(result, name, args)
+        except OSError:
+            continue
+    return None
+
+
 def _fsync(f):
-    # hal.compat.fsync_file lives in the slots; the boot stage cannot import it.
     f.flush()
     fsync = getattr(os, "fsync", None)
     if fsync is not None:
         fsync(f.fileno())
+        return
+    libc_fsync = _libc("fsync", "i", "i")
+    if libc_fsync is not None and libc_fsync(f.fileno()) < 0:
+        raise OSError("fsync failed")
 
 
 def _fsync_dir(path):
-    fsync = getattr(os, "fsync", None)
-    if fsync is None or not hasattr(os, "open"):
+    if hasattr(os, "open") and hasattr(os, "fsync"):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    libc_open = _libc("open", "i", "si")
+    if libc_open is None:
         return
-    try:
-        fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fd = libc_open(path, 0)  # O_RDONLY
+    if fd >= 0:
+        _libc("fsync", "i", "i")(fd)
+        _libc("close", "i", "i")(fd)
 
 
 class Flash:

@@ -13,10 +13,15 @@ locked, lines are read and dropped without a reply); `update_service` is
 an UpdateService (None: frames get "no update service").
 """
 
+from hal.compat import TimeoutError, wait_for_ms
 from firmware import testproto
 from firmware.update import proto
 
 READ_SIZE = 4096
+# A frame's bytes come back to back; a pause this long inside one means its
+# sender went away (a cable pulled, pos-flash killed): the rest would
+# otherwise swallow the next request as the missing bytes.
+FRAME_GAP_MS = 1000
 NO_UPDATES = "this port serves no updates: the firmware was not started by the boot stage"
 
 
@@ -24,7 +29,14 @@ async def serve(reader, writer, answer_request=None, update_service=None):
     """Answer both protocols on `reader`/`writer` until the stream ends."""
     splitter = proto.PortSplitter()
     while True:
-        data = await reader.read(READ_SIZE)
+        if splitter.mid_frame:
+            try:
+                data = await wait_for_ms(reader.read(READ_SIZE), FRAME_GAP_MS)
+            except TimeoutError:
+                splitter.drop_partial()
+                continue
+        else:
+            data = await reader.read(READ_SIZE)
         if not data:
             return
         for message in splitter.feed(data):

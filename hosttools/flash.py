@@ -51,6 +51,22 @@ class Device:
     def close(self):
         self.port.close()
 
+    def hello(self, tries=4, timeout_s=3):
+        """The first request: asked again a few times, because a handset
+        whose last sender went away mid-frame drops that frame only after
+        a second of silence (firmware/port.py) and may swallow this one."""
+        saved = self.reply_timeout_s
+        self.reply_timeout_s = timeout_s
+        try:
+            for attempt in range(tries):
+                try:
+                    return self.request("hello")
+                except FlashError:
+                    if attempt == tries - 1:
+                        raise
+        finally:
+            self.reply_timeout_s = saved
+
     def request(self, op, **fields):
         message = {"id": self._next_id, "op": op}
         self._next_id += 1
@@ -184,7 +200,7 @@ def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None, window=2):
 def flash(device, data, out=print, progress=True, wait_s=120, reboot_wait_s=60):
     """The whole update: identity, upload, install, reboot, health check."""
     manifest = fmt.parse_manifest(fmt.split_header(data)[0])
-    hello = _check(device.request("hello"), "hello")
+    hello = _check(device.hello(), "hello")
     out("handset: " + describe(hello))
     out("bundle:  version %s for %s, %d bytes" % (manifest["version"], manifest["target"], len(data)))
     resumed = upload(device, data, progress)
@@ -254,6 +270,7 @@ def main(argv=None):
                 raise FlashError("cannot read %s: %s" % (args.bundle, e.strerror))
             fmt.split_header(data)
         device = Device.open(args.port, args.baud)
+        device.hello()
         if args.status:
             reply = _check(device.request("status"), "status")
             print(describe(reply))

@@ -109,6 +109,16 @@ class PortSplitter:
                 self._in_line = True
         return out
 
+    @property
+    def mid_frame(self):
+        """True while a frame has started and not all of it has come."""
+        return self._frame is not None
+
+    def drop_partial(self):
+        """Forget a frame cut short (the sender went away mid-frame): the
+        next byte starts a new message."""
+        self._frame = None
+
     def _feed_frame(self, data, out):
         frame = self._frame
         if len(frame) < HEAD:

@@ -55,7 +55,7 @@ def bundles(tmp_path_factory, micropython):
 
 @pytest.fixture
 def handset(micropython, tmp_path, bundles, host):
-    cable = Cable()
+    cable = Cable(baud=921600)   # paced (~90 KB/s), so a test can stop an upload halfway
     device = MicroPythonHandset(micropython, tmp_path, bundles["0.1.0"], [bundles["trust"]], host.port, cable)
     device.cable = cable
     device.power_on()

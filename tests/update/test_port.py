@@ -89,3 +89,31 @@ def test_the_test_protocol_serve_still_answers_lines_as_before():
     _, lines = replies(pipe.out)
     assert lines[0]["id"] == 3 and "unknown op" in lines[0]["error"]
     assert lines[1]["ok"] is False                       # an empty line is a bad request, as it was
+
+
+def test_a_frame_cut_short_is_dropped_after_a_pause_and_the_next_request_answered(tmp_path):
+    """pos-flash killed mid-chunk: the rest of that chunk never comes. After
+    a pause the port forgets it, so the next request is not taken for its
+    missing bytes."""
+    make_image(tmp_path, new_key(), "1.0.0")
+    device = DeviceModel(tmp_path)
+    cut = proto.encode_chunk(0, bytes(5000))[:3000]
+
+    class SlowPipe(Pipe):
+        def __init__(self):
+            Pipe.__init__(self, b"", piece=4096)
+            self._parts = [cut, None, proto.encode_json({"id": 5, "op": "hello"})]
+
+        async def read(self, n):
+            if not self._parts:
+                return b""
+            part = self._parts.pop(0)
+            if part is None:                           # silence on the line
+                await asyncio.sleep(port.FRAME_GAP_MS / 1000 + 0.5)
+                return await self.read(n)
+            return part
+
+    pipe = SlowPipe()
+    asyncio.run(port.serve(pipe, pipe, None, device.service))
+    frames, _ = replies(pipe.out)
+    assert [f.get("id") for f in frames] == [5] and frames[0]["ok"]
