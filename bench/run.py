@@ -29,6 +29,8 @@ BENCHMARKS = (
     ("host", "bench.host_load"),
     ("passwords", "bench.password_cost"),
     ("keys", "bench.keypress"),
+    ("journal", "bench.journal"),
+    ("drivers", "bench.drivers"),
     ("flash", "bench.flash_update"),
 )
 

@@ -24,6 +24,7 @@ import tty
 
 from firmware import port as service_port, testproto
 from firmware.update import proto
+from hal.sim.deck import find_payment_code
 
 FIRMWARE_OFF = "firmware is off (power cut): send reset"
 OP_TIMEOUT_S = 60  # on top of an op's own timeout_ms
@@ -49,7 +50,7 @@ class Bridge:
     def ops(self):
         ops = sorted(testproto.OPS)
         if self.host is None:
-            ops = [op for op in ops if op not in ("host", "fault")]
+            ops = [op for op in ops if op not in ("host", "fault", "qr_customer")]
         return ops
 
     async def answer(self, request):
@@ -136,6 +137,17 @@ class Bridge:
         count = request.get("count", 1)
         faults.add(request["kind"], mti=request.get("mti"), count=count or None,
                    delay_ms=request.get("delay_ms"), code=request.get("code"))
+
+    async def _op_qr_customer(self, request):
+        """The customer on the phone: confirms (pays) or cancels a QR order;
+        for a code the terminal shows (C2B), `wallet` names the test deck's
+        payment code that pays it."""
+        qr = self._own_host().acquirer.qr
+        if request["action"] == "cancel":
+            return {"status": await asyncio.to_thread(qr.customer_cancels, request["order"])}
+        wallet = request.get("wallet")
+        code = find_payment_code(wallet).code if wallet else None
+        return {"status": await asyncio.to_thread(qr.customer_pays, request["order"], code)}
 
     def _running(self):
         if not self.handset.running:
@@ -259,12 +271,12 @@ class HilPort:
             lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
             os.fdopen(write_fd, "wb", buffering=0, closefd=False))
         writer = asyncio.StreamWriter(transport, write_protocol, None, loop)
-        self._serving = loop.create_task(service_port.serve(reader, writer, self.bridge.answer, self.bridge.update))
+        self._serving = loop.create_task(service_port.serve(reader, writer, self.bridge.answer, getattr(self.bridge, "update", None)))
         return os.ttyname(slave)
 
     async def _client(self, reader, writer):
         try:
-            await service_port.serve(reader, writer, self.bridge.answer, self.bridge.update)
+            await service_port.serve(reader, writer, self.bridge.answer, getattr(self.bridge, "update", None))
         except (ConnectionError, OSError):
             pass  # the test went away mid-reply
         finally:

@@ -79,7 +79,7 @@ def seconds_since_2000(t):
     yoe = y - era * 400
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 730485
+    days = era * 146097 + doe - 730425   # 719468 to 1970-01-01, then 10957 days to 2000
     return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
@@ -87,8 +87,12 @@ def valid_operator_id(operator_id):
     return len(operator_id) == 2 and operator_id.isdigit()
 
 
+def _int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _whole(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return _int(value) and value >= 0
 
 
 def _hex(value, length):
@@ -108,7 +112,8 @@ def account_problem(operator_id, account):
     for name in account:
         if name not in ("salt", "hash", "rounds", "factory", "failures", "locked_until"):
             return "account %s: %r" % (operator_id, name)
-    if not _whole(account.get("failures", 0)) or not _whole(account.get("locked_until", 0)):
+    # locked_until may be negative: a clock reset to 1970 is before 2000
+    if not _whole(account.get("failures", 0)) or not _int(account.get("locked_until", 0)):
         return "account %s: counters" % operator_id
     if not isinstance(account.get("factory", False), bool):
         return "account %s: factory" % operator_id
@@ -209,8 +214,18 @@ class Operators:
     # -- checks ---------------------------------------------------------------
 
     def locked_for(self, operator_id):
-        """Seconds left of a lockout, 0 if none."""
-        left = self._account(operator_id).get("locked_until", 0) - self._now()
+        """Seconds left of a lockout, 0 if none. A lockout never lasts longer
+        than `pw_lockout_s` from now: a clock that went back (a flat RTC
+        battery back at 2000-01-01) must not lock the shop out for years.
+        Such a lockout starts again from now, on disk."""
+        account = self._account(operator_id)
+        left = account.get("locked_until", 0) - self._now()
+        longest = self._settings.pw_lockout_s
+        if left > longest and not self.damaged:
+            account = dict(account)
+            account["locked_until"] = self._now() + longest
+            self._save(operator_id, account)
+            left = longest
         return left if left > 0 else 0
 
     def refuse_if_closed(self, operator_id):

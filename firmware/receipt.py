@@ -197,6 +197,25 @@ def settlement_lines(settings, report, reprint=False):
     return lines
 
 
+def decommission_lines(settings, time_text, batch, last_trace):
+    """The slip a returned terminal prints before its wipe (退机凭条)."""
+    return [
+        ("title", "退机凭条 DEVICE RETURN"),
+        ("rule", RULE),
+        ("normal", "商户名称 MERCHANT NAME:"),
+        ("normal", settings.merchant_name),
+        ("normal", "商户编号 MERCHANT NO:" + settings.merchant_id),
+        ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
+        ("normal", "日期/时间 DATE/TIME:"),
+        ("normal", _date_time(time_text)),
+        ("normal", "已结算,无未完成交易 SETTLED, NOTHING OWED"),
+        ("normal", "下一批次 NEXT BATCH:%06d" % batch),
+        ("normal", "最后凭证号 LAST VOUCHER:%06d" % last_trace),
+        ("rule", RULE),
+        ("normal", "密钥及数据将被清除 KEYS AND DATA WIPED"),
+    ]
+
+
 def unconfirmed_refund_lines(settings, txn):
     """A refund resend answered 94: the host holds another request under
     its trace. Not a receipt (nothing says it was paid): a note for the

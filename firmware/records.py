@@ -110,18 +110,23 @@ class RecordSchemas:
         for name in required:
             if name not in record:
                 return "%s: missing %s" % (kind, name)
-            problem = _misfit(record[name], required[name])
-            if problem:
-                return "%s: %s %s" % (kind, name, problem)
+            types = required[name]
+            if type(record[name]) not in types:   # the fast path: a plain type that fits
+                problem = _misfit(record[name], types)
+                if problem:
+                    return "%s: %s %s" % (kind, name, problem)
+        if len(record) == len(required) + 1:
+            return None   # no optional field
         for name in record:
             if name == "k" or name in required:
                 continue
             types = optional.get(name)
             if types is None:
                 return "%s: unexpected field %s" % (kind, name)
-            problem = _misfit(record[name], types)
-            if problem:
-                return "%s: %s %s" % (kind, name, problem)
+            if type(record[name]) not in types:
+                problem = _misfit(record[name], types)
+                if problem:
+                    return "%s: %s %s" % (kind, name, problem)
         return None
 
     def check(self, record):

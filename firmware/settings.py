@@ -123,7 +123,9 @@ class Text(Rule):
             return self.what()
 
     def bad_values(self):
-        bad = ["", self.prefix + "x" * self.hi + "x", 5, None, True, [self.prefix]]
+        bad = [self.prefix + "x" * self.hi + "x", 5, None, True, [self.prefix]]
+        if self.lo > 0:
+            bad.append("")
         if self.lo > 1 + len(self.prefix):
             bad.append(self.prefix + "0")
         good = self.prefix + "0" * (self.lo - len(self.prefix))

@@ -38,7 +38,7 @@ async def settle_batch(app):
         await _batch_upload(app, batch)
     report = {"batch": batch, "time": online.now_text(app), "totals": totals, "balanced": balanced,
               "channels": state.channel_totals(batch), "fees": fee_report(app, batch)}
-    unconfirmed = [{"trace": t["trace"], "amount": t["amount"]} for t in state.batch_txns()
+    unconfirmed = [{"trace": t["trace"], "amount": t["amount"]} for t in state.iter_batch()
                    if t["state"] == UNCONFIRMED]
     if unconfirmed:
         report["unconfirmed"] = unconfirmed
@@ -108,7 +108,7 @@ async def _batch_upload(app, batch):
     """Every approved transaction of the batch, then the end marker."""
     state = app.state
     uploaded = 0
-    for txn in state.batch_txns(batch):
+    for txn in state.iter_batch(batch):
         if txn["state"] != APPROVED:
             continue
         await _exchange(app, "0320", online.batch_upload_fields(app, batch, state.reserve_trace(), txn))

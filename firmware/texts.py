@@ -175,6 +175,17 @@ MESSAGES = {
     "RC_KEY_ERROR": ("密钥错误,请重新签到", "Key error, sign on again"),
     "INTERNAL": ("内部错误,交易未完成", "Internal error"),
     "PRESS_KEY": ("按任意键返回", "Press any key"),
+    # Decommission (firmware/flows/decommission.py)
+    "ADMIN_DECOMMISSION": ("6.退机", "6.Decommission"),
+    "DECOMMISSION": ("退机", "Decommission"),
+    "DECOM_WARNING": ("结算后清除密钥和数据", "Settles, then wipes keys, data"),
+    "DECOM_OWED": ("仍有%s笔未完成,不能退机", "%s still owed: not returned"),
+    "DECOM_WIPING": ("正在清除密钥和数据...", "Wiping keys and data..."),
+    "DECOM_DONE": ("已退机,请关机", "Returned: power off"),
+    # The service term (firmware/renewal.py)
+    "SERVICE_EXPIRES": ("服务到期日 %s", "Service expires on %s"),
+    "SERVICE_EXPIRED": ("服务已于%s到期", "Service expired on %s"),
+    "SERVICE_EXPIRED_SALE": ("服务已于%s到期,请续费后收款;退货结算可用", "Service ended %s: renew to take sales"),
     # QR payments (firmware/qrpay.py, firmware/flows/qr_pay.py)
     "QR_CODE_UNKNOWN": ("不是有效付款码,请顾客刷新后重扫", "Not a payment code: ask to refresh, scan again"),
     "QR_FORMAT": ("扫码报文格式错误", "QR payment message malformed"),

@@ -39,6 +39,8 @@ REFUND_PROC = "200000"
 # 60.3 network management codes of the sign-on request.
 SIGNON_DOUBLE_KEYS = "003"
 SIGNON_WITH_TRACK_KEY = "004"
+# 60.3 of the 0820 a terminal sends when it is returned (firmware/flows/decommission.py).
+DECOMMISSION_CODE = "960"
 # 60.3 of the batch upload messages that end an upload.
 BATCH_UPLOAD_END_CODES = ("202", "207")
 
@@ -143,6 +145,8 @@ class Acquirer:
             return self._finish(reply, UNKNOWN_TERMINAL)
         if mti == "0800":
             return self._sign_on(reply, fields, tid, mid, now, decline_code)
+        if mti == "0820" and _field60(fields).get("network_code") == DECOMMISSION_CODE:
+            return self._decommission(reply, mti, fields, tid, terminal, decline_code)
         if mti == "0820":
             return self._finish(reply, decline_code or APPROVED)
         if terminal is None or terminal["mac_key"] is None:
@@ -228,6 +232,23 @@ class Acquirer:
         terminal = self.ledger.sign_on(tid, mid, pin_key, mac_key, now.isoformat())
         reply.fields[60] = iso8583.field60("00", "%06d" % terminal["batch"], network_code)
         reply.fields[62] = security.working_keys_field(self.master_key, pin_key, mac_key, track_key)
+        expires = self.ledger.service_expiry(tid)
+        if expires:
+            # The service term (续费): the terminal warns before it, refuses sales after it.
+            reply.fields[59] = qrpay.field59([("A9", expires)])
+        return self._finish(reply, APPROVED)
+
+    def _decommission(self, reply, mti, fields, tid, terminal, decline_code):
+        """A terminal going back to its provider (退机): signed with its MAC
+        key; from now on it is unknown here (97) until registered again."""
+        if terminal is None or terminal["mac_key"] is None:
+            return self._finish(reply, MAC_ERROR)
+        reply.mac_key = terminal["mac_key"]
+        if not security.mac_matches(self.mac_algorithm, terminal["mac_key"], mti, fields):
+            return self._finish(reply, MAC_ERROR)
+        if decline_code is not None:
+            return self._finish(reply, decline_code)
+        self.ledger._sql("UPDATE terminals SET status = 'unknown' WHERE tid = ?", (tid,))
         return self._finish(reply, APPROVED)
 
     # -- financial ----------------------------------------------------------

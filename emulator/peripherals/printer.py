@@ -17,6 +17,7 @@ from hal import escpos_status as status
 from emulator.peripherals.pty import PtyPeer
 
 DLE_EOT = bytes((status.DLE, status.EOT))
+INIT = b"\x1b@"
 
 
 class EscPosPrinterSim(PtyPeer):
@@ -57,6 +58,21 @@ class EscPosPrinterSim(PtyPeer):
 
     def has_paper(self):
         return self._paper
+
+    def slips(self):
+        """What was printed, one slip each (every slip starts with ESC @,
+        as firmware/escpos.py's start() makes it)."""
+        with self._lock:
+            data = bytes(self.printed)
+        return [INIT + part for part in data.split(INIT) if part]
+
+    def save_png(self, path, table, font=None):
+        """The paper so far, drawn by the emulator's paper view (the same
+        renderer as the desktop emulator's receipts)."""
+        from emulator.paper import save_receipt_png
+        with self._lock:
+            data = bytes(self.printed)
+        return save_receipt_png(data, table, path, font)
 
     def take(self):
         """Everything printed since the last take() (for a paper view that

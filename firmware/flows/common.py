@@ -19,6 +19,14 @@ def refuse_if_service_needed(app):
         raise PosError("SERVICE_NEEDED")
 
 
+def refuse_if_service_expired(app):
+    """After the service term (firmware/renewal.py) no new sale; money can
+    still go back (refund, void) and the day can be closed."""
+    if app.service_term.expired(app.devices.clock.now()):
+        from firmware.renewal import shown
+        raise PosError("SERVICE_EXPIRED_SALE", shown(app.service_term.expires))
+
+
 async def ensure_signed_on(app):
     if not app.signed_on:
         from firmware.flows import signon

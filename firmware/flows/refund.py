@@ -66,7 +66,7 @@ async def run(app):
     extra = None
     if qr_order:
         # A QR payment goes back to the wallet it came from: no card.
-        fields = online.base_fields(app, "200000", amount, online.REFUND_TYPE)
+        fields = online.refund_fields(app, amount, None, None, rrn, date)
         fields.update(online.qr_order_fields(qr_order))
         extra = {"order": qr_order, "channel": orig.get("channel") or ""}
     else:
@@ -75,10 +75,7 @@ async def run(app):
             raise PosError("CARD_MISMATCH")
         pin_block = await common.ask_pin(app, TITLE, card, amount)
         await common.generate_cryptogram(app, card, pin_block)
-        fields = online.base_fields(app, "200000", amount, online.REFUND_TYPE, card)
-        fields.update(online.card_fields(app, card, pin_block))
-    fields[37] = rrn
-    fields[61] = "000000000000" + date
+        fields = online.refund_fields(app, amount, card, pin_block, rrn, date)
     orig_ref = {"rrn": rrn, "date": date}
     if orig is not None:
         orig_ref["batch"] = orig["batch"]

@@ -60,13 +60,7 @@ async def run(app):
         if app.settings.void_needs_pin:
             pin_block = await common.ask_pin(app, TITLE, card, amount)
         await common.generate_cryptogram(app, card, pin_block)
-    fields = online.base_fields(app, "200000", amount, online.VOID_TYPE, card)
-    if card is not None:
-        fields.update(online.card_fields(app, card, pin_block))
-    fields[37] = orig.get("rrn", "")
-    if orig.get("auth"):
-        fields[38] = orig["auth"]
-    fields[61] = "%06d%06d" % (orig["batch"], orig["trace"])
+    fields = online.void_fields(app, orig, card, pin_block)
     # Without a card read, the receipt shows the original's (masked) card.
     extra = None if card is not None else {"pan": orig.get("pan"), "exp": orig.get("exp"),
                                            "mode": orig.get("mode"), "pan_sealed": orig.get("pan_sealed")}

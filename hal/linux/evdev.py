@@ -17,7 +17,7 @@ from hal import keypad as keypad_module
 from hal.compat import TimeoutError, ioctl, open_device_file, read_when_ready, word_bytes
 from hal.errors import DeviceError
 from hal.keypad import Keypad
-from hal.linux.serial import int_option
+from hal.linux.serial import int_option, stop_task
 from hal.touch import Touch
 
 EV_SYN = 0x00
@@ -174,9 +174,8 @@ class _Watching:
                 self.handle(*event)
 
     def _stop_reading(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        stop_task(self._task)
+        self._task = None
         self.events.close()
 
 

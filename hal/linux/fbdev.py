@@ -34,6 +34,9 @@ KD_GRAPHICS = 1
 HIDE_CURSOR = b"\x1b[?25l"
 SHOW_CURSOR = b"\x1b[?25h"
 FORMATS = {16: "RGB565", 32: "XRGB8888"}
+# Most rows of a screen are alike (background, the title bar's, the rule):
+# converted once. Bounded, for MicroPython's small heap (a row is 960 bytes).
+CONVERTED_ROWS_KEPT = 16
 
 
 def _read_sysfs(folder, name):
@@ -100,7 +103,12 @@ class FbDisplay(Display):
         self.fb_format = FORMATS[bpp]
         self.stride = stride
         self.rows_written = 0        # for tests and the bench: rows pushed since open
-        self._shown = None           # the framebuffer as last pushed (None: nothing yet)
+        # Each row as last pushed (None: never). A show compares them with
+        # memoryview slices and copies only the rows that changed: copying
+        # the whole framebuffer (150 KB) at every show would cost MicroPython
+        # a garbage collection of its small heap every few key presses.
+        self._rows = [None] * height
+        self._converted = {}         # RGB565 row -> XRGB8888 row, the few last ones
         self._tables = xrgb_tables() if bpp == 32 else None
         self._pack = "<%dI" % width
         try:
@@ -141,22 +149,30 @@ class FbDisplay(Display):
 
     def _flush(self):
         width_bytes = self.width * 2
-        fb = self.framebuffer
-        shown = self._shown
+        view = memoryview(self.framebuffer)
+        rows = self._rows
         for y in range(self.height):
             start = y * width_bytes
-            row = fb[start:start + width_bytes]
-            if shown is not None and shown[start:start + width_bytes] == row:
+            # bytes == memoryview compares the contents, without a copy.
+            if rows[y] is not None and rows[y] == view[start:start + width_bytes]:
                 continue
+            row = bytes(view[start:start + width_bytes])
+            out = row
             if self._tables is not None:
-                row = rgb565_row_to_xrgb(row, self._tables[0], self._tables[1], self._pack)
+                out = self._converted.get(row)
+                if out is None:
+                    out = rgb565_row_to_xrgb(row, self._tables[0], self._tables[1], self._pack)
+                    if len(self._converted) >= CONVERTED_ROWS_KEPT:
+                        self._converted = {}
+                    self._converted[row] = out
             try:
                 self._fb.seek(y * self.stride)
-                self._fb.write(row)
+                self._fb.write(out)
             except OSError as e:
+                rows[y] = None
                 raise DeviceError("framebuffer %s: %s" % (self.path, e))
+            rows[y] = row
             self.rows_written += 1
-        self._shown = bytearray(fb)
 
     def close(self):
         if self._fb is not None:

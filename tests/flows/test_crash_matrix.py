@@ -225,7 +225,7 @@ def play(tmp_path, flow, first_cut, second_cut):
 def check(scenario, host):
     h = scenario.handset
     state = h.app.state
-    txns = h.call(lambda: dict(state.txns))
+    txns = h.call(state.transactions)
     tid = scenario.settings.get("terminal_id") or h.app.settings.terminal_id
     rows = host.transactions(tid)
     # Nothing lost, nothing doubled: the host's standing transactions are

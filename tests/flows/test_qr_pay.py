@@ -13,20 +13,6 @@ CONFIRM = find_payment_code("ali-confirm")
 FAST = {"qr_poll_ms": 200, "qr_wait_ms": 3000}
 
 
-def start_qr(h, how, amount):
-    cashier.menu(h, "8")
-    h.wait_text("1.Scan customer's code")
-    h.keys(how)
-    h.wait_text("Enter amount")
-    h.keys(str(amount))
-    h.enter()
-
-
-def scan(h, name_or_text):
-    h.wait_text("Scan customer's payment code")
-    h.call(h.app.devices.scanner.present, name_or_text)
-
-
 def order_of(h):
     return cashier.last_txn(h)["order"]
 
@@ -34,8 +20,8 @@ def order_of(h):
 def test_b2c_paid_at_once(make_handset, host):
     h = make_handset(**FAST)
     before = host.balance(WX.code)
-    start_qr(h, "1", 1234)
-    scan(h, "wx-pay")
+    cashier.qr_start(h, "1", 1234)
+    cashier.qr_scan(h, "wx-pay")
     h.wait_text("QR payment approved")
     h.wait_idle()
     txn = cashier.last_txn(h)
@@ -50,8 +36,8 @@ def test_b2c_paid_at_once(make_handset, host):
 def test_a_code_of_no_wallet_is_refused_before_anything_is_sent(make_handset, host):
     h = make_handset(**FAST)
     sent_before = len(host.transactions())
-    start_qr(h, "1", 100)
-    scan(h, "99123456")                    # a loyalty barcode, not a payment code
+    cashier.qr_start(h, "1", 100)
+    cashier.qr_scan(h, "99123456")                    # a loyalty barcode, not a payment code
     h.wait_text("Not a payment code")
     h.wait_idle()
     assert len(host.transactions()) == sent_before
@@ -59,8 +45,8 @@ def test_a_code_of_no_wallet_is_refused_before_anything_is_sent(make_handset, ho
 
 def test_b2c_declined_by_the_wallet(make_handset, host):
     h = make_handset(**FAST)
-    start_qr(h, "1", 100)
-    scan(h, "ali-refuse")
+    cashier.qr_start(h, "1", 100)
+    cashier.qr_scan(h, "ali-refuse")
     h.wait_text("(51)")
     h.wait_idle()
     assert cashier.last_txn(h)["status"] == "declined"
@@ -69,8 +55,8 @@ def test_b2c_declined_by_the_wallet(make_handset, host):
 def test_b2c_waiting_then_paid(make_handset, host):
     h = make_handset(**FAST)
     before = host.balance(CONFIRM.code)
-    start_qr(h, "1", 5000)
-    scan(h, "ali-confirm")
+    cashier.qr_start(h, "1", 5000)
+    cashier.qr_scan(h, "ali-confirm")
     h.wait_text("Waiting for the customer")
     host.acquirer.qr.customer_pays(order_of(h))
     h.wait_text("QR payment approved")
@@ -84,8 +70,8 @@ def test_b2c_waiting_then_paid(make_handset, host):
 def test_b2c_waiting_until_the_limit_is_cancelled_and_nothing_taken(make_handset, host):
     h = make_handset(**FAST)
     before = host.balance(CONFIRM.code)
-    start_qr(h, "1", 700)
-    scan(h, "ali-confirm")
+    cashier.qr_start(h, "1", 700)
+    cashier.qr_scan(h, "ali-confirm")
     h.wait_text("Waiting for the customer")
     order = order_of(h)
     h.wait_text("Cancelled: not charged", timeout_ms=15000)
@@ -98,8 +84,8 @@ def test_b2c_waiting_until_the_limit_is_cancelled_and_nothing_taken(make_handset
 
 def test_cashier_cancels_while_waiting(make_handset, host):
     h = make_handset(qr_poll_ms=500, qr_wait_ms=30000)
-    start_qr(h, "1", 800)
-    scan(h, "ali-confirm")
+    cashier.qr_start(h, "1", 800)
+    cashier.qr_scan(h, "ali-confirm")
     h.wait_text("Waiting for the customer")
     h.key("CANCEL")
     h.wait_text("Cancelled: not charged")
@@ -109,8 +95,8 @@ def test_cashier_cancels_while_waiting(make_handset, host):
 
 def test_customer_cancels_on_the_phone(make_handset, host):
     h = make_handset(**FAST)
-    start_qr(h, "1", 900)
-    scan(h, "ali-confirm")
+    cashier.qr_start(h, "1", 900)
+    cashier.qr_scan(h, "ali-confirm")
     h.wait_text("Waiting for the customer")
     host.acquirer.qr.customer_cancels(order_of(h))
     h.wait_text("Not paid: the order is closed")
@@ -121,8 +107,8 @@ def test_customer_cancels_on_the_phone(make_handset, host):
 def test_power_cut_while_waiting_reverses_at_boot(make_handset, host, tmp_path):
     h = make_handset(qr_poll_ms=500, qr_wait_ms=30000)
     before = host.balance(CONFIRM.code)
-    start_qr(h, "1", 600)
-    scan(h, "ali-confirm")
+    cashier.qr_start(h, "1", 600)
+    cashier.qr_scan(h, "ali-confirm")
     h.wait_text("Waiting for the customer")
     order = order_of(h)
     h.power_cut()
@@ -137,7 +123,7 @@ def test_power_cut_while_waiting_reverses_at_boot(make_handset, host, tmp_path):
 def test_c2b_code_shown_then_paid(make_handset, host):
     h = make_handset(**FAST)
     before = host.balance(WX.code)
-    start_qr(h, "2", 2500)
+    cashier.qr_start(h, "2", 2500)
     h.wait_text("Customer: scan with your phone")
     url = [line for line in h.app.devices.display.lines if line.startswith("QR: ")][0][4:]
     assert url.startswith("https://") and url.endswith(order_of(h))
@@ -150,7 +136,7 @@ def test_c2b_code_shown_then_paid(make_handset, host):
 
 def test_c2b_code_expires(make_handset, host):
     h = make_handset(**FAST)
-    start_qr(h, "2", 2500)
+    cashier.qr_start(h, "2", 2500)
     h.wait_text("Customer: scan with your phone")
     order = order_of(h)
     h.wait_text("Cancelled: not charged", timeout_ms=15000)
@@ -164,8 +150,8 @@ def test_settlement_keeps_qr_apart_and_reports_channels_and_fees(make_handset, h
     h = make_handset(**FAST)
     cashier.unlock_supervisor(h)
     cashier.sale(h, 10000, "debit-mag")
-    start_qr(h, "1", 1234)
-    scan(h, "wx-pay")
+    cashier.qr_start(h, "1", 1234)
+    cashier.qr_scan(h, "wx-pay")
     h.wait_text("QR payment approved")
     h.wait_idle()
     batch = h.app.state.batch
@@ -184,8 +170,8 @@ def test_settlement_keeps_qr_apart_and_reports_channels_and_fees(make_handset, h
 
 
 def qr_paid(h, amount, name="wx-pay"):
-    start_qr(h, "1", amount)
-    scan(h, name)
+    cashier.qr_start(h, "1", amount)
+    cashier.qr_scan(h, name)
     h.wait_text("QR payment approved")
     h.wait_idle()
     return cashier.last_txn(h)

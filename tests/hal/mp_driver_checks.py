@@ -37,7 +37,7 @@ async def printer(path):
 
 
 async def modem(path, port):
-    device = open_device("modem", "at:%s?answer_ms=1000&refresh_ms=0" % path)
+    device = open_device("modem", "at:%s?answer_ms=1000" % path)
     try:
         link = await device.connect("127.0.0.1", int(port), 2000)
         await link.send(b"ping")

@@ -119,7 +119,7 @@ class AtModemRig(Rig):
     def __init__(self):
         from emulator.peripherals.modem import AtModemSim
         self.peer = AtModemSim().start()
-        self.device = open_device("modem", "at:%s?answer_ms=1000&refresh_ms=0" % self.peer.path)
+        self.device = open_device("modem", "at:%s?answer_ms=1000" % self.peer.path)
 
     def remove_sim(self):
         self.peer.remove_sim()

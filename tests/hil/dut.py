@@ -128,6 +128,12 @@ class Dut:
             args["card"] = name
         self.request("card", **args)
 
+    def scan(self, code):
+        """The scanner reads `code` (a deck payment code's name, or text)."""
+        if self.info is not None and self.info.get("scanner") not in (None, "sim"):
+            pytest.skip("the scanner of this target cannot be driven (docs/HIL.md: bench build)")
+        self.request("scan", code=code)
+
     # -- the cashier's eyes -------------------------------------------------------
 
     def screen(self, png=False):
@@ -190,6 +196,14 @@ class Dut:
         self.require("paper")
         self.request("paper", state="in")
         self.changed.discard("paper")
+
+    def qr_customer(self, order, action="pay", wallet=None):
+        """The customer on the phone pays or cancels a QR order (the host's side)."""
+        self.require("qr_customer")
+        args = {"order": order, "action": action}
+        if wallet is not None:
+            args["wallet"] = wallet
+        return self.request("qr_customer", **args)["status"]
 
     def host_down(self):
         self.require("host")

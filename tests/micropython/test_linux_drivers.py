@@ -119,7 +119,8 @@ def test_modem_state_connection_and_urcs_between_command_and_answer(micropython,
 def test_modem_refusals_say_why(micropython, modem_peer, echo_port, setup, words):
     setup(modem_peer)
     result = check(micropython, "modem", modem_peer.path, echo_port)
-    assert result["error"] == "ModemError" and words in result["message"], result
+    assert result["error"] in ("ModemError", "ModemNotResponding") and result["code"] == "MODEM", result
+    assert words in result["message"], result
 
 
 # -- card reader ---------------------------------------------------------------------

@@ -153,6 +153,27 @@ def test_a_lockout_ends_on_the_clock_and_the_right_password_works_again(terminal
     terminal.boot().check(SUPERVISOR, GOOD)
 
 
+@pytest.mark.parametrize("t, seconds", [((2000, 1, 1, 0, 0, 0), 0), ((2000, 3, 1, 0, 0, 1), 60 * 86400 + 1),
+                                        ((2001, 1, 1, 0, 0, 0), 366 * 86400), ((1970, 1, 1, 0, 0, 0), -10957 * 86400)])
+def test_seconds_since_2000(t, seconds):
+    assert ops.seconds_since_2000(t) == seconds
+
+
+def test_a_clock_that_went_back_does_not_lock_for_years_nor_unlock_at_once(terminal):
+    set_up(terminal)
+    operators = terminal.boot()
+    for i in range(3):
+        code_of(operators.check, SUPERVISOR, "00000%d" % i)
+    terminal.clock.set((1970, 1, 1, 0, 0, 0))      # the RTC lost its battery
+    operators = terminal.boot()
+    assert 0 < operators.locked_for(SUPERVISOR) <= 300
+    assert code_of(operators.check, SUPERVISOR, GOOD) == "LOCKED"
+    terminal.clock.set((1970, 1, 1, 0, 4, 0))
+    assert code_of(terminal.boot().check, SUPERVISOR, GOOD) == "LOCKED"
+    terminal.clock.set((1970, 1, 1, 0, 5, 1))
+    terminal.boot().check(SUPERVISOR, GOOD)
+
+
 def test_a_full_disk_refuses_the_try_before_comparing(terminal, monkeypatch):
     """No count, no comparison: a try that cannot be counted is not made."""
     from hal.errors import StorageFullError
@@ -403,6 +424,7 @@ def test_micropython_hashes_and_refuses_as_cpython_does(tmp_path):
         "from hal.storage import DirStorage\n"
         "print(hexlify(hash_password('135790', b'saltsalt')))\n"
         "print(','.join(p for p in ('111111', '234567', '890123', '135790', '1234', '2580') if is_trivial(p)))\n"
+        "print(ops.seconds_since_2000((1970, 1, 1, 0, 0, 0)), ops.seconds_since_2000((2026, 11, 22, 10, 0, 0)))\n"
         "st = DirStorage(%r)\n"
         "ks = SimKeyStore(st)\n"
         "boot = lambda: Operators(st, SimClock((2026, 11, 22, 10, 0, 0)), Settings(), ks).load()\n"
@@ -430,4 +452,6 @@ def test_micropython_hashes_and_refuses_as_cpython_does(tmp_path):
     lines = run_script(interpreter, script).split()
     assert lines[0] == ops.hash_password("135790", b"saltsalt").hex()
     assert lines[1] == "111111,234567,890123,1234"
-    assert lines[2:] == ["LOCKED", "PW_SERVICE"]
+    assert lines[2:4] == [str(ops.seconds_since_2000((1970, 1, 1, 0, 0, 0))),
+                          str(ops.seconds_since_2000((2026, 11, 22, 10, 0, 0)))]
+    assert lines[4:] == ["LOCKED", "PW_SERVICE"]
