@@ -386,12 +386,31 @@ def old_hash(password, salt, rounds):
     return digest
 
 
-def test_new_hashes_store_their_round_count(terminal):
+def keyed(terminal, digest):
+    """The last step, under the key store's password key (HMAC-SHA256,
+    written again with the standard library)."""
+    import hmac
+    key = terminal.keystore.journal_mac(ops.PASSWORD_KEY_LABEL)
+    return hmac.new(key, digest, hashlib.sha256).digest()
+
+
+def test_new_hashes_store_their_round_count_and_are_keyed_in_the_key_store(terminal):
     set_up(terminal)
     account = json.loads(terminal.file())[SUPERVISOR]
-    assert account["rounds"] == ops.HASH_ROUNDS >= 10000
+    assert account["rounds"] == ops.HASH_ROUNDS >= 10000 and account["keyed"] is True
     salt = bytes.fromhex(account["salt"])
-    assert old_hash(GOOD, salt, account["rounds"]).hex() == account["hash"]
+    digest = old_hash(GOOD, salt, account["rounds"])
+    assert digest.hex() != account["hash"]                  # the file alone checks no guess
+    assert keyed(terminal, digest).hex() == account["hash"]
+
+
+def test_the_file_alone_is_no_use_on_another_terminal(terminal, tmp_path):
+    """operators.json copied next to another key store: even the right
+    password does not verify there (an offline guesser is in the same place)."""
+    set_up(terminal)
+    other = Terminal(tmp_path / "other")
+    other.storage.write_atomic(Operators.FILE, terminal.file())
+    assert code_of(other.boot().check, SUPERVISOR, GOOD) == "WRONG_PW"
 
 
 def test_an_old_cheap_hash_still_verifies_and_is_made_again_at_todays_cost(terminal):
@@ -404,8 +423,9 @@ def test_an_old_cheap_hash_still_verifies_and_is_made_again_at_todays_cost(termi
     assert "rounds" not in json.loads(terminal.file())[SUPERVISOR]    # a wrong guess upgrades nothing
     operators.check(SUPERVISOR, GOOD)
     account = json.loads(terminal.file())[SUPERVISOR]
-    assert account["rounds"] == ops.HASH_ROUNDS and account["salt"] != salt.hex()
-    assert old_hash(GOOD, bytes.fromhex(account["salt"]), ops.HASH_ROUNDS).hex() == account["hash"]
+    assert account["rounds"] == ops.HASH_ROUNDS and account["keyed"] and account["salt"] != salt.hex()
+    assert keyed(terminal, old_hash(GOOD, bytes.fromhex(account["salt"]), ops.HASH_ROUNDS)).hex() == \
+        account["hash"]
     terminal.boot().check(SUPERVISOR, GOOD)
 
 
@@ -444,6 +464,12 @@ def test_micropython_hashes_and_refuses_as_cpython_does(tmp_path):
         "    boot().check(SUPERVISOR, '123456')\n"
         "except PosError as e:\n"
         "    print(e.code)\n"
+        "boot().check('05', '0000')\n"
+        "boot().change('05', '2580')\n"
+        "boot().check('05', '2580')\n"
+        "import json\n"
+        "account = json.loads(st.read('operators.json'))['05']\n"
+        "print(account['salt'], account['hash'])\n"
         "st.remove('operators.json')\n"
         "try:\n"
         "    boot().check(SUPERVISOR, '123456')\n"
@@ -454,4 +480,9 @@ def test_micropython_hashes_and_refuses_as_cpython_does(tmp_path):
     assert lines[1] == "111111,234567,890123,1234"
     assert lines[2:4] == [str(ops.seconds_since_2000((1970, 1, 1, 0, 0, 0))),
                           str(ops.seconds_since_2000((2026, 11, 22, 10, 0, 0)))]
-    assert lines[4:] == ["LOCKED", "PW_SERVICE"]
+    assert lines[4] == "LOCKED" and lines[7] == "PW_SERVICE"
+    # the keyed hash MicroPython wrote for operator 05 is the one CPython
+    # computes from the same key store
+    salt, written = lines[5], lines[6]
+    digest = old_hash("2580", bytes.fromhex(salt), ops.HASH_ROUNDS)
+    assert keyed(Terminal(tmp_path / "mp"), digest).hex() == written
