@@ -159,11 +159,39 @@ class Progress:
         self.stream.write("\n")
 
 
-def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None, window=2):
-    """Send the bundle; -> bytes the device held when we started (resume point)."""
+def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None, window=2, retries=3):
+    """Send the bundle; -> bytes the device held when we started (resume point).
+    A reply that never comes (bytes lost on a line without flow control, a
+    handset that stalled) is retried from what the handset holds: the
+    begin request says how far it got."""
     manifest_bytes, _, header_size = fmt.split_header(data)
     digest = hashlib.sha256(data).hexdigest()
     header = base64.b64encode(data[:header_size]).decode()
+    received = _begin(device, data, digest, header)
+    resumed_at = received
+    bar = Progress(len(data), received) if progress else None
+    lost = 0
+    while True:
+        try:
+            _send_chunks(device, data, received, chunk, window, bar, on_chunk)
+            break
+        except LineLost:
+            lost += 1
+            if lost > retries:
+                raise FlashError("the handset stopped answering mid-upload (%d tries): check the cable, "
+                                 "then run pos-flash again (the upload resumes)" % lost)
+            time.sleep(1.5)   # the handset drops a frame cut short after 1 s of silence
+            received = _begin(device, data, digest, header)
+    if bar:
+        bar.end()
+    return resumed_at
+
+
+class LineLost(Exception):
+    pass
+
+
+def _begin(device, data, digest, header):
     reply = _check(device.request("begin", size=len(data), sha256=digest, header=header), "the update")
     received = reply["received"]
     if hashlib.sha256(data[:received]).hexdigest() != reply.get("received_sha256"):
@@ -171,8 +199,10 @@ def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None, window=2):
         reply = _check(device.request("begin", size=len(data), sha256=digest, header=header, restart=True),
                        "the update")
         received = reply["received"]
-    resumed_at = received
-    bar = Progress(len(data), received) if progress else None
+    return received
+
+
+def _send_chunks(device, data, received, chunk, window, bar, on_chunk):
     # Two chunks on the line at once: the handset writes one while the next
     # arrives, so the line never waits for a reply (stop-and-wait lost ~5 %).
     in_flight = []
@@ -183,18 +213,22 @@ def upload(device, data, progress=None, chunk=CHUNK, on_chunk=None, window=2):
             device.send_chunk(offset, piece)
             in_flight.append(offset)
             offset += len(piece)
-        reply = device.reply()
+        try:
+            reply = device.reply()
+        except FlashError as e:
+            if "no device answering" in str(e):
+                raise LineLost()
+            raise
         sent_at = in_flight.pop(0)
         if not reply.get("ok"):
+            if "expected" in reply.get("error", "") or "damaged" in reply.get("error", ""):
+                raise LineLost()   # a chunk lost or damaged on the line: resume from what it holds
             raise FlashError("the handset refused the chunk at %d: %s" % (sent_at, reply.get("error")))
         received = reply["received"]
         if bar:
             bar.show(received)
         if on_chunk:
             on_chunk(received, len(data))
-    if bar:
-        bar.end()
-    return resumed_at
 
 
 def flash(device, data, out=print, progress=True, wait_s=120, reboot_wait_s=60):

@@ -254,3 +254,28 @@ def test_why_every_journal_change_is_a_new_format():
     assert schemas.problem({"k": "batch", "batch": 7}) is None
     assert "unexpected field" in schemas.problem({"k": "batch", "batch": 7, "added_in_v2": 1})
     assert "unknown kind" in schemas.problem({"k": "added_in_v2"})
+
+
+def test_bytes_lost_on_the_line_are_sent_again_from_what_the_handset_holds(device, key, monkeypatch):
+    """A line without flow control may drop a chunk: the handset refuses the
+    next one (wrong offset), pos-flash asks how far it got and goes on."""
+    import hosttools.flash
+    monkeypatch.setattr(hosttools.flash.time, "sleep", lambda s: None)
+    data = make_bundle(key, "1.1.0", sample_files("1.1.0", size=100000))
+
+    class LossyPort(LoopbackPort):
+        def __init__(self, *args):
+            LoopbackPort.__init__(self, *args)
+            self.chunks = 0
+
+        def write(self, data):
+            if data[1:2] == b"C":
+                self.chunks += 1
+                if self.chunks == 3:
+                    return len(data)          # lost on the line
+            return LoopbackPort.write(self, data)
+
+    c = Device(LossyPort(device), reply_timeout_s=1)
+    upload(c, data, chunk=4096)
+    assert c.port.chunks > (len(data) - fmt.header_size(data)) // 4096 + 1   # the lost one went again
+    assert c.request("install")["ok"]
