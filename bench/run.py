@@ -31,6 +31,7 @@ BENCHMARKS = (
     ("keys", "bench.keypress"),
     ("journal", "bench.journal"),
     ("drivers", "bench.drivers"),
+    ("printer", "bench.printer_line"),
     ("flash", "bench.flash_update"),
 )
 

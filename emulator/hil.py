@@ -139,15 +139,7 @@ class Bridge:
                    delay_ms=request.get("delay_ms"), code=request.get("code"))
 
     async def _op_qr_customer(self, request):
-        """The customer on the phone: confirms (pays) or cancels a QR order;
-        for a code the terminal shows (C2B), `wallet` names the test deck's
-        payment code that pays it."""
-        qr = self._own_host().acquirer.qr
-        if request["action"] == "cancel":
-            return {"status": await asyncio.to_thread(qr.customer_cancels, request["order"])}
-        wallet = request.get("wallet")
-        code = find_payment_code(wallet).code if wallet else None
-        return {"status": await asyncio.to_thread(qr.customer_pays, request["order"], code)}
+        return await asyncio.to_thread(qr_customer, self._own_host(), request)
 
     def _running(self):
         if not self.handset.running:
@@ -304,3 +296,16 @@ def open_hil_port(handset, host, url):
     """Start serving `handset` on `url`; -> (HilPort, address to print)."""
     port = HilPort(Bridge(handset, host), url)
     return port, port.start()
+
+
+def qr_customer(host, request):
+    """The customer on the phone (the test protocol's qr_customer op, for
+    the emulator's and the virtual handset's bridges): confirms (pays) or
+    cancels a QR order at the host; for a code the terminal shows (C2B),
+    `wallet` names the test deck's payment code that pays it."""
+    qr = host.acquirer.qr
+    if request["action"] == "cancel":
+        return {"status": qr.customer_cancels(request["order"])}
+    wallet = request.get("wallet")
+    code = find_payment_code(wallet).code if wallet else None
+    return {"status": qr.customer_pays(request["order"], code)}

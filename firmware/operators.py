@@ -30,8 +30,7 @@ passwords back.
 
 import json
 
-from hal.compat import hexlify, sha256, unhexlify, urandom
-from hal.crypto import hmac_sha256
+from hal.compat import hexlify, hmac_sha256, sha256, unhexlify, urandom
 from hal.errors import StorageError
 from firmware.errors import PosError
 

@@ -23,6 +23,8 @@ BACKENDS = {
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
     ("scanner", "sim"): ("hal.sim.scanner", "SimScanner"),
+    ("scanner", "scanner"): ("hal.linux.scanner", "SerialScanner"),
+    ("scanner", "wedge"): ("hal.linux.scanner", "WedgeScanner"),
     # Linux drivers (docs/DRIVERS.md)
     ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
     ("modem", "at"): ("hal.linux.at", "AtModem"),

@@ -380,6 +380,32 @@ def set_system_time(epoch_seconds):
     return clock_settime(0, spec) == 0
 
 
+def map_device(f, size):
+    """Map `size` bytes of an open device file (a framebuffer) shared and
+    writable; -> an object that takes slice assignment, or None where the
+    interpreter cannot map (MicroPython without `ffi`). CPython: the mmap
+    module. MicroPython: libc mmap through `ffi`, seen through
+    uctypes.bytearray_at."""
+    if not IS_MICROPYTHON:
+        import mmap
+        try:
+            return mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except (OSError, ValueError):
+            return None
+    libc_mmap = _libc_function("p", "mmap", "pLiiil")
+    if libc_mmap is None:
+        return None
+    try:
+        import uctypes
+    except ImportError:
+        return None
+    # PROT_READ | PROT_WRITE = 3, MAP_SHARED = 1
+    address = libc_mmap(None, size, 3, 1, f.fileno(), 0)
+    if not address or address == -1 or address >= (1 << (8 * word_bytes())) - 4096:
+        return None   # MAP_FAILED
+    return uctypes.bytearray_at(address, size)
+
+
 class _Inflater:
     """CPython's zlib behind the read(n) face of MicroPython's DeflateIO."""
 

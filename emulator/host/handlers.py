@@ -145,10 +145,8 @@ class Acquirer:
             return self._finish(reply, UNKNOWN_TERMINAL)
         if mti == "0800":
             return self._sign_on(reply, fields, tid, mid, now, decline_code)
-        if mti == "0820" and _field60(fields).get("network_code") == DECOMMISSION_CODE:
-            return self._decommission(reply, mti, fields, tid, terminal, decline_code)
-        if mti == "0820":
-            return self._finish(reply, decline_code or APPROVED)
+        if mti == "0820" and _field60(fields).get("network_code") != DECOMMISSION_CODE:
+            return self._finish(reply, decline_code or APPROVED)   # an echo test: no MAC asked
         if terminal is None or terminal["mac_key"] is None:
             # Never signed on: no keys to check a MAC or a PIN with.
             return self._finish(reply, MAC_ERROR)
@@ -176,6 +174,8 @@ class Acquirer:
             return self._refund
         if mti == "0400":
             return self._reversal
+        if mti == "0820":
+            return self._decommission
         if mti == "0500":
             return self._settle
         if mti == "0320":
@@ -238,17 +238,10 @@ class Acquirer:
             reply.fields[59] = qrpay.field59([("A9", expires)])
         return self._finish(reply, APPROVED)
 
-    def _decommission(self, reply, mti, fields, tid, terminal, decline_code):
-        """A terminal going back to its provider (退机): signed with its MAC
-        key; from now on it is unknown here (97) until registered again."""
-        if terminal is None or terminal["mac_key"] is None:
-            return self._finish(reply, MAC_ERROR)
-        reply.mac_key = terminal["mac_key"]
-        if not security.mac_matches(self.mac_algorithm, terminal["mac_key"], mti, fields):
-            return self._finish(reply, MAC_ERROR)
-        if decline_code is not None:
-            return self._finish(reply, decline_code)
-        self.ledger._sql("UPDATE terminals SET status = 'unknown' WHERE tid = ?", (tid,))
+    def _decommission(self, reply, fields, terminal, now):
+        """A terminal going back to its provider (退机), its 0820 MACed like
+        any request: from now on it is unknown here (97) until registered again."""
+        self.ledger._sql("UPDATE terminals SET status = 'unknown' WHERE tid = ?", (terminal["tid"],))
         return self._finish(reply, APPROVED)
 
     # -- financial ----------------------------------------------------------

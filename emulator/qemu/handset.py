@@ -286,7 +286,7 @@ class ArmBridge:
     emulator.hil.HilPort serves): the firmware's ops go to its UART in the
     guest, the rest are done here."""
 
-    HOST_OPS = ("reset", "power_cut", "host", "fault", "clock")
+    HOST_OPS = ("reset", "power_cut", "host", "fault", "clock", "qr_customer")
 
     def __init__(self, handset):
         self.handset = handset
@@ -295,7 +295,7 @@ class ArmBridge:
     def ops(self, firmware_ops):
         ops = set(firmware_ops) | set(self.HOST_OPS)
         if self.handset.host is None:
-            ops -= {"host", "fault"}
+            ops -= {"host", "fault", "qr_customer"}
         return sorted(ops)
 
     async def answer(self, request):
@@ -306,10 +306,12 @@ class ArmBridge:
             op = request["op"]
             if op in self.HOST_OPS:
                 try:
-                    await asyncio.to_thread(getattr(self, "_op_" + op), request)
+                    result = await asyncio.to_thread(getattr(self, "_op_" + op), request)
                 except Exception as e:  # noqa: BLE001 - reported to the test, the bridge goes on
                     return testproto.error_reply(request["id"], "%s: %s" % (op, e))
-                return {"id": request["id"], "ok": True}
+                reply = {"id": request["id"], "ok": True}
+                reply.update(result or {})
+                return reply
             reply = await asyncio.to_thread(self.handset.call, request)
             if op == "hello" and reply.get("ok"):
                 # a virtual handset: a test may cut its power, like the emulator's
@@ -329,6 +331,10 @@ class ArmBridge:
 
     def _op_host(self, request):
         self.handset.host_state(request["state"] == "up")
+
+    def _op_qr_customer(self, request):
+        from emulator.hil import qr_customer
+        return qr_customer(self.handset.host, request)
 
     def _op_fault(self, request):
         faults = self.handset.host.faults

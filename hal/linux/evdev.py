@@ -134,7 +134,12 @@ class EventFile:
             if self._file is None:
                 raise DeviceError("input device %s is closed" % self.path)
             try:
-                chunk = await read_when_ready(self._file, 64 * self.record_size, timeout_ms)
+                # One record a read: MicroPython's read(n) goes on reading
+                # until it has n bytes, and a second read() of an evdev node
+                # with no event pending blocks the whole loop. The kernel
+                # hands out whole records, so asking for one is answered by
+                # one read(); the next waits for the poll again.
+                chunk = await read_when_ready(self._file, self.record_size, timeout_ms)
             except TimeoutError:
                 raise
             except OSError as e:

@@ -1,10 +1,20 @@
-"""Linux framebuffer display (fbdev), written with seek + write (no mmap).
+"""Linux framebuffer display (fbdev).
 
     open_device("display", "fb:/dev/fb0")
     options: sysfs (/sys/class/graphics/fb0: where the geometry is read),
     width, height (the part of the screen we draw, from its top left
     corner; default: the whole visible screen), tty (/dev/tty0: the console
-    to switch to graphics mode; "" leaves it alone)
+    to switch to graphics mode; "" leaves it alone), write (auto: into a
+    shared mapping where the interpreter can map, else seek + write; mmap;
+    seek)
+
+Why a mapping: the DRM drivers' fbdev emulation (virtio-gpu's
+virtio_gpudrmfb on Debian's 6.1 kernel, measured on the virtual handset)
+keeps a shadow buffer and sends it to the screen only for pages touched
+through mmap (deferred I/O); bytes that write() puts there reach
+/dev/fb0 but never the glass. A plain fbdev driver shows both. CPython maps
+with the mmap module, Debian's MicroPython with libc mmap through `ffi`;
+PyPI's MicroPython can only seek + write.
 
 Geometry comes from sysfs: virtual_size ("W,H"), bits_per_pixel, stride
 (bytes per row, which may be wider than W * bytes per pixel: honoured).
@@ -24,7 +34,7 @@ the documented way (docs/DRIVERS.md), the mode switch a second line.
 
 import struct
 
-from hal.compat import ioctl, open_device_file
+from hal.compat import ioctl, map_device, open_device_file
 from hal.display import Display
 from hal.errors import DeviceError
 
@@ -82,7 +92,7 @@ def rgb565_row_to_xrgb(row, low, high, pack):
 
 
 class FbDisplay(Display):
-    def __init__(self, path, sysfs=None, width=None, height=None, tty="/dev/tty0"):
+    def __init__(self, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="auto"):
         if sysfs is None:
             sysfs = "/sys/class/graphics/" + path.rstrip("/").split("/")[-1]
         fb_width, fb_height, bpp, stride = read_geometry(sysfs)
@@ -115,14 +125,23 @@ class FbDisplay(Display):
             self._fb = open_device_file(path)
         except OSError as e:
             raise DeviceError("framebuffer %s cannot open: %s" % (path, e))
+        self._mapped = None
+        if write != "seek":
+            self._mapped = map_device(self._fb, stride * fb_height)
+            if self._mapped is None and write == "mmap":
+                self.close()
+                raise DeviceError("framebuffer %s cannot be mapped on this interpreter (write=seek can)" % path)
+        self.write_method = "mmap" if self._mapped is not None else "seek"
         self.console = self._console_off(tty)
 
     @classmethod
-    def from_address(cls, path, sysfs=None, width=None, height=None, tty="/dev/tty0"):
+    def from_address(cls, path, sysfs=None, width=None, height=None, tty="/dev/tty0", write="auto"):
         if not path:
             raise TypeError("fb: needs the framebuffer device, like fb:/dev/fb0")
+        if write not in ("auto", "mmap", "seek"):
+            raise TypeError("write must be auto, mmap or seek, not %r" % write)
         return cls(path, sysfs, None if width is None else int(width), None if height is None else int(height),
-                   tty or None)
+                   tty or None, write)
 
     # -- the console -------------------------------------------------------------
 
@@ -166,8 +185,12 @@ class FbDisplay(Display):
                         self._converted = {}
                     self._converted[row] = out
             try:
-                self._fb.seek(y * self.stride)
-                self._fb.write(out)
+                if self._mapped is not None:
+                    at = y * self.stride
+                    self._mapped[at:at + len(out)] = out
+                else:
+                    self._fb.seek(y * self.stride)
+                    self._fb.write(out)
             except OSError as e:
                 rows[y] = None
                 raise DeviceError("framebuffer %s: %s" % (self.path, e))
@@ -175,6 +198,9 @@ class FbDisplay(Display):
             self.rows_written += 1
 
     def close(self):
+        mapped, self._mapped = self._mapped, None
+        if mapped is not None and hasattr(mapped, "close"):
+            mapped.close()   # CPython's mmap; MicroPython's view ends with the process
         if self._fb is not None:
             self._fb.close()
             self._fb = None

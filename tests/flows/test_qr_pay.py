@@ -17,14 +17,18 @@ def order_of(h):
     return cashier.last_txn(h)["order"]
 
 
+def qr_paid(h, amount, name="wx-pay"):
+    cashier.qr_start(h, "1", amount)
+    cashier.qr_scan(h, name)
+    h.wait_text("QR payment approved")
+    h.wait_idle()
+    return cashier.last_txn(h)
+
+
 def test_b2c_paid_at_once(make_handset, host):
     h = make_handset(**FAST)
     before = host.balance(WX.code)
-    cashier.qr_start(h, "1", 1234)
-    cashier.qr_scan(h, "wx-pay")
-    h.wait_text("QR payment approved")
-    h.wait_idle()
-    txn = cashier.last_txn(h)
+    txn = qr_paid(h, 1234)
     assert (txn["status"], txn["amount"]) == ("approved", 1234)
     assert host.balance(WX.code) == before - 1234
     slips = ["\n".join(slip) for slip in cashier.receipts_text(h)]
@@ -150,10 +154,7 @@ def test_settlement_keeps_qr_apart_and_reports_channels_and_fees(make_handset, h
     h = make_handset(**FAST)
     cashier.unlock_supervisor(h)
     cashier.sale(h, 10000, "debit-mag")
-    cashier.qr_start(h, "1", 1234)
-    cashier.qr_scan(h, "wx-pay")
-    h.wait_text("QR payment approved")
-    h.wait_idle()
+    qr_paid(h, 1234)
     batch = h.app.state.batch
     settle(h)                                     # balanced: F48 carries the card only
     assert host.settlements()[-1]["result"].startswith("1")
@@ -167,14 +168,6 @@ def test_settlement_keeps_qr_apart_and_reports_channels_and_fees(make_handset, h
     assert fees.fee_fen(1234, (38, None)) == 5
     slip = "\n".join(cashier.receipts_text(h)[-1])
     assert "WECHAT PAY" in slip and "112.34/0.55/111.79" in slip
-
-
-def qr_paid(h, amount, name="wx-pay"):
-    cashier.qr_start(h, "1", amount)
-    cashier.qr_scan(h, name)
-    h.wait_text("QR payment approved")
-    h.wait_idle()
-    return cashier.last_txn(h)
 
 
 def refund_without_card(h, rrn, date, amount, expect="Refund successful"):

@@ -47,8 +47,9 @@ def touch_rig(request, tmp_path):
 
 
 @pytest.fixture(params=[(rigs.SimDisplayRig,), (rigs.FbDisplayRig, 16, 0), (rigs.FbDisplayRig, 32, 0),
-                        (rigs.FbDisplayRig, 32, 64), (rigs.FbDisplayRig, 16, 32)],
-                ids=["sim", "fb16", "fb32", "fb32-wide", "fb16-wide"])
+                        (rigs.FbDisplayRig, 32, 64), (rigs.FbDisplayRig, 16, 32),
+                        (rigs.FbDisplayRig, 32, 64, "seek"), (rigs.FbDisplayRig, 16, 32, "seek")],
+                ids=["sim", "fb16", "fb32", "fb32-wide", "fb16-wide", "fb32-wide-seek", "fb16-wide-seek"])
 def display_rig(request, tmp_path):
     kind, args = request.param[0], request.param[1:]
     rig = kind(tmp_path, *args)

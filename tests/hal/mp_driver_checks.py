@@ -98,7 +98,8 @@ async def display(path, sysfs, tty):
     first = device.rows_written
     device.framebuffer[100 * device.width * 2 + 10] ^= 0xFF
     device.show("消费 SALE", [])
-    return {"rows_first": first, "rows_second": device.rows_written - first, "console": device.console}
+    return {"rows_first": first, "rows_second": device.rows_written - first, "console": device.console,
+            "write": device.write_method}
 
 
 CHECKS = {"printer": printer, "modem": modem, "reader": reader, "keypad": keypad, "touch": touch,

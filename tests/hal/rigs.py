@@ -353,8 +353,8 @@ class FbDisplayRig(Rig):
     """A framebuffer file of `bpp` bits a pixel whose rows are `pad` bytes
     wider than the picture; the padding starts as 0xAA and must stay so."""
 
-    def __init__(self, tmp_path, bpp, pad):
-        self.name = "fb%d%s" % (bpp, "-wide" if pad else "")
+    def __init__(self, tmp_path, bpp, pad, write="auto"):
+        self.name = "fb%d%s-%s" % (bpp, "-wide" if pad else "", write)
         self.bpp = bpp
         self.width, self.height = 240, 320
         self.stride = self.width * bpp // 8 + pad
@@ -367,7 +367,7 @@ class FbDisplayRig(Rig):
         self.path.write_bytes(b"\xaa" * (self.stride * self.height))
         self.tty = tmp_path / "tty0"
         self.tty.write_bytes(b"")
-        self.device = open_device("display", "fb:%s?sysfs=%s&tty=%s" % (self.path, sysfs, self.tty))
+        self.device = open_device("display", "fb:%s?sysfs=%s&tty=%s&write=%s" % (self.path, sysfs, self.tty, write))
 
     def raw(self):
         return self.path.read_bytes()

@@ -69,3 +69,17 @@ def test_the_console_cursor_is_hidden_where_the_mode_cannot_switch(tmp_path):
         assert rig_tty.read_bytes() == b"\x1b[?25l"
     finally:
         rig.close()
+
+
+def test_cpython_writes_through_a_mapping_unless_told_to_seek(tmp_path):
+    """The DRM fbdev emulation shows only what comes through mmap (DRIVERS.md)."""
+    from tests.hal.rigs import FbDisplayRig
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    mapped = FbDisplayRig(tmp_path / "a", 32, 0)
+    seeking = FbDisplayRig(tmp_path / "b", 32, 0, "seek")
+    try:
+        assert mapped.device.write_method == "mmap" and seeking.device.write_method == "seek"
+    finally:
+        mapped.close()
+        seeking.close()
