@@ -31,7 +31,7 @@ passwords back.
 import json
 
 from hal.compat import hexlify, hmac_sha256, sha256, unhexlify, urandom
-from hal.errors import StorageError
+from hal.errors import DeviceError, StorageError
 from firmware.errors import PosError
 
 SUPERVISOR = "00"
@@ -174,8 +174,14 @@ class Operators:
             data = self._storage.read(self.FILE)
         except StorageError as e:
             return self._damage("cannot be read: %s" % e)
+        try:
+            marked = self._keystore.has_mark(SETUP_MARK)
+        except DeviceError as e:
+            # Without the key store nothing tells a deleted file from a new
+            # terminal, and no hash can be checked: locked, on the safe side.
+            return self._damage("cannot be checked: key store: %s" % e)
         if data is None:
-            if self._keystore.has_mark(SETUP_MARK):
+            if marked:
                 # Passwords were set up here, and now there is no file: a
                 # deletion, not a new terminal. The factory passwords must
                 # not come back (they would unlock every void and refund).
@@ -186,7 +192,7 @@ class Operators:
             self._accounts = parse_accounts(data)
         except ValueError as e:
             return self._damage("damaged: %s" % e)
-        if not self._keystore.has_mark(SETUP_MARK):
+        if not marked:
             self._keystore.set_mark(SETUP_MARK)  # a key store new since the file was written
         return self
 

@@ -124,7 +124,13 @@ def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_
         if with_qr:
             data = txn_verification_data(settings, txn, copy, reprint_no).decode()
             lines.append(("qr", data + "|" + code))
-    if copy == MERCHANT_COPY:
+    cvm = txn.get("cvm")
+    if cvm == "no_pin_no_signature":
+        # 小额双免: the cardholder neither keyed a PIN nor signs.
+        lines.append(("bold", "免密免签 NO PIN, NO SIGNATURE REQUIRED"))
+    elif cvm == "no_signature":
+        lines.append(("bold", "免签 NO SIGNATURE REQUIRED"))
+    elif copy == MERCHANT_COPY:
         lines += [
             ("normal", "持卡人签名 CARDHOLDER SIGNATURE:"),
             ("normal", ""),

@@ -38,7 +38,7 @@ OPT_REPORT = REPORT + (NONE,)
 TXN_REQUIRED = {"type": STR, "amount": INT, "state": STR}
 TXN_OPTIONAL = {"mti": STR, "time": STR, "op": STR, "req": DICT, "pan": OPT_STR, "exp": OPT_STR,
                 "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT, "channel": STR,
-                "order": STR}
+                "order": STR, "cvm": STR}
 KEPT_OPTIONAL = {"rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR,
                  "tc": OPT_STR, "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST,
                  "copies_started": LIST, "reprints": INT}

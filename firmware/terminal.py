@@ -66,7 +66,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed", "copies_started", "reprints", "channel", "order")
+               "printed", "copies_printed", "copies_started", "reprints", "channel", "order", "cvm")
 
 
 # What a handler may raise on a record that fits its schema but not the

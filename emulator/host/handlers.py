@@ -39,6 +39,8 @@ REFUND_PROC = "200000"
 # 60.3 network management codes of the sign-on request.
 SIGNON_DOUBLE_KEYS = "003"
 SIGNON_WITH_TRACK_KEY = "004"
+# 小额双免: contactless sales at or below this need no PIN (UnionPay's default since 2018-06-01).
+QUICK_PASS_LIMIT_FEN = 100000
 # 60.3 of the 0820 a terminal sends when it is returned (firmware/flows/decommission.py).
 DECOMMISSION_CODE = "960"
 # 60.3 of the batch upload messages that end an upload.
@@ -109,6 +111,7 @@ class Acquirer:
         self.acquirer_id = acquirer_id
         self.now = now or datetime.datetime.now
         self.qr = QrDesk(ledger)
+        self.quick_pass_limit_fen = QUICK_PASS_LIMIT_FEN
 
     # -- entry point --------------------------------------------------------
 
@@ -309,7 +312,9 @@ class Acquirer:
         expiry = fields.get(14) or track_expiry or account["expiry"]
         if _expired(expiry, now):
             return EXPIRED_CARD
-        if account["pin"]:
+        quick_pass = (fields.get(22) or "").startswith("07") and amount <= self.quick_pass_limit_fen
+        if account["pin"] and not (quick_pass and 52 not in fields):
+            # 小额双免: a contactless sale at or below the QuickPass limit goes without a PIN.
             if not security.pin_matches(terminal["pin_key"], fields.get(52), account["pin"], pan):
                 return WRONG_PIN
         if account["balance"] < amount:

@@ -29,6 +29,7 @@ from firmware import testproto
 GUEST_GATEWAY = "10.0.2.2"   # QEMU user networking: the host's loopback
 TEST_BAUD = 921600           # a virtual UART: fast enough for PNG replies
 BOOT_TIMEOUT_S = 120
+TIME_SCALE = 6               # how much longer a test waits for the guest than for the emulator
 OP_MARGIN_S = 60             # on top of an op's own timeout_ms: the guest is 12-16x slower
 
 
@@ -156,6 +157,7 @@ class VirtualHandset:
         self.vm = None
         self.port = None
         self.console = None
+        self.peers = {}
         self.boot_seconds = None
 
     # -- life cycle -------------------------------------------------------------
@@ -182,9 +184,32 @@ class VirtualHandset:
                 "test_port": {"path": "/dev/ttyS3", "baud": TEST_BAUD}}
 
     def devices(self):
-        """Device addresses inside the guest (hal.open_device)."""
-        return {"storage": "dir:/data/pos", "keypad": "sim:", "display": "sim:", "printer": "sim:",
-                "modem": "sim:", "card_reader": "sim:", "clock": "sim:", "keystore": "sim:"}
+        """Device addresses inside the guest (hal.open_device): the Linux
+        drivers on the guest kernel's devices (docs/HANDSET.md)."""
+        return {"keypad": "evdev:/dev/input/event0?keymap=pc",
+                "display": "fb:/dev/fb0",
+                "printer": "escpos:/dev/ttyS0?baud=115200&line_ms=0",
+                "modem": "at:/dev/ttyS1?baud=115200",
+                "card_reader": "reader:/dev/ttyS2?baud=115200",
+                "clock": "system:",
+                "storage": "dir:/data/pos",
+                "keystore": "sim:"}
+
+    def start_peers(self):
+        """The printer, modem and card-reader module simulators on the
+        host ptys of their guest UARTs (a new QEMU has new ptys)."""
+        from emulator.peripherals.card_module import CardModuleSim
+        from emulator.peripherals.modem import AtModemSim
+        from emulator.peripherals.printer import EscPosPrinterSim
+        self.stop_peers()
+        self.peers = {"printer": EscPosPrinterSim(self.vm.ptys["printer"]).start(),
+                      "modem": AtModemSim(self.vm.ptys["modem"]).start(),
+                      "reader": CardModuleSim(self.vm.ptys["reader"]).start()}
+
+    def stop_peers(self):
+        for peer in self.peers.values():
+            peer.stop()
+        self.peers = {}
 
     def boot(self, timeout_s=BOOT_TIMEOUT_S):
         """Power on (or after a power cut, on again) and wait until the
@@ -193,6 +218,7 @@ class VirtualHandset:
         self._close_ports()
         if not self.vm.running:
             self.vm.start()
+            self.start_peers()
         else:
             self.vm.reset()
         self.console = Console(self.vm.ptys["console"])
@@ -229,6 +255,7 @@ class VirtualHandset:
     def power_cut(self):
         self._close_ports()
         self.vm.power_cut()
+        self.stop_peers()
 
     def advance_clock(self, seconds):
         """The guest's wall clock moves on (a lockout waited out in no
@@ -242,6 +269,7 @@ class VirtualHandset:
         self._close_ports()
         if self.vm is not None:
             self.vm.quit()
+        self.stop_peers()
         if self.host is not None and not self._host_down:
             self.host.stop_thread()
 
@@ -286,7 +314,7 @@ class ArmBridge:
     emulator.hil.HilPort serves): the firmware's ops go to its UART in the
     guest, the rest are done here."""
 
-    HOST_OPS = ("reset", "power_cut", "host", "fault", "clock", "qr_customer")
+    HOST_OPS = ("reset", "power_cut", "host", "fault", "clock", "paper", "modem", "card", "qr_customer")
 
     def __init__(self, handset):
         self.handset = handset
@@ -318,6 +346,10 @@ class ArmBridge:
                 reply["target"] = "emulator"
                 reply["machine"] = "qemu-system-aarch64 virt (TCG)"
                 reply["ops"] = self.ops(reply.get("ops", ()))
+                # the test deck reaches the reader through the module simulator
+                reply["card_reader"] = "sim"
+                # waits stretch by this (tests/hil/dut.py): TCG runs the guest 12-16x slower
+                reply["time_scale"] = TIME_SCALE
             return reply
 
     def _op_power_cut(self, request):
@@ -325,6 +357,43 @@ class ArmBridge:
 
     def _op_reset(self, request):
         self.handset.boot()
+
+    def _peer(self, name):
+        peer = self.handset.peers.get(name)
+        if peer is None:
+            raise GuestError(FIRMWARE_OFF)
+        return peer
+
+    def _op_paper(self, request):
+        printer = self._peer("printer")
+        if request["state"] == "in":
+            printer.load_paper()
+        elif "after" in request:
+            printer.paper_runs_out_after(request["after"])   # runs out mid-receipt
+        else:
+            printer.remove_paper()
+
+    def _op_modem(self, request):
+        """A dead modem: off the network and silent; back: answers, registered."""
+        modem = self._peer("modem")
+        if request["state"] == "down":
+            modem.set_registration(0)
+            modem.silent = True
+        else:
+            modem.silent = False
+            modem.set_registration(1)
+
+    def _op_card(self, request):
+        from hal.sim.deck import find_card
+        reader = self._peer("reader")
+        if request["action"] == "remove":
+            reader.remove()
+            return
+        try:
+            card = find_card(request["card"])
+        except KeyError as e:
+            raise GuestError(e.args[0])
+        getattr(reader, request["action"])(card)
 
     def _op_clock(self, request):
         self.handset.advance_clock(request["advance_s"])

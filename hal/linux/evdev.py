@@ -232,6 +232,15 @@ def parse_calibration(text):
     return values
 
 
+def _scale(offset, span, size):
+    """offset / span * size, rounded to the nearest pixel (a mirrored axis
+    has a negative span): QEMU's tablet at pixel 10 of 240 must land on 10."""
+    numerator = offset * size
+    if span < 0:
+        numerator, span = -numerator, -span
+    return (2 * numerator + span) // (2 * span)
+
+
 class EvdevTouch(_Watching, Touch):
     """Raw absolute axes -> screen coordinates by a linear calibration:
     raw xmin..xmax -> 0..width-1 (xmin > xmax mirrors), swap_xy for a
@@ -266,9 +275,7 @@ class EvdevTouch(_Watching, Touch):
         if self.swap_xy:
             raw_x, raw_y = raw_y, raw_x
         xmin, xmax, ymin, ymax = self.calibration
-        x = (raw_x - xmin) * (self.width - 1) // (xmax - xmin)
-        y = (raw_y - ymin) * (self.height - 1) // (ymax - ymin)
-        return x, y
+        return _scale(raw_x - xmin, xmax - xmin, self.width - 1), _scale(raw_y - ymin, ymax - ymin, self.height - 1)
 
     def handle(self, event_type, code, value):
         if event_type == EV_ABS:

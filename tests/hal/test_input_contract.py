@@ -150,3 +150,15 @@ def test_a_keymap_file_is_checked(tmp_path):
         evdev.load_keymap(str(bad))
     with pytest.raises(DeviceError, match="built-in"):
         evdev.load_keymap(str(tmp_path / "missing.json"))
+
+
+def test_the_calibration_rounds_to_the_nearest_pixel():
+    """QEMU's tablet sends pixel * 32767 // (width - 1); it must come back as that pixel."""
+    from hal.linux.evdev import EvdevTouch
+    touch = EvdevTouch.__new__(EvdevTouch)
+    touch.width, touch.height, touch.swap_xy = 240, 320, False
+    touch.calibration = (0, 32767, 0, 32767)
+    for x, y in ((0, 0), (10, 20), (120, 160), (239, 319)):
+        assert touch.to_screen(x * 32767 // 239, y * 32767 // 319) == (x, y)
+    touch.calibration = (32767, 0, 0, 32767)   # mounted mirrored
+    assert touch.to_screen(32767 - 10 * 32767 // 239, 0) == (10, 0)

@@ -146,12 +146,19 @@ class Dut:
     def screen_png(self):
         return base64.b64decode(self.screen(png=True)["png"])
 
+    def slower(self, timeout_ms):
+        """A wait stretched by the target's `time_scale` (hello): the
+        virtual ARM handset's CPU is 12-16x slower than this machine's, so
+        what takes a second here takes ten there; the flows are the same."""
+        scale = (self.info or {}).get("time_scale", 1)
+        return min(int(timeout_ms * scale), 600000)
+
     def wait_text(self, text, timeout_ms=10000):
-        self.request("wait_text", text=text, timeout_ms=timeout_ms)
+        self.request("wait_text", text=text, timeout_ms=self.slower(timeout_ms))
         return True
 
     def wait_idle(self, timeout_ms=20000):
-        self.request("wait_idle", timeout_ms=timeout_ms)
+        self.request("wait_idle", timeout_ms=self.slower(timeout_ms))
         return True
 
     def printout(self, since=0):

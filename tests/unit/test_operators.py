@@ -245,6 +245,19 @@ def test_a_damaged_or_deleted_file_while_locked_never_brings_back_the_factory_pa
     assert terminal.file() == left   # the evidence stays as it was found
 
 
+def test_a_key_store_that_cannot_be_read_leaves_every_account_locked(terminal, monkeypatch):
+    from hal.errors import KeyStoreError
+    set_up(terminal)
+
+    def broken(name):
+        raise KeyStoreError("key file damaged")
+
+    monkeypatch.setattr(terminal.keystore, "has_mark", broken)
+    operators = terminal.boot()
+    assert "key store" in operators.damaged
+    assert code_of(operators.check, SUPERVISOR, GOOD) == "PW_SERVICE"
+
+
 def test_a_file_without_the_supervisor_account_is_damaged(terminal):
     """Every file the firmware writes holds the supervisor's account: one
     without it was cut down, not written so."""
