@@ -27,8 +27,11 @@ class HandsetError(Exception):
 class Handset:
     _powered_off = []  # tasks of loops stopped by power_cut(), never to run again (see run())
 
-    def __init__(self, data_dir, settings=None, devices=None, log_stream=None):
+    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, on_frame=None):
         self.data_dir = str(data_dir)
+        # on_frame(direction, frame): every ISO 8583 frame the modem carries,
+        # watched from the terminal side (emulator/spy.py), on the loop thread
+        self.on_frame = on_frame
         self.settings = dict(settings or {})
         self.devices = dict(devices or {})
         self.log_stream = log_stream
@@ -49,6 +52,9 @@ class Handset:
         devices = {"storage": "dir:" + self.data_dir}
         devices.update(self.devices)
         self.app = build_app({"devices": devices, "settings": self.settings}, self.log_stream)
+        if self.on_frame is not None:
+            from emulator.spy import FrameTap
+            FrameTap(self.on_frame).install(self.app.devices.modem)
         self.driver = Driver(self.app)
         ready = threading.Event()
         self._failure = None

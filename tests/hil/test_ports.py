@@ -12,6 +12,7 @@ import tty
 import pytest
 
 from emulator.hil import Bridge, HilPort
+from emulator.world import World
 from tests.flows import cashier
 from tests.hil.dut import Dut
 from tests.hil.plugin import open_port
@@ -23,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture
 def two_ports(make_handset, host):
     handset = make_handset(test_protocol=True)
-    ports = [HilPort(Bridge(handset, host), "pty"), HilPort(Bridge(handset, host), "socket://127.0.0.1:0")]
+    world = World(handset, host)
+    ports = [HilPort(Bridge(world), "pty"), HilPort(Bridge(world), "socket://127.0.0.1:0")]
     devices = []
     for port in ports:
         url = port.start()

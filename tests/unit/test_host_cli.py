@@ -68,3 +68,38 @@ def test_cli_refuses_a_bad_fault_spec(capsys):
 def test_cli_refuses_a_bad_master_key(capsys):
     assert main(["--port", "0", "--master-key", "0123"]) == 2
     assert "master key" in capsys.readouterr().err
+
+
+def test_control_channel_arms_and_clears_faults_on_a_running_host(tmp_path):
+    from emulator.host.control import HostControl
+    proc, port = start_host("--control", "0")
+    try:
+        match = re.match(r"control on (127\.0\.0\.1:\d+)$", proc.stdout.readline().strip())
+        assert match, "no control line"
+        control = HostControl(match.group(1))
+        t = Terminal(port)
+        assert t.sign_on()[1][39] == "00"
+        armed = control.fault("decline", mti="0200", count=0, code="51")   # 0: until cleared
+        assert armed == [{"kind": "decline", "mti": "0200", "remaining": None, "delay_ms": None,
+                          "code": "51", "fired": 0}]
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "51"
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "51"
+        assert control.faults()[0]["fired"] == 2
+        assert control.clear() == []
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "00"
+        # bad requests are refused and arm nothing
+        for bad in ({"kind": "explode"}, {"kind": "delay", "code": "51"}, {"kind": "drop", "colour": 1}):
+            try:
+                control.request("fault", **bad)
+            except ValueError as e:
+                assert str(e)
+            else:
+                raise AssertionError("accepted %r" % bad)
+        assert control.faults() == []
+        with socket.create_connection(control.address, 5) as sock:
+            sock.sendall(b"not json\n")
+            assert b'"ok": false' in sock.recv(4096)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
