@@ -90,7 +90,9 @@ class HandsetWindow:
         root.title("POS handset emulator")
         root.protocol("WM_DELETE_WINDOW", self.close)
         self.photo = ImageTk.PhotoImage("RGB", self.compositor.size)
-        self.glass = ttk.Label(root, image=self.photo, takefocus=True)
+        # no border or padding: the image's pixel (0, 0) is the widget's
+        self.glass = tkinter.Label(root, image=self.photo, takefocus=True, borderwidth=0,
+                                   highlightthickness=0, padx=0, pady=0)
         self.glass.grid(row=0, column=0, rowspan=2, sticky="nw")
         self.glass.bind("<ButtonPress-1>", self._mouse_down)
         self.glass.bind("<ButtonRelease-1>", self._mouse_up)
@@ -366,13 +368,18 @@ class HandsetWindow:
     def close(self):
         self._stop = True
 
+    def start(self):
+        """Show the first image and start the timer (run() or a test's own
+        root.update() calls then drive it)."""
+        self.refresh()
+        self.glass.focus_set()
+        self.root.after(SLOW_POLL_MS, self._tick)
+
     def run(self):
         previous = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, lambda signum, frame: self.close())
         try:
-            self.refresh()
-            self.glass.focus_set()
-            self.root.after(SLOW_POLL_MS, self._tick)
+            self.start()
             self.root.mainloop()
         finally:
             signal.signal(signal.SIGINT, previous)
