@@ -236,7 +236,7 @@ COMMANDS = {
     "host-up": (_switch("host_state", "up"), "", "start it again"),
     "fault": (_fault, "KIND[:MTI[:COUNT[:ARG]]]",
               "arm a host fault as pos-host --fault does (delay, drop, drop_before, no_reply,"
-              " bad_mac, garbage, decline, refuse; ARG: ms or F39), or fault clear"),
+              " bad_mac, garbage, decline, unsigned, refuse; ARG: ms or F39), or fault clear"),
     "power-cut": (_switch("power_cut"), "", "cut the power (no clean shutdown)"),
     "power-on": (_switch("power_on"), "", "boot again on the same data"),
     "lang": (_lang, "zh|en", "switch the screen language"),

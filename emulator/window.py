@@ -171,6 +171,7 @@ class HandsetWindow:
         self.fault_arg = self.tk.StringVar(value="3000")
         for label, kind in (("no reply", "no_reply"), ("drop the line", "drop"), ("bad MAC", "bad_mac"),
                             ("garbage", "garbage"), ("decline with code (ARG)", "decline"),
+                            ("unsigned reply", "unsigned"),
                             ("delay ARG ms", "delay")):
             menu.add_command(label=label, command=lambda k=kind: self._do(lambda: self._fault(k)))
         menu.add_separator()

@@ -23,10 +23,10 @@ wraps them in asyncio.to_thread).
 import threading
 import time
 
+from emulator.host.faults import KINDS as FAULT_KINDS
 from emulator.spy import describe_frame, keystore_mac
 
 FRAMES_KEPT = 200
-FAULT_KINDS = ("delay", "drop", "drop_before", "no_reply", "bad_mac", "garbage", "decline", "refuse")
 
 
 class WorldError(Exception):

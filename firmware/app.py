@@ -63,6 +63,11 @@ class App:
         self.host = HostLink(settings, devices.modem, devices.keystore)
         self.signed_on = False
         self.operator = "01"
+        # Why the terminal needs a service engineer: (source, screen line)
+        # pairs, shown at the idle screen. While any is listed, new
+        # transactions are refused (flows/common.refuse_if_service_needed);
+        # settlement, reprint and the support export still work.
+        self.service_problems = []
         self.idle_event = asyncio.Event()   # set while the idle screen is up
         self._gb_table = None
         self._stop = False
@@ -71,6 +76,17 @@ class App:
         # index of printouts[0], so indexes stay stable as old ones go.
         self.printouts = []
         self.printouts_base = 0
+
+    def status_line(self):
+        """What the merchant and a bench engineer must see at a glance: a
+        set-up that is weaker than a production terminal's (simulated key
+        store, the forgeable ECB MAC). Empty on a production terminal."""
+        flags = []
+        if self.devices.keystore.simulated:
+            flags.append(self.ui.t("STATUS_SIM_KEYS"))
+        if self.settings.mac_algorithm == "ecb":
+            flags.append(self.ui.t("STATUS_ECB_MAC"))
+        return " ".join(flags)
 
     # -- shared resources ----------------------------------------------------
 
@@ -93,6 +109,10 @@ class App:
             # An unreadable journal must not look like an empty one (trace
             # numbers would repeat): refuse every record until it is fixed.
             self.journal.broken = "cannot be read: %s" % e
+        for problem in self.state.problems:
+            self.log("journal: %s", problem)
+        if self.state.problems:
+            self.need_service("journal", ("SERVICE_JOURNAL", len(self.state.problems)))
         if self.journal.broken:
             self.log("journal: %s", self.journal.broken)
             await self.ui.message("TERMINAL", ["JOURNAL"])
@@ -121,6 +141,19 @@ class App:
                 self.log("idle: %s: %s", type(e).__name__, e)
                 await asyncio.sleep(1)
 
+    def need_service(self, source, line):
+        """Note a problem only a service engineer can fix. `source` names
+        who found it ("journal", "operators"...); `line` is what the idle
+        screen shows (a message code or a (code, args...) tuple)."""
+        if (source, line) not in self.service_problems:
+            self.service_problems.append((source, line))
+            self.log("service needed: %s %s", source, line)
+
+    def service_done(self, source):
+        """The problems `source` reported are gone (e.g. the journal was
+        rewritten from a consistent state by a settlement)."""
+        self.service_problems = [p for p in self.service_problems if p[0] != source]
+
     def stop(self):
         self._stop = True
         self.events.put_nowait(("key", "CANCEL"))
@@ -133,6 +166,12 @@ class App:
                  "IDLE_F1"]
         if not self.signed_on:
             lines.append("SIGNED_OFF")
+        if self.service_problems:
+            lines = [self.settings.merchant_name, "SERVICE_NEEDED"] + [p[1] for p in self.service_problems] + [
+                "IDLE_MENU"]
+        status = self.status_line()
+        if status:
+            lines.append(status)
         self.ui.show("TERMINAL", lines)
         self.idle_event.set()
         try:

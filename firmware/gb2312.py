@@ -3,10 +3,15 @@
 MicroPython has no codecs beyond UTF-8 (asking its str.encode for gb18030
 silently returns UTF-8), so the mapping comes from firmware/assets/gb2312.bin,
 which tools/build_gb2312.py derives from CPython's own 'gb2312' codec. The
-file holds sorted arrays; a look-up is a binary search.
+file holds sorted arrays; a look-up is a binary search in the file itself
+(seek and read 2 bytes a probe), so the 59 KB table is never in RAM: on a
+handset's 1 MiB heap, fragmented after a day of transactions, one 59 KB
+block could not be had (MemoryError at the first receipt, seen under
+MicroPython -X heapsize=1M). Characters already looked up are kept in a
+small cache: a receipt uses the same few dozen again and again.
 
-    table = load_table()              # nothing is read yet
-    data = encode("消费 SALE", table)  # first use reads the file, once
+    table = load_table()              # nothing is opened yet
+    data = encode("消费 SALE", table)  # first use opens the file and keeps it open
     text = decode(data, table)
 
 Rules:
@@ -33,71 +38,92 @@ def asset_path(name):
     return folder + "/assets/" + name
 
 
-def _read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
+CACHE_LIMIT = 512   # code points remembered per direction; cleared when full
 
 
 class GB2312Table:
-    """The mapping, read from disk on first use and kept on this object."""
+    """The mapping, searched in the file, which is opened on first use and
+    kept open on this object."""
 
-    def __init__(self, path=None, read_bytes=None):
+    def __init__(self, path=None, open_file=None):
         self.path = path or asset_path(ASSET_NAME)
-        self._read_bytes = read_bytes or _read_file
-        self._data = None
+        self._open_file = open_file or _open_binary
+        self._file = None
+        self._encoded = {}
+        self._decoded = {}
 
     def _load(self):
-        data = self._read_bytes(self.path)
-        if data[:4] != MAGIC:
+        f = self._open_file(self.path)
+        header = f.read(8)
+        if header[:4] != MAGIC:
+            f.close()
             raise ValueError("%s is not a GB2312 table" % self.path)
-        n_enc = (data[4] << 8) | data[5]
-        n_dec = (data[6] << 8) | data[7]
-        if len(data) != 8 + 4 * (n_enc + n_dec):
+        n_enc = (header[4] << 8) | header[5]
+        n_dec = (header[6] << 8) | header[7]
+        f.seek(0, 2)
+        if f.tell() != 8 + 4 * (n_enc + n_dec):
+            f.close()
             raise ValueError("%s has the wrong size" % self.path)
-        self._n_enc = n_enc
-        self._n_dec = n_dec
-        # Byte offsets of the four arrays.
-        self._enc_keys = 8
-        self._enc_values = 8 + 2 * n_enc
-        self._dec_keys = 8 + 4 * n_enc
-        self._dec_values = self._dec_keys + 2 * n_dec
-        self._data = data
+        # (byte offset of the keys, of the values, count) of each direction.
+        dec_keys = 8 + 4 * n_enc
+        self._arrays = ((8, 8 + 2 * n_enc, n_enc), (dec_keys, dec_keys + 2 * n_dec, n_dec))
+        self._file = f
+
+    def _read16(self, at):
+        f = self._file
+        f.seek(at)
+        pair = f.read(2)
+        return (pair[0] << 8) | pair[1]
 
     def _search(self, keys, values, count, key):
-        data = self._data
         lo = 0
         hi = count - 1
         while lo <= hi:
             mid = (lo + hi) >> 1
-            at = keys + 2 * mid
-            found = (data[at] << 8) | data[at + 1]
+            found = self._read16(keys + 2 * mid)
             if found < key:
                 lo = mid + 1
             elif found > key:
                 hi = mid - 1
             else:
-                at = values + 2 * mid
-                return (data[at] << 8) | data[at + 1]
+                return self._read16(values + 2 * mid)
         return -1
+
+    def _look_up(self, cache, direction, key):
+        value = cache.get(key)
+        if value is None:
+            if self._file is None:
+                self._load()
+            keys, values, count = self._arrays[direction]
+            value = self._search(keys, values, count, key)
+            if len(cache) >= CACHE_LIMIT:
+                cache.clear()
+            cache[key] = value
+        return value
 
     def gb_code(self, code_point):
         """EUC-CN code (hi << 8 | lo) of a non-ASCII code point, or -1."""
-        if self._data is None:
-            self._load()
-        return self._search(self._enc_keys, self._enc_values, self._n_enc, code_point)
+        return self._look_up(self._encoded, 0, code_point)
 
     def code_point(self, gb):
         """Code point of an EUC-CN code (hi << 8 | lo), or -1."""
-        if self._data is None:
-            self._load()
-        return self._search(self._dec_keys, self._dec_values, self._n_dec, gb)
+        return self._look_up(self._decoded, 1, gb)
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
-def load_table(path=None, read_bytes=None):
+def _open_binary(path):
+    return open(path, "rb")
+
+
+def load_table(path=None, open_file=None):
     """A GB2312Table for `path` (default: the firmware asset). Nothing is
-    read until the first encode/decode. `read_bytes(path) -> bytes` replaces
-    the file read (e.g. for a storage device)."""
-    return GB2312Table(path, read_bytes)
+    opened until the first encode/decode. `open_file(path) -> file` replaces
+    the plain open (e.g. for a storage device)."""
+    return GB2312Table(path, open_file)
 
 
 def encode(text, table):

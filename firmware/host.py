@@ -14,9 +14,16 @@ from firmware.errors import PosError
 
 # Fields a reply must echo unchanged when the request carried them.
 ECHOED_FIELDS = (3, 4, 11, 41, 42)
+# Fields a reply need not carry, but that must be unchanged if it does.
+OPTIONAL_ECHOES = (2, 25, 49)
 
-# Replies that may come without a MAC (the host has no usable key for us).
-UNSIGNED_OK = ("A0", "99", "97")
+# Requests that move money: their approval carries an RRN.
+FINANCIAL_MTIS = ("0200", "0220")
+SALE_PROCESSING = "000000"
+
+# Unsigned codes that hint at a key problem (the host has no usable key for
+# us): still no answer, but worth a fresh sign-on before the next try.
+UNSIGNED_KEY_HINTS = ("A0", "99", "97")
 
 # Reversal reasons (field 39 of the 0400)
 REASON_NO_REPLY = "98"
@@ -27,12 +34,14 @@ REASON_OTHER = "06"
 
 class HostError(PosError):
     """`sent`: the request may have reached the host. `reason`: the field
-    39 a reversal of it carries."""
+    39 a reversal of it carries. `sign_on_again`: an unsigned reply hinted
+    at a key problem (A0, 99, 97): sign on before trying again."""
 
     def __init__(self, code, sent, reason=REASON_OTHER, *args_):
         PosError.__init__(self, code, *args_)
         self.sent = sent
         self.reason = reason
+        self.sign_on_again = False
 
 
 class HostLink:
@@ -90,25 +99,27 @@ class HostLink:
         return self.check_reply(mti, fields, payload, with_mac)
 
     def check_reply(self, mti, fields, payload, with_mac):
+        """The reply as fields, or HostError: it must be the answer to this
+        request (MTI + 10, every echo, the formats the terminal can check)
+        and carry a valid MAC. An attacker on the path who changes a field
+        meets the MAC (X9.19 by default); one who changes a field the ECB
+        MAC cannot protect still meets these checks where they apply."""
         try:
             _tpdu, _header, body = iso8583.unframe(payload)
             reply_mti, reply = iso8583.unpack(body)
         except iso8583.Iso8583Error:
             raise HostError("BAD_REPLY", True, REASON_TERMINAL)
-        if reply_mti != "%04d" % (int(mti) + 10):
-            raise HostError("BAD_REPLY", True, REASON_TERMINAL)
-        for number in ECHOED_FIELDS:
-            if number in fields and reply.get(number) != fields[number]:
-                raise HostError("BAD_REPLY", True, REASON_TERMINAL)
-        if 39 not in reply:
+        if reply_mti != "%04d" % (int(mti) + 10) or 39 not in reply:
             raise HostError("BAD_REPLY", True, REASON_TERMINAL)
         if with_mac:
             mac = reply.get(64)
             if mac is None:
-                # Only a key error (A0, 99) may come without a MAC: the host
-                # could not make one. Any other answer unsigned is not trusted.
-                if reply[39] not in UNSIGNED_OK:
-                    raise HostError("BAD_MAC", True, REASON_BAD_MAC)
+                # A reply nobody signed is never an answer, whatever its F39
+                # says: an unsigned "A0" may hide a debit the host made
+                # (DESIGN.md security rules). Outcome unknown: reverse or resend.
+                error = HostError("BAD_MAC", True, REASON_BAD_MAC)
+                error.sign_on_again = reply[39] in UNSIGNED_KEY_HINTS
+                raise error
             else:
                 try:
                     expected = self._mac(reply_mti, reply)
@@ -116,7 +127,67 @@ class HostLink:
                     raise HostError("BAD_MAC", True, REASON_BAD_MAC)
                 if mac != expected:
                     raise HostError("BAD_MAC", True, REASON_BAD_MAC)
+        if not reply_fields_match(mti, fields, reply):
+            raise HostError("BAD_REPLY", True, REASON_TERMINAL)
         return reply
+
+
+def _is_text(value, length, allowed):
+    if not isinstance(value, str) or len(value) != length:
+        return False
+    for ch in value:
+        if ch not in allowed:
+            return False
+    return True
+
+
+DIGITS = "0123456789"
+ALPHANUMERIC = DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _valid_time(hhmmss):
+    return int(hhmmss[0:2]) < 24 and int(hhmmss[2:4]) < 60 and int(hhmmss[4:6]) < 60
+
+
+def _valid_date(mmdd):
+    return 1 <= int(mmdd[0:2]) <= 12 and 1 <= int(mmdd[2:4]) <= 31
+
+
+def reply_fields_match(mti, request, reply):
+    """Every field of a reply that the terminal can check against its
+    request: the echoes (3, 4, 11, 41, 42 always; 2, 25, 49 and the type
+    and batch of 60 when the host sends them back), a response code, and
+    the formats of what the host adds (RRN 12 digits, auth code 6
+    letters or digits, time and date that exist). An approved financial
+    request must carry its RRN, and an approved sale its auth code: the
+    receipt needs both and the host always gives them."""
+    for number in ECHOED_FIELDS:
+        if number in request and reply.get(number) != request[number]:
+            return False
+    for number in OPTIONAL_ECHOES:
+        if number in request and number in reply and reply[number] != request[number]:
+            return False
+    if 60 in request and 60 in reply and mti not in ("0800",):
+        # Type code and batch are ours; the network code may differ.
+        if reply[60][:8] != request[60][:8]:
+            return False
+    rc = reply.get(39)
+    if not _is_text(rc, 2, ALPHANUMERIC):
+        return False
+    if 37 in reply and not _is_text(reply[37], 12, DIGITS):
+        return False
+    if 38 in reply and not _is_text(reply[38], 6, ALPHANUMERIC + " "):
+        return False
+    if 12 in reply and not _valid_time(reply[12]):
+        return False
+    if 13 in reply and not _valid_date(reply[13]):
+        return False
+    if rc == "00" and mti in FINANCIAL_MTIS:
+        if 37 not in reply:
+            return False
+        if request.get(3) == SALE_PROCESSING and 38 not in reply:
+            return False
+    return True
 
 
 def answer_fields(reply):

@@ -61,8 +61,9 @@ def decode_records(data):
             record = json.loads(payload)
         except ValueError:
             break
-        if not isinstance(record, dict):
-            break
+        # Intact JSON that is not a record object is kept for the schema
+        # check (firmware/terminal.py quarantines it) rather than cutting
+        # everything after it.
         records.append(record)
         offset = start + length
     return records, offset
@@ -93,6 +94,23 @@ class Journal:
             except StorageError as e:
                 self.broken = "torn tail cannot be cut: %s" % e
         return records
+
+    def file_names(self):
+        """The journal and its side files (for the support export)."""
+        return [self._name, self._name + ".torn", self._name + ".quarantine"]
+
+    def quarantine(self, record):
+        """Keep a record that decodes but cannot be applied in a side file
+        (`<name>.quarantine`), once however often the terminal boots with
+        it, for a support engineer. Never raises: keeping the evidence must
+        not stop the boot."""
+        name = self._name + ".quarantine"
+        try:
+            data = encode_record(record)
+            if data not in (self._storage.read(name) or b""):
+                self._storage.append(name, data)
+        except StorageError:
+            pass
 
     def append(self, record, reserve=0):
         """Write one record durably. Raises StorageError (StorageFullError on

@@ -15,7 +15,7 @@ from firmware import pending
 from firmware.card import entry_mode_code, mask_pan
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError, answer_fields
-from firmware.terminal import APPROVED, DECLINED, REFUND, SENT
+from firmware.terminal import APPROVED, DECLINED, REFUND, SENT, UNCONFIRMED
 from firmware.iso8583 import field60
 
 SALE_TYPE = "22"
@@ -143,9 +143,13 @@ async def send_refund(app, mti, fields, batch, trace):
             reply = await app.host.exchange(mti, dict(fields))
         except HostError as e:
             app.log("refund trace %06d resend: %s", trace, e.code)
+            if e.sign_on_again:
+                app.signed_on = False
             continue
         if pending.record_refund_repeat(app, state.find(batch, trace), reply):
             txn = state.find(batch, trace)
+            if txn["state"] == UNCONFIRMED:
+                raise PosError("REFUND_NOT_CONFIRMED")
             if txn["state"] != APPROVED:
                 raise PosError(response_message_code(reply[39]), reply[39])
             return txn
@@ -157,6 +161,8 @@ def journal_no_answer(app, batch, trace, e):
     the terminal: journaled as such, and PosError raised (nothing to
     reverse or resend). Otherwise journaled as unknown, for the caller to
     reverse (sale, void) or send again (refund)."""
+    if e.sign_on_again:
+        app.signed_on = False
     if not e.sent:
         app.state.record("offline", batch=batch, trace=trace, reason=e.code)
         raise PosError(e.code)

@@ -11,9 +11,10 @@ same trace until the host answers (the host recognises the repeat).
 
 from hal.compat import unhexlify
 from hal.errors import DeviceError, KeyStoreError
+from firmware import receipt
 from firmware.errors import SIGN_ON_AGAIN, PosError
 from firmware.host import HostError, answer_fields
-from firmware.terminal import APPROVED, DECLINED
+from firmware.terminal import APPROVED, DECLINED, UNCONFIRMED
 
 # DESIGN.md: a reversal carries the original less F26/35/36/37/52/53 (and
 # never a MAC of the old request: it gets its own).
@@ -67,6 +68,9 @@ async def send_reversals(app):
             except HostError as e:
                 app.log("reversal of trace %06d: %s", txn["trace"], e.code)
                 state.record("reversal", batch=txn["batch"], trace=txn["trace"], result="failed")
+                if e.sign_on_again:
+                    app.signed_on = False
+                    break  # new keys first: sign-on sends it again
                 if not e.sent:
                     break  # the host is not there at all: no use trying at once again
                 continue
@@ -91,9 +95,13 @@ async def send_reversals(app):
 
 def record_refund_repeat(app, txn, reply):
     """The answer to a refund sent AGAIN (its first sending may have been
-    applied). 00 or 94 (the host holds the first one): approved. A definite
-    business decline (25, 51, 61...): declined. A host that did not process
-    it (96, 98, A0, 99...): still pending. -> True if the refund is settled."""
+    applied). The host replays its first answer to a true repeat, so 00 is
+    approved and a definite business decline (25, 51, 61...) is declined.
+    94 says the host holds a DIFFERENT request under this trace: nothing
+    proves this refund was paid, so it is unconfirmed (never "successful";
+    the merchant calls the acquirer; the settlement report lists it). A host
+    that did not process it (96, 98, A0, 99...): still pending.
+    -> True if the refund is settled (no more resends)."""
     rc = reply[39]
     if rc in SIGN_ON_AGAIN:
         app.signed_on = False
@@ -101,7 +109,7 @@ def record_refund_repeat(app, txn, reply):
         app.log("refund trace %06d resent, answered %s: still pending", txn["trace"], rc)
         return False
     update = answer_fields(reply)
-    update["state"] = APPROVED if rc in ("00", "94") else DECLINED
+    update["state"] = APPROVED if rc == "00" else UNCONFIRMED if rc == "94" else DECLINED
     app.state.record("reply", batch=txn["batch"], trace=txn["trace"], **update)
     app.log("refund trace %06d resent, answered %s", txn["trace"], rc)
     return True
@@ -117,14 +125,26 @@ async def resend_refunds(app):
             reply = await app.host.exchange(txn["mti"], fields)
         except HostError as e:
             app.log("refund trace %06d resend: %s", txn["trace"], e.code)
+            if e.sign_on_again:
+                app.signed_on = False
             raise PosError("REFUND_PENDING")
         if not record_refund_repeat(app, txn, reply):
             raise PosError("REFUND_PENDING")
+        if txn["state"] == UNCONFIRMED:
+            await print_unconfirmed_refund_slip(app, txn)
         if txn["state"] == APPROVED:
             try:
                 await app.print_receipts(txn)
             except (DeviceError, PosError) as e:
                 app.log("receipt of refund trace %06d not printed: %s", txn["trace"], e.code)
+
+
+async def print_unconfirmed_refund_slip(app, txn):
+    """A paper trail: this refund is not confirmed, call the acquirer."""
+    try:
+        await app.print_slip(receipt.unconfirmed_refund_lines(app.settings, txn), "REFUND")
+    except (DeviceError, PosError) as e:
+        app.log("unconfirmed refund slip of trace %06d not printed: %s", txn["trace"], e.code)
 
 
 async def print_failure_slip(app, txn):

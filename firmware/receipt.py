@@ -104,9 +104,37 @@ def settlement_lines(settings, report, reprint=False):
             totals[kind + "_count"], format_amount(totals[kind + "_amount"])))))
     lines.append(("rule", RULE))
     lines.append(("bold", "对账平 BALANCED" if report["balanced"] else "对账不平 UNBALANCED"))
+    unconfirmed = report.get("unconfirmed") or []
+    if unconfirmed:
+        # Refunds the host answered 94 on a resend: not in the totals, not
+        # known to be paid. The merchant settles them with the acquirer.
+        lines.append(("rule", RULE))
+        lines.append(("bold", "未确认退货 UNCONFIRMED REFUNDS"))
+        for item in unconfirmed:
+            lines.append(("normal", escpos.justify("凭证号 %06d" % item["trace"],
+                                                   "-" + format_amount(item["amount"]))))
+        lines.append(("normal", "请联系收单机构 CALL THE ACQUIRER"))
     if reprint:
         lines.append(("title", "重打印凭证 REPRINT"))
     return lines
+
+
+def unconfirmed_refund_lines(settings, txn):
+    """A refund resend answered 94: the host holds another request under
+    its trace. Not a receipt (nothing says it was paid): a note for the
+    merchant to settle it with the acquirer."""
+    return [
+        ("title", "退货未确认 REFUND NOT CONFIRMED"),
+        ("rule", RULE),
+        ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
+        ("normal", "卡号 CARD NO:" + txn.get("pan", "")),
+        ("normal", "批次号 BATCH NO:%06d" % txn["batch"]),
+        ("normal", "凭证号 VOUCHER NO:%06d" % txn["trace"]),
+        ("normal", "原参考号 ORIG REF:" + (txn.get("orig") or {}).get("rrn", "")),
+        ("big", "RMB -" + format_amount(txn["amount"])),
+        ("normal", "请联系收单机构"),
+        ("normal", "CALL THE ACQUIRER"),
+    ]
 
 
 def reversal_slip_lines(settings, txn):

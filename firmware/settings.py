@@ -16,7 +16,7 @@ DEFAULTS = {
     "host_port": 5555,
     "tpdu": "6000000000",
     "header": "603100310000",
-    "mac_algorithm": "ecb",          # ecb (UnionPay), x99, x919
+    "mac_algorithm": "x919",         # x919 (ANSI X9.19 retail MAC); ecb (UnionPay, forgeable: an acquirer option), x99
     "connect_timeout_ms": 10000,
     "reply_timeout_ms": 30000,
     "ui_timeout_ms": 60000,

@@ -23,6 +23,8 @@ Record kinds (field "k"):
   kept      {a transaction, condensed}         followed by the transactions it keeps
 """
 
+from firmware.records import RecordSchemas
+
 SALE = "sale"
 VOID = "void"
 REFUND = "refund"
@@ -33,6 +35,8 @@ DECLINED = "declined"
 UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
 REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
+UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds another request under
+                             # its trace; never paid as far as we know (call the acquirer)
 
 MAX_TRACE = 999999
 MAX_BATCH = 999999
@@ -46,9 +50,17 @@ KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", 
                "printed", "copies_printed")
 
 
+# What a handler may raise on a record that fits its schema but not the
+# state (a settlement report without its batch...): quarantined like a
+# record that does not fit.
+HANDLER_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
+
+
 class TerminalState:
     def __init__(self, journal):
         self._journal = journal
+        self._schemas = RecordSchemas()
+        self.problems = []   # what load() found wrong in the journal, for the log and service
         self._reset()
 
     def _reset(self):
@@ -63,16 +75,31 @@ class TerminalState:
     # -- loading and recording -------------------------------------------------
 
     def load(self):
+        """Replay the journal. A record that decodes but does not fit its
+        schema (or its handler) never stops the boot: it is quarantined to
+        a side file and named in `problems` (the app then needs service)."""
+        self.problems = []
         for record in self._journal.load():
-            self._apply(record)
+            problem = self._schemas.problem(record)
+            if problem is None:
+                try:
+                    self._apply(record)
+                    continue
+                except HANDLER_ERRORS as e:
+                    problem = "%s: %s %s" % (record.get("k"), type(e).__name__, e)
+            self._journal.quarantine(record)
+            self.problems.append("record quarantined (%s)" % problem)
         return self
 
     def record(self, kind, **fields):
-        """Append a record durably, then apply it. Raises StorageError.
+        """Append a record durably, then apply it. Raises StorageError; a
+        record that does not fit its kind's schema raises RecordError
+        before anything is written (a programming error).
         A new transaction must leave TXN_RESERVE bytes free, so that the
         records that close work (answers, reversals, settlement) still fit
         when the disk fills up."""
         fields["k"] = kind
+        self._schemas.check(fields)
         # A new transaction also leaves room for the next compaction, whose
         # snapshot is never larger than the journal it replaces.
         reserve = TXN_RESERVE + self._journal.size() if kind == "txn" else 0
@@ -122,6 +149,8 @@ class TerminalState:
                 settled.append(kept["batch"])
         snapshot = {"k": "snapshot", "batch": self.batch, "last_trace": self.last_trace,
                     "settled": settled, "last_settlement": self.last_settlement}
+        for record in [snapshot] + keep:
+            self._schemas.check(record)
         self._journal.replace([snapshot] + keep)
         self._reset()
         self._apply(snapshot)
@@ -129,77 +158,96 @@ class TerminalState:
             self._apply(kept)
 
     def _apply(self, r):
-        kind = r.get("k")
-        key = (r.get("batch"), r.get("trace"))
-        if kind == "batch":
-            self.batch = r["batch"]
-        elif kind == "snapshot":
-            self.batch = r["batch"]
-            self.last_trace = r["last_trace"]
-            self.settled_batches = list(r.get("settled") or [])
-            self.last_settlement = r.get("last_settlement")
-            if self.last_settlement:
-                self.last_printed = ("settle", self.last_settlement["batch"])
-        elif kind == "kept":
-            txn = dict(r)
-            del txn["k"]
-            self.txns[key] = txn
-            self.order.append(key)
-        elif kind == "trace":
-            self.last_trace = r["trace"]
-        elif kind == "txn":
-            txn = dict(r)
-            del txn["k"]
-            txn["tries"] = 0
-            self.txns[key] = txn
-            self.order.append(key)
-            self.last_trace = r["trace"]
-        elif kind in ("reply", "unknown", "offline"):
-            txn = self.txns.get(key)
-            if txn is None:
-                return
-            if kind == "reply":
-                for name in r:
-                    if name != "k":
-                        txn[name] = r[name]
-            elif kind == "unknown":
-                txn["state"] = UNKNOWN
-                txn["reason"] = r.get("reason", "98")
-            else:
-                txn["state"] = NOT_SENT
-        elif kind == "reversal":
-            txn = self.txns.get(key)
-            if txn is None:
-                return
-            txn["tries"] = txn.get("tries", 0) + r.get("tries", 1)
-            if r.get("result") == "done":
-                txn["state"] = REVERSED
-            elif r.get("result") == "failed":
-                txn["reversal_failed"] = True
-        elif kind == "resend":
-            txn = self.txns.get(key)
-            if txn is not None:
-                txn["tries"] = txn.get("tries", 0) + 1
-        elif kind == "chip":
-            txn = self.txns.get(key)
-            if txn is not None:
-                txn["tc"] = r.get("tc")
-        elif kind == "printed":
-            txn = self.txns.get(key)
-            if txn is not None:
-                if r.get("copy"):
-                    txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
-                if r.get("all", True):
-                    txn["printed"] = True
-                self.last_printed = ("txn", key)
-        elif kind == "settle":
-            # One record closes the batch AND opens the next: no power cut can
-            # leave the terminal working on in a batch the host has settled.
-            self.settled_batches.append(r["batch"])
-            self.last_settlement = r["report"]
-            self.last_printed = ("settle", r["batch"])
-            if self.batch == r["batch"]:
-                self.batch = 1 if r["batch"] >= MAX_BATCH else r["batch"] + 1
+        """Fold one record into the state: the handler of its kind."""
+        getattr(self, "_on_" + r["k"])(r)
+
+    # One handler a record kind (firmware/records.py has their schemas).
+
+    def _on_batch(self, r):
+        self.batch = r["batch"]
+
+    def _on_snapshot(self, r):
+        self.batch = r["batch"]
+        self.last_trace = r["last_trace"]
+        self.settled_batches = list(r["settled"])
+        self.last_settlement = r["last_settlement"]
+        if self.last_settlement:
+            self.last_printed = ("settle", self.last_settlement["batch"])
+
+    def _on_kept(self, r):
+        self._add_txn(r)
+
+    def _on_trace(self, r):
+        self.last_trace = r["trace"]
+
+    def _on_txn(self, r):
+        self._add_txn(r)["tries"] = 0
+        self.last_trace = r["trace"]
+
+    def _add_txn(self, r):
+        txn = dict(r)
+        del txn["k"]
+        key = (r["batch"], r["trace"])
+        self.txns[key] = txn
+        self.order.append(key)
+        return txn
+
+    def _on_reply(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            for name in r:
+                if name != "k":
+                    txn[name] = r[name]
+
+    def _on_unknown(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["state"] = UNKNOWN
+            txn["reason"] = r["reason"]
+
+    def _on_offline(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["state"] = NOT_SENT
+
+    def _on_reversal(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is None:
+            return
+        txn["tries"] = txn.get("tries", 0) + r.get("tries", 1)
+        if r["result"] == "done":
+            txn["state"] = REVERSED
+        elif r["result"] == "failed":
+            txn["reversal_failed"] = True
+
+    def _on_resend(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["tries"] = txn.get("tries", 0) + 1
+
+    def _on_chip(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is not None:
+            txn["tc"] = r["tc"]
+
+    def _on_printed(self, r):
+        key = (r["batch"], r["trace"])
+        txn = self.txns.get(key)
+        if txn is not None:
+            if r.get("copy"):
+                txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
+            if r.get("all", True):
+                txn["printed"] = True
+            self.last_printed = ("txn", key)
+
+    def _on_settle(self, r):
+        # One record closes the batch AND opens the next: no power cut can
+        # leave the terminal working on in a batch the host has settled.
+        self.settled_batches.append(r["batch"])
+        self.last_settlement = r["report"]
+        self.last_printed = ("settle", r["batch"])
+        if self.batch == r["batch"]:
+            self.batch = 1 if r["batch"] >= MAX_BATCH else r["batch"] + 1
 
     # -- numbers -----------------------------------------------------------------
 
@@ -252,7 +300,7 @@ class TerminalState:
         return None
 
     def pending_children(self, sale, kind):
-        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN)]
+        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN, UNCONFIRMED)]
 
     def refunded_total(self, sale):
         """Fen refunded so far against this sale (approved refunds)."""

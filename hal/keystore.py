@@ -30,6 +30,10 @@ def _check_bytes(name, value, lengths):
 
 class KeyStore(Device):
 
+    # True for a store that keeps its keys where anyone can read them (the
+    # simulator): the idle screen says so.
+    simulated = False
+
     # -- backend hooks --------------------------------------------------------
 
     def _master_key(self):

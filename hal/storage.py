@@ -33,6 +33,11 @@ class Storage(Device):
         """The whole file, or None if it does not exist."""
         raise NotImplementedError
 
+    def read_at(self, name, offset, size):
+        """Up to `size` bytes from `offset` (b"" past the end or if the
+        file does not exist): for files too large to read whole."""
+        raise NotImplementedError
+
     def write_atomic(self, name, data):
         """Replace the file so that a power cut leaves the old or the new."""
         raise NotImplementedError
@@ -132,6 +137,17 @@ class DirStorage(Storage):
         try:
             with open(path, "rb") as f:
                 return f.read()
+        except OSError as e:
+            raise StorageError("cannot read %s: %s" % (name, e))
+
+    def read_at(self, name, offset, size):
+        path = self._path(name)
+        if not _path_exists(path):
+            return b""
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read(size)
         except OSError as e:
             raise StorageError("cannot read %s: %s" % (name, e))
 

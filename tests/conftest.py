@@ -12,8 +12,16 @@ TEST_SETTINGS = {"message_ms": 200, "tear_pause_ms": 50, "reply_timeout_ms": 150
 
 
 @pytest.fixture
-def host(tmp_path):
-    simulator = HostSimulator(str(tmp_path / "host.sqlite"), record_path=str(tmp_path / "frames.log"))
+def host_options():
+    """Keyword arguments of the `host` fixture's HostSimulator; a test
+    module overrides this fixture for another MAC or master key."""
+    return {}
+
+
+@pytest.fixture
+def host(tmp_path, host_options):
+    simulator = HostSimulator(str(tmp_path / "host.sqlite"), record_path=str(tmp_path / "frames.log"),
+                              **host_options)
     simulator.start_in_thread()
     yield simulator
     simulator.stop_thread()
@@ -24,11 +32,11 @@ def make_handset(tmp_path, host):
     """make_handset(**settings) -> a started Handset; stopped after the test."""
     made = []
 
-    def make(start=True, data_dir=None, **settings):
+    def make(start=True, data_dir=None, devices=None, **settings):
         merged = dict(TEST_SETTINGS)
         merged.update({"host_port": host.port})
         merged.update(settings)
-        handset = Handset(data_dir or (tmp_path / "handset"), settings=merged)
+        handset = Handset(data_dir or (tmp_path / "handset"), settings=merged, devices=devices)
         if start:
             handset.start()
         made.append(handset)

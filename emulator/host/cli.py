@@ -28,7 +28,7 @@ def build_parser():
                    help="append every frame received/sent to FILE, one hex line each")
     p.add_argument("--fault", action="append", default=[], metavar="KIND[:MTI[:COUNT[:ARG]]]",
                    help="arm a fault (repeatable); kinds: %s; ARG is ms for delay, F39 for"
-                        " decline" % ", ".join(KINDS))
+                        " decline and unsigned" % ", ".join(KINDS))
     p.add_argument("--control", type=int, metavar="PORT",
                    help="listen for fault commands (JSON Lines) on 127.0.0.1:PORT (0: any free"
                         " port); see emulator/host/control.py")
@@ -36,7 +36,8 @@ def build_parser():
                    help="terminal id answered with F39 97 (repeatable)")
     p.add_argument("--master-key", default="0123456789ABCDEFFEDCBA9876543210",
                    help="terminal master key, hex (16, 32 or 48 digits)")
-    p.add_argument("--mac", choices=MAC_ALGORITHMS, default="ecb", help="MAC algorithm")
+    p.add_argument("--mac", choices=MAC_ALGORITHMS, default="x919",
+                   help="MAC algorithm (default x919: ANSI X9.19; ecb is forgeable, an acquirer option)")
     p.add_argument("--single-mac-key", action="store_true",
                    help="issue single-length MAC keys (8 bytes + 8 zeros in F62)")
     p.add_argument("-q", "--quiet", action="store_true",

@@ -14,16 +14,22 @@ Kinds (applied = booked in the ledger as if all went well):
   garbage      apply, answer a length-prefixed frame of random bytes (its
                MTI is never BCD, so it never decodes by chance)
   decline      do not apply, answer with F39 = `code` (default "96")
+  unsigned     apply, answer with F39 = `code` (default "A0") and no MAC and
+               no approval data: what a forger on the line (or a confused
+               front end) sends; never an answer for the terminal
   refuse       reset each new connection as soon as it is accepted
 """
 
 import threading
 
-KINDS = ("delay", "drop", "drop_before", "no_reply", "bad_mac", "garbage", "decline", "refuse")
+KINDS = ("delay", "drop", "drop_before", "no_reply", "bad_mac", "garbage", "decline", "unsigned",
+         "refuse")
+# Kinds that answer with a field 39 of the fault's own (`code`), and its default.
+CODE_KINDS = {"decline": "96", "unsigned": "A0"}
 
 # Kinds after which the request has been booked: the terminal cannot know
 # whether it was, which is what its reversal logic is for.
-APPLYING_KINDS = ("delay", "drop", "no_reply", "bad_mac", "garbage")
+APPLYING_KINDS = ("delay", "drop", "no_reply", "bad_mac", "garbage", "unsigned")
 
 
 class Fault:
@@ -40,12 +46,12 @@ class Fault:
             delay_ms = 3000
         if delay_ms is not None and kind != "delay":
             raise ValueError("delay_ms only applies to the 'delay' fault")
-        if code is not None and kind != "decline":
-            raise ValueError("code only applies to the 'decline' fault")
-        if kind == "decline":
-            code = "96" if code is None else str(code)
+        if code is not None and kind not in CODE_KINDS:
+            raise ValueError("code only applies to the %s faults" % " and ".join(sorted(CODE_KINDS)))
+        if kind in CODE_KINDS:
+            code = CODE_KINDS[kind] if code is None else str(code)
             if len(code) != 2:
-                raise ValueError("decline code must be 2 characters (field 39), not %r" % (code,))
+                raise ValueError("%s code must be 2 characters (field 39), not %r" % (kind, code))
         self.kind = kind
         self.mti = mti
         self.remaining = count
@@ -109,7 +115,8 @@ class Faults:
 def parse_fault_spec(spec):
     """'kind[:mti[:count[:arg]]]' from the command line -> Faults.add()
     keyword arguments. An empty or '*' MTI matches any request; count '*'
-    or 0 is forever; arg is delay_ms for 'delay', F39 for 'decline'.
+    or 0 is forever; arg is delay_ms for 'delay', F39 for 'decline' and
+    'unsigned'.
     Examples: no_reply:0200:1, delay:0200:2:5000, decline:0220:1:51, refuse::3"""
     parts = spec.split(":")
     if not parts[0] or len(parts) > 4:
@@ -134,7 +141,7 @@ def parse_fault_spec(spec):
                 args["delay_ms"] = int(parts[3])
             except ValueError:
                 raise ValueError("fault spec %r: delay %r is not milliseconds" % (spec, parts[3]))
-        elif kind == "decline":
+        elif kind in CODE_KINDS:
             args["code"] = parts[3]
         else:
             raise ValueError("fault spec %r: kind %r takes no argument" % (spec, kind))

@@ -84,12 +84,12 @@ class Acquirer:
     """The host's business rules over a Ledger.
 
     master_key: the terminal master key (TMK) the working keys travel under;
-    mac_algorithm: "ecb" (UnionPay), "x99" or "x919";
+    mac_algorithm: "x919" (ANSI X9.19, the default), "ecb" (UnionPay) or "x99";
     mac_key_length: 16 for a double-length MAC key, 8 for single length
     (sent as 8 key bytes + 8 zeros); now: a callable returning the host's
     datetime (tests pin the date for expiry checks)."""
 
-    def __init__(self, ledger, master_key, mac_algorithm="ecb", mac_key_length=16,
+    def __init__(self, ledger, master_key, mac_algorithm="x919", mac_key_length=16,
                  acquirer_id="48020000", now=None):
         if len(master_key) not in (8, 16, 24):
             raise ValueError("master key must be 8, 16 or 24 bytes, not %d" % len(master_key))
@@ -232,15 +232,18 @@ class Acquirer:
             raise Decline(FORMAT_ERROR, "no trace (F11) or amount (F4)")
         return batch, trace, amount
 
-    def _repeat(self, reply, terminal, kind, batch, trace, amount):
+    def _repeat(self, reply, fields, terminal, kind, batch, trace):
         """A request whose terminal + batch + trace was already booked: the
-        first answer again if it is the same request (a resend after a lost
-        reply), 94 if the trace was reused for something else. None if the
-        trace is new."""
+        first answer again (same 39, 37, 38, 12, 13) if it is the same
+        request (a resend after a lost reply), 94 with no approval data if
+        anything that identifies it differs (the trace reused for another
+        request: another card, amount, processing code, F60 or F61). None
+        if the trace is new."""
         first = self.ledger.find_by_trace(terminal["tid"], batch, trace)
         if first is None:
             return None
-        if first["kind"] == kind and first["amount"] == amount and first["status"] != "reversed":
+        if (first["kind"] == kind and first["request_key"] == request_key(kind, fields)
+                and first["status"] != "reversed"):
             return self._booked_reply(reply, first)
         return self._finish(reply, DUPLICATE)
 
@@ -254,12 +257,12 @@ class Acquirer:
             pan=pan, rrn="%s%06d" % (now.strftime("%H%M%S"), seq % 1000000),
             auth_code="%06d" % (seq * 7919 % 1000000) if approved else None,
             host_date=now.strftime("%m%d"), host_time=now.strftime("%H%M%S"),
-            status=status, response_code=code, **extra)
+            status=status, response_code=code, request_key=request_key(kind, fields), **extra)
         return self._booked_reply(reply, self.ledger.transaction_by_id(txn_id))
 
     def _sale(self, reply, fields, terminal, now):
         batch, trace, amount = self._request_refs(fields, terminal)
-        repeat = self._repeat(reply, terminal, "sale", batch, trace, amount)
+        repeat = self._repeat(reply, fields, terminal, "sale", batch, trace)
         if repeat is not None:
             return repeat
         pan, track_expiry = _card_of(fields)
@@ -291,7 +294,7 @@ class Acquirer:
 
     def _void(self, reply, fields, terminal, now):
         batch, trace, amount = self._request_refs(fields, terminal)
-        repeat = self._repeat(reply, terminal, "void", batch, trace, amount)
+        repeat = self._repeat(reply, fields, terminal, "void", batch, trace)
         if repeat is not None:
             return repeat
         refs = fields.get(61) or ""
@@ -327,7 +330,7 @@ class Acquirer:
 
     def _refund(self, reply, fields, terminal, now):
         batch, trace, amount = self._request_refs(fields, terminal)
-        repeat = self._repeat(reply, terminal, "refund", batch, trace, amount)
+        repeat = self._repeat(reply, fields, terminal, "refund", batch, trace)
         if repeat is not None:
             return repeat
         pan, _ = _card_of(fields)
@@ -475,6 +478,15 @@ def _card_of(fields):
             track_expiry = rest[:4]
     pan = fields.get(2) or track_pan
     return (pan or None), track_expiry
+
+
+def request_key(kind, fields):
+    """What identifies a financial request, as one string: its kind, card,
+    amount, processing code, F60 and F61. Two requests under one trace are
+    the same request (a repeat) only if their keys are equal."""
+    pan, _ = _card_of(fields)
+    return "|".join((kind, pan or "", str(_int_field(fields, 4)), fields.get(3) or "",
+                     fields.get(60) or "", fields.get(61) or ""))
 
 
 def _expired(expiry, now):

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS transactions (
     orig_trace INTEGER,
     orig_rrn TEXT,
     orig_date TEXT,
-    settled INTEGER NOT NULL DEFAULT 0
+    settled INTEGER NOT NULL DEFAULT 0,
+    request_key TEXT
 );
 CREATE INDEX IF NOT EXISTS transactions_by_trace ON transactions (tid, batch, trace);
 CREATE INDEX IF NOT EXISTS transactions_by_rrn ON transactions (rrn);
@@ -125,6 +126,11 @@ class Ledger:
         self._depth = 0
         with self._lock:
             self._conn.executescript(SCHEMA)
+            columns = [row[1] for row in self._conn.execute("PRAGMA table_info(transactions)")]
+            if "request_key" not in columns:
+                # A ledger file from before repeats were compared on the
+                # whole request: its rows have no key (never a true repeat).
+                self._conn.execute("ALTER TABLE transactions ADD COLUMN request_key TEXT")
 
     def close(self):
         with self._lock:

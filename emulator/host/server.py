@@ -41,14 +41,14 @@ IDLE_TIMEOUT_S = 120
 class HostSimulator:
     """db_path: the SQLite ledger (None: in memory); master_key: the
     terminal master key shared with the handset; record_path: write every
-    frame to this file (see record.py); mac_algorithm: "ecb" | "x99" | "x919";
+    frame to this file (see record.py); mac_algorithm: "x919" (default) | "ecb" | "x99";
     unknown_tids: terminal ids refused with F39 97; mac_key_length: 16
     (double-length MAC key) or 8; now: callable returning the host's
     datetime; log: callable taking one line per request answered (card
     numbers masked), e.g. print."""
 
     def __init__(self, db_path, master_key=DEFAULT_MASTER_KEY, record_path=None,
-                 mac_algorithm="ecb", unknown_tids=(), mac_key_length=16, now=None,
+                 mac_algorithm="x919", unknown_tids=(), mac_key_length=16, now=None,
                  acquirer_id="48020000", log=None):
         self.ledger = Ledger(":memory:" if db_path is None else db_path)
         self.ledger.seed_accounts(test_deck())
@@ -239,6 +239,13 @@ class HostSimulator:
             junk[iso8583.TPDU_LENGTH + iso8583.HEADER_LENGTH] = 0xFF
             frame = struct.pack(">H", len(junk)) + junk
         else:
+            if kind == "unsigned":
+                # The request was booked; what goes back is an unsigned
+                # final-looking code with nothing that could prove it.
+                reply.fields[39] = fault.code
+                reply.fields.pop(37, None)
+                reply.fields.pop(38, None)
+                reply.mac_key = None
             frame = iso8583.frame(self._reply_body(reply, corrupt_mac=kind == "bad_mac"),
                                   iso8583.reply_tpdu(tpdu), header)
         self._record("out", frame)

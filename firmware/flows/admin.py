@@ -10,9 +10,12 @@ TITLE = "ADMIN"
 
 async def run(app):
     choice = await app.ui.choose(TITLE, ["ADMIN_CHANGE_SUP", "ADMIN_CHANGE_OP", "ADMIN_LANGUAGE",
-                                         "ADMIN_SIGN_IN"])
+                                         "ADMIN_SIGN_IN", "ADMIN_SUPPORT"])
     if choice == 3:
         await operator_sign_in(app)
+        return
+    if choice == 4:
+        await support_export(app)
         return
     just_changed = await common.supervisor(app, TITLE)
     if choice == 0:
@@ -37,3 +40,12 @@ async def operator_sign_in(app):
     app.operators.check(operator_id, password)
     app.operator = operator_id
     await app.ui.message(TITLE, [("OPERATOR_SIGNED_IN", operator_id)])
+
+
+async def support_export(app):
+    """The journal, its side files and the service problems in one file
+    for a service engineer (works in the "service needed" state too)."""
+    from firmware import support
+    size = support.export(app)
+    app.log("support export: %s, %d bytes", support.EXPORT_NAME, size)
+    await app.ui.message(TITLE, [("SUPPORT_EXPORTED", support.EXPORT_NAME)])

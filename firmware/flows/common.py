@@ -12,6 +12,13 @@ from firmware.texts import format_amount
 CARD_TRIES = 3
 
 
+def refuse_if_service_needed(app):
+    """No new transaction while the terminal needs service (a damaged
+    journal...): what it already holds can still be settled and reprinted."""
+    if app.service_problems:
+        raise PosError("SERVICE_NEEDED")
+
+
 async def ensure_signed_on(app):
     if not app.signed_on:
         from firmware.flows import signon

@@ -37,6 +37,7 @@ def refundable(state, orig):
 
 
 async def run(app):
+    common.refuse_if_service_needed(app)
     await common.supervisor(app, TITLE)
     await common.ensure_signed_on(app)
     rrn = await app.ui.ask_digits(TITLE, "ENTER_ORIG_RRN", 12, 12)

@@ -11,6 +11,7 @@ TITLE = "SALE"
 async def run(app, card_event=None, first_digit=""):
     """`card_event`: a card presented at the idle screen; `first_digit`: the
     key that started the sale from the idle screen."""
+    common.refuse_if_service_needed(app)
     await common.ensure_signed_on(app)
     amount = await app.ui.ask_amount(TITLE, max_fen=app.settings.sale_max_fen, digits=first_digit or "")
     lines = [("AMOUNT", format_amount(amount))]

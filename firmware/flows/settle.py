@@ -15,7 +15,7 @@ from firmware.host import HostError
 from firmware.iso8583 import field60
 from firmware.online import now_text
 from firmware import receipt
-from firmware.terminal import APPROVED, REFUND, SALE
+from firmware.terminal import APPROVED, REFUND, SALE, UNCONFIRMED
 
 TITLE = "SETTLE"
 BALANCED = "1"
@@ -76,6 +76,10 @@ async def run(app):
     if not balanced:
         await batch_upload(app)
     report = {"batch": state.batch, "time": now_text(app), "totals": totals, "balanced": balanced}
+    unconfirmed = [{"trace": t["trace"], "amount": t["amount"]} for t in state.batch_txns()
+                   if t["state"] == UNCONFIRMED]
+    if unconfirmed:
+        report["unconfirmed"] = unconfirmed
     settled_batch = state.batch
     state.record("settle", batch=settled_batch, report=report)  # also opens the next batch
     try:
@@ -84,6 +88,11 @@ async def run(app):
         # The settlement stands (journaled above); the journal is just not
         # shorter. It is tried again at the next settlement.
         app.log("journal not compacted: %s", e)
+    else:
+        # The journal now holds only what this settlement agreed with the
+        # host: what was quarantined or damaged in it is gone (kept in the
+        # side files for the support export).
+        app.service_done("journal")
     app.log("batch %06d settled (%s)", settled_batch, "balanced" if balanced else "unbalanced")
     try:
         await app.print_slip(receipt.settlement_lines(app.settings, report), TITLE)

@@ -40,6 +40,7 @@ def check_voidable(state, trace):
 
 
 async def run(app):
+    common.refuse_if_service_needed(app)
     await common.supervisor(app, TITLE)
     await common.ensure_signed_on(app)
     trace = int(await app.ui.ask_digits(TITLE, "ENTER_ORIG_TRACE", 1, 6))

@@ -41,6 +41,8 @@ class SimKeyStore(KeyStore):
     if it differs, working keys under the old one are dropped. Without
     either, the master key is TEST_MASTER_KEY."""
 
+    simulated = True
+
     def __init__(self, storage=None, master_key=None):
         KeyStore.__init__(self)
         self._storage = storage

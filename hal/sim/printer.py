@@ -1,11 +1,17 @@
 """Simulated printer: a byte sink with a paper roll that tests can empty.
 
-`jobs` holds each finished print_job's bytes; `printed` is everything that
-reached the paper. `paper_runs_out_after(n)` makes the paper end after n
-more bytes, mid-receipt, like a real roll; `load_paper()` puts it back.
+`jobs` holds the last finished print_jobs' bytes (KEPT_JOBS of them);
+`printed` is the tail of what reached the paper (the last KEPT_BYTES). Both
+are bounded as a real roll is torn off: a simulated handset that printed a
+day's slips into RAM ran out of its 1 MiB heap under MicroPython.
+`paper_runs_out_after(n)` makes the paper end after n more bytes,
+mid-receipt, like a real roll; `load_paper()` puts it back.
 `open_cover()`: a 58 mm printer with its cover open sees no paper under its
 head, so it stops as it does without paper; `close_cover()` resumes.
 """
+
+KEPT_JOBS = 16
+KEPT_BYTES = 16384
 
 from hal.printer import Printer
 
@@ -30,6 +36,8 @@ class SimPrinter(Printer):
             await Printer.print_job(self, data)
         finally:
             self.jobs.append(bytes(self._current))
+            if len(self.jobs) > KEPT_JOBS:
+                self.jobs.pop(0)
             self._current = None
 
     def paper_runs_out_after(self, n_bytes):
@@ -64,6 +72,8 @@ class SimPrinter(Printer):
                 return False
             self._bytes_left -= len(data)
         self.printed.extend(data)
+        if len(self.printed) > KEPT_BYTES:
+            self.printed = self.printed[-KEPT_BYTES:]
         if self._current is not None:
             self._current.extend(data)
         return True

@@ -85,6 +85,21 @@ def test_refund_reply_dropped_then_retried_inside_the_flow(sold, host):
     assert len([t for t in h.journal() if t["type"] == "refund"]) == 1
 
 
+def test_an_unsigned_reply_to_a_refund_is_no_answer_and_the_refund_is_resent(sold, host):
+    """The host pays the refund; its reply says A0 unsigned. No answer: the
+    refund goes again with the same trace and the host's true-repeat
+    answer (signed 00) settles it, paid once."""
+    h, sale = sold
+    after_sale = host.balance(PAN)
+    host.faults.add("unsigned", mti="0220", code="A0")
+    cashier.refund(h, sale["rrn"], mmdd(h), 1200)
+    assert host.balance(PAN) == after_sale + 1200
+    refunds = [t for t in h.journal() if t["type"] == "refund"]
+    assert len(refunds) == 1 and refunds[0]["status"] == "approved"
+    traces = [r[11] for r in recorded_requests(host.record_path, "0220")]
+    assert len(traces) == 2 and len(set(traces)) == 1
+
+
 def test_double_enter_does_not_refund_twice(sold, host):
     h, sale = sold
     after_sale = host.balance(PAN)
@@ -104,17 +119,29 @@ def test_refund_of_a_voided_sale_is_refused(sold, host):
     h.wait_idle()
 
 
-def test_a_repeat_answered_94_duplicate_counts_as_the_refund_not_a_decline(sold, host):
-    """The first sending was applied; the repeat gets 94: it is the same refund."""
+def test_a_resend_answered_94_is_not_confirmed_never_successful(sold, host):
+    """The host replays a true repeat's first answer, so 94 to a resend
+    means it holds a different request under this trace: nothing proves the
+    refund was paid. Never "successful": not confirmed, call the acquirer,
+    and the settlement report lists it."""
+    from tests.flows.test_settle_reprint import settle
     h, sale = sold
     after_sale = host.balance(PAN)
-    host.faults.add("drop", mti="0220", count=1)
+    host.faults.add("drop_before", mti="0220", count=1)   # the first sending never reaches the host
     host.faults.add("decline", mti="0220", count=1, code="94")
-    cashier.refund(h, sale["rrn"], mmdd(h), 4000)
-    assert h.journal()[-1]["status"] == "approved"
-    assert host.balance(PAN) == after_sale + 4000
-    # what is left of the original is what the host says is left
-    cashier.refund(h, sale["rrn"], mmdd(h), 6001, expect="Refund exceeds original")
+    cashier.refund(h, sale["rrn"], mmdd(h), 4000, expect="Refund not confirmed")
+    refund = h.journal()[-1]
+    assert refund["status"] == "unconfirmed"
+    assert host.balance(PAN) == after_sale              # nothing was paid
+    screens = [" ".join(lines) for _g, _t, lines in h.app.devices.display.recent]
+    assert not any("Refund successful" in s for s in screens)
+    # no more resends: the next sale goes straight out
+    sent = len(recorded_requests(host.record_path, "0220"))
+    cashier.sale(h, 100, "debit-mag")
+    assert len(recorded_requests(host.record_path, "0220")) == sent
+    settle(h)
+    report = "\n".join(cashier.receipts_text(h)[-1])
+    assert "UNCONFIRMED REFUNDS" in report and "-40.00" in report and "%06d" % refund["trace"] in report
 
 
 def test_a_resend_the_host_could_not_process_stays_pending(make_handset, host):

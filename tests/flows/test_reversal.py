@@ -40,6 +40,35 @@ def test_an_unusable_answer_leads_to_exactly_one_reversal_and_the_money_comes_ba
     assert len(reversals_sent(host)) == 1
 
 
+@pytest.mark.parametrize("code", ["A0", "99", "97"])
+def test_an_unsigned_final_looking_reply_is_no_answer_and_the_sale_is_reversed(handset, host, code):
+    """The host debits the card; the reply carries a final-looking code but
+    no MAC. It is no answer: the outcome is unknown, so the sale is reversed
+    (never booked as a decline while the host keeps the money)."""
+    card = find_card("debit-mag")
+    before = host.balance(card.pan)
+    host.faults.add("unsigned", mti="0200", code=code)
+    cashier.sale(handset, 2345, "debit-mag", expect="Reply MAC error, reversed")
+    assert host.balance(card.pan) == before
+    sent = reversals_sent(host)
+    assert len(sent) == 1 and sent[0][39] == "A0"
+    assert handset.journal()[-1]["status"] == "reversed"
+
+
+def test_an_unsigned_reply_to_a_void_is_no_answer_and_the_void_is_reversed(handset, host):
+    card = find_card("debit-mag")
+    cashier.unlock_supervisor(handset)
+    cashier.sale(handset, 3000, "debit-mag")
+    sale = cashier.last_txn(handset)
+    after_sale = host.balance(card.pan)
+    host.faults.add("unsigned", mti="0200", code="A0")
+    cashier.void(handset, sale["trace"], expect="Reply MAC error, reversed")
+    assert host.balance(card.pan) == after_sale        # the void was undone by its reversal
+    assert [t["status"] for t in handset.journal()[-2:]] == ["approved", "reversed"]
+    cashier.void(handset, sale["trace"])                # and the sale can still be voided
+    assert host.balance(card.pan) == after_sale + 3000
+
+
 def test_reversal_that_cannot_be_sent_waits_and_goes_first_next_time(handset, host):
     card = find_card("debit-mag")
     before = host.balance(card.pan)

@@ -17,6 +17,9 @@ mode full:     sale, void of it, sale, partial refund, second partial refund,
                of the last receipt, settlement.
 mode reversal: one sale that the host never answers (the test sets the
                fault): the terminal must reverse it by itself.
+mode timed:    --count N sales, each followed by a refund of part of it (the
+               benchmarks' day at the counter): adds "sale_ms" and
+               "refund_ms", each step from its first key to the idle screen.
 
 Only the MicroPython subset here (no argparse, no asyncio.run_coroutine_threadsafe):
 this file runs under both interpreters unchanged.
@@ -45,8 +48,8 @@ def parse_args(argv):
     for needed in ("path", "data", "port"):
         if needed not in args:
             raise SystemExit("scenario.py: --%s is required" % needed)
-    if args["mode"] not in ("full", "reversal"):
-        raise SystemExit("scenario.py: --mode is full or reversal, not %r" % args["mode"])
+    if args["mode"] not in MODES:
+        raise SystemExit("scenario.py: --mode is full, reversal or timed, not %r" % args["mode"])
     return args
 
 
@@ -180,7 +183,25 @@ async def reversal(cashier, app, out):
     await cashier.sale(4321, expect="No host reply, reversed")
 
 
-MODES = {"full": full, "reversal": reversal}
+async def timed(cashier, app, out):
+    d = cashier.d
+    out["sale_ms"] = []
+    out["refund_ms"] = []
+    for _ in range(int(out["count"])):
+        started = now()
+        await cashier.sale(2000)
+        out["sale_ms"].append(ms_since(started))
+        sale = d.journal()[-1]
+        original = app.state.find_in_batch(sale["trace"])
+        date = original.get("host_date") or original["time"][4:8]
+        started = now()
+        await cashier.refund(sale["rrn"], date, 500)
+        out["refund_ms"].append(ms_since(started))
+    out["heap_after_day"] = live_heap()
+    out["peak_rss_kib"] = peak_rss_kib()
+
+
+MODES = {"full": full, "reversal": reversal, "timed": timed}
 
 
 def live_heap():
@@ -189,6 +210,20 @@ def live_heap():
         return None
     gc.collect()
     return gc.mem_alloc()
+
+
+def peak_rss_kib():
+    """The process's peak resident set (VmHWM) from /proc, None off Linux.
+    Read from inside: a parent's rusage of a forked child also counts the
+    pages the child had before exec."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def ms_since(start):
@@ -215,7 +250,7 @@ def main():
                     log_stream=sys.stderr)
     driver = Driver(app)
     cashier = Cashier(driver)
-    out = {"mode": args["mode"], "interpreter": sys.implementation.name}
+    out = {"mode": args["mode"], "interpreter": sys.implementation.name, "count": args.get("count", "1")}
 
     async def steps():
         from firmware.operators import SUPERVISOR

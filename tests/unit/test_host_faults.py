@@ -110,6 +110,16 @@ def test_garbage_applies_and_answers_noise(host, term):
     assert host.count_applied("sale") == 1
 
 
+def test_unsigned_applies_and_answers_a_final_looking_code_without_a_mac(host, term):
+    host.faults.add("unsigned", mti="0200")
+    host.faults.add("unsigned", mti="0200", code="99")
+    mti, reply = term.sale(DEBIT, 2345)
+    assert reply[39] == "A0" and 64 not in reply and 37 not in reply and 38 not in reply
+    assert term.sale(DEBIT, 100)[1][39] == "99"
+    assert host.count_applied("sale") == 2
+    assert host.balance(DEBIT.pan) == DEBIT.balance - 2445
+
+
 def test_decline_answers_the_code_and_applies_nothing(host, term):
     host.faults.add("decline", mti="0220", code="96")
     host.faults.add("decline", mti="0200")

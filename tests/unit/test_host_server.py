@@ -184,6 +184,44 @@ def test_resent_sale_gets_the_first_answer_and_is_booked_once(host, term):
     assert host.count_applied("sale") == 1
 
 
+@pytest.mark.parametrize("change", ["card", "amount", "F60", "F61"])
+def test_a_repeat_that_differs_in_any_identifying_field_is_94_without_approval_data(host, term, change):
+    """Only a true repeat gets the first answer; the same trace with another
+    card, amount, processing code, F60 or F61 is a conflict: 94, and no
+    RRN or auth code that could pass for an approval."""
+    sale = approved(term.sale(DEBIT, 5000))
+    fields = term.refund_fields(DEBIT, 3000, sale[37])
+    first = approved(term.exchange("0220", fields))
+    other = dict(fields)
+    if change == "card":
+        other[2] = PIN_CARD.pan
+    elif change == "amount":
+        other[4] = "%012d" % 2999
+    elif change == "F60":
+        other[60] = iso8583.field60("25", term.batch, "000", "6", "0")
+    else:
+        other[61] = "000000000000" + ("0101" if fields[61][12:] != "0101" else "0102")
+    mti, reply = term.exchange("0220", other)
+    assert reply[39] == "94"
+    assert 37 not in reply and 38 not in reply
+    assert host.refunded_total(sale[37]) == 3000
+    assert host.count_applied("refund") == 1
+    # the true repeat still gets the first answer
+    again = approved(term.exchange("0220", fields))
+    assert (again[39], again[37], again[38]) == (first[39], first[37], first[38])
+
+
+def test_the_trace_of_a_sale_reused_by_a_void_is_94(host, term):
+    """Another processing code under the same trace is another request."""
+    fields = term.sale_fields(DEBIT, 700)
+    approved(term.exchange("0200", fields))
+    void = term.void_fields(DEBIT, 700, fields[11], trace=fields[11])
+    mti, reply = term.exchange("0200", void)
+    assert reply[39] == "94" and 37 not in reply and 38 not in reply
+    assert host.transactions()[0]["status"] == "approved"
+    assert host.balance(DEBIT.pan) == DEBIT.balance - 700
+
+
 def test_several_requests_on_one_connection(host, term):
     with term.connect() as sock:
         for amount in (100, 200, 300):
@@ -458,15 +496,20 @@ def test_recording_goes_on_after_the_host_is_stopped_and_started_again(host, ter
 
 # -- MAC algorithms ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("algorithm", ["x99", "x919"])
+@pytest.mark.parametrize("algorithm", ["ecb", "x99"])
 def test_other_mac_algorithms(algorithm):
     with HostSimulator(None, mac_algorithm=algorithm) as host:
         t = Terminal(host.port, mac_algorithm=algorithm)
         t.sign_on()
         mti, reply = t.sale(DEBIT, 100)
         assert reply[39] == "00" and t.mac_ok(mti, reply)
-        t.mac_algorithm = "ecb"
+        t.mac_algorithm = "x919"
         assert t.sale(DEBIT, 100)[1][39] == "A0"
+
+
+def test_x919_is_the_default_mac():
+    with HostSimulator(None) as host:
+        assert host.mac_algorithm == "x919"
 
 
 def test_async_start_and_stop():

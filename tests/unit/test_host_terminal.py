@@ -16,7 +16,7 @@ HEADER = bytes.fromhex("603100310000")
 
 class Terminal:
     def __init__(self, port, tid="10000001", mid="898100012340001",
-                 master_key=DEFAULT_MASTER_KEY, mac_algorithm="ecb"):
+                 master_key=DEFAULT_MASTER_KEY, mac_algorithm="x919"):
         self.port = port
         self.tid = tid
         self.mid = mid

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from firmware import iso8583
 from firmware.iso8583 import Iso8583Error, field60, frame, mac_data, pack, parse_field60, unframe, unpack
 from hal import crypto
+from tests.pyiso_spec import PY_SPEC, to_pyiso
 from tests.support import micropython_path, run_script
 
 pyiso = pytest.importorskip("iso8583")
@@ -282,38 +283,8 @@ def test_parse_field60():
 
 
 # --- Cross-decoding with pyiso8583 ------------------------------------------------------------
-# The spec is written out here from the UnionPay table, not derived from
-# iso8583.FIELDS, so that a wrong entry in either shows up.
-
-def bcd(max_len, len_type, pad="right"):
-    spec = {"data_enc": "b", "len_enc": "bcd", "len_type": len_type, "max_len": max_len,
-            "len_count": "nibbles", "desc": ""}
-    spec["left_pad" if pad == "left" else "right_pad"] = "0"
-    return spec
-
-
-def chars(max_len, len_type):
-    return {"data_enc": "latin-1", "len_enc": "bcd", "len_type": len_type, "max_len": max_len, "desc": ""}
-
-
-def binary(max_len, len_type):
-    return {"data_enc": "b", "len_enc": "bcd", "len_type": len_type, "max_len": max_len, "desc": ""}
-
-
-PY_SPEC = {
-    "h": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 0, "desc": ""},
-    "t": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 2, "desc": ""},
-    "p": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8, "desc": ""},
-    "1": {"data_enc": "b", "len_enc": "b", "len_type": 0, "max_len": 8, "desc": ""},
-    "2": bcd(19, 1), "3": bcd(6, 0), "4": bcd(12, 0), "11": bcd(6, 0), "12": bcd(6, 0),
-    "13": bcd(4, 0), "14": bcd(4, 0), "15": bcd(4, 0), "22": bcd(3, 0, "right"), "23": bcd(3, 0, "left"),
-    "25": bcd(2, 0), "26": bcd(2, 0), "32": bcd(11, 1), "35": bcd(37, 1), "36": bcd(104, 2),
-    "37": chars(12, 0), "38": chars(6, 0), "39": chars(2, 0), "41": chars(8, 0), "42": chars(15, 0),
-    "44": chars(25, 1), "48": bcd(322, 2), "49": chars(3, 0), "52": binary(8, 0), "53": bcd(16, 0),
-    "54": chars(20, 2), "55": binary(255, 2), "59": chars(600, 2), "60": bcd(19, 2), "61": bcd(29, 2),
-    "62": binary(512, 2), "63": chars(163, 2), "64": binary(8, 0),
-}
-
+# The spec (tests/pyiso_spec.py) is written out from the UnionPay table, not
+# derived from iso8583.FIELDS, so that a wrong entry in either shows up.
 
 def field_value(number):
     kind, length, prefix, _ = iso8583.FIELDS[number]
@@ -333,15 +304,6 @@ messages = st.tuples(
     st.sets(st.sampled_from(sorted(iso8583.FIELDS))).flatmap(
         lambda numbers: st.fixed_dictionaries({n: field_value(n) for n in numbers})),
 )
-
-
-def to_pyiso(value, number):
-    kind = iso8583.FIELDS[number][0]
-    if kind == "b":
-        return value.hex().upper()
-    if kind == "z":
-        return value.replace("=", "D")
-    return value
 
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None,

@@ -8,6 +8,13 @@ from hal.errors import StorageFullError
 from hal.storage import DirStorage
 
 
+def settle_report(batch):
+    """A settlement report as settle.py journals it."""
+    totals = {"sale_amount": 0, "sale_count": 0, "void_amount": 0, "void_count": 0,
+              "refund_amount": 0, "refund_count": 0}
+    return {"batch": batch, "time": "20261201120000", "totals": totals, "balanced": True}
+
+
 def make_journal(tmp_path, **kw):
     return Journal(DirStorage(str(tmp_path / "data"), **kw))
 
@@ -114,7 +121,7 @@ def test_new_transactions_leave_room_for_the_records_that_close_them(tmp_path):
     # ...but the answer, a reversal, a settlement still go in
     state.record("unknown", batch=1, trace=1, reason="98")
     state.record("reversal", batch=1, trace=1, result="done")
-    state.record("settle", batch=1, report={"batch": 1})
+    state.record("settle", batch=1, report=settle_report(1))
     assert state.batch == 2
 
 
@@ -130,18 +137,18 @@ def test_compaction_keeps_counters_and_what_old_sales_can_still_refund(tmp_path)
     state.record("txn", batch=1, trace=4, type="refund", amount=500, state="sent",
                  orig={"rrn": "000000000003"})
     state.record("reply", batch=1, trace=4, state=APPROVED, rc="00", rrn="000000000004")
-    state.record("settle", batch=1, report={"batch": 1, "totals": {}})
+    state.record("settle", batch=1, report=settle_report(1))
     state.compact()
     again = TerminalState(make_journal(tmp_path)).load()
     assert again.batch == 2 and again.next_trace() == 5
     assert again.settled_batches == [1]
     assert len(again.batch_txns(1)) == 4          # the last batch, whole
     assert again.batch_txns() == []
-    assert again.last_settlement == {"batch": 1, "totals": {}}
+    assert again.last_settlement == settle_report(1)
     # a second settlement: batch 1 shrinks to what can still be refunded
     again.record("txn", batch=2, trace=5, type="sale", amount=200, state="sent")
     again.record("reply", batch=2, trace=5, state=APPROVED, rc="00", rrn="000000000005")
-    again.record("settle", batch=2, report={"batch": 2, "totals": {}})
+    again.record("settle", batch=2, report=settle_report(2))
     size_before = (tmp_path / "data" / "journal.dat").stat().st_size
     again.compact()
     assert (tmp_path / "data" / "journal.dat").stat().st_size < size_before
@@ -161,13 +168,13 @@ def test_a_refund_in_a_later_batch_is_counted_once_however_often_the_journal_is_
     state = TerminalState(make_journal(tmp_path)).load()
     state.record("txn", batch=1, trace=1, type="sale", amount=10000, state="sent")
     state.record("reply", batch=1, trace=1, state=APPROVED, rc="00", rrn="000000000001")
-    state.record("settle", batch=1, report={"batch": 1})
+    state.record("settle", batch=1, report=settle_report(1))
     state.compact()
     state.record("txn", batch=2, trace=2, type="refund", amount=3000, state="sent",
                  orig={"rrn": "000000000001"})
     state.record("reply", batch=2, trace=2, state=APPROVED, rc="00", rrn="000000000002")
     for _ in range(3):
-        state.record("settle", batch=state.batch, report={"batch": state.batch})
+        state.record("settle", batch=state.batch, report=settle_report(state.batch))
         state.compact()
         again = TerminalState(make_journal(tmp_path)).load()
         assert again.refunded_total(again.find_by_rrn("000000000001")) == 3000
@@ -181,7 +188,7 @@ def test_a_voided_sale_stays_voided_after_its_void_is_compacted_away(tmp_path):
                  orig={"batch": 1, "trace": 1, "rrn": "000000000001"})
     state.record("reply", batch=1, trace=2, state=APPROVED, rc="00")
     for _ in range(2):
-        state.record("settle", batch=state.batch, report={"batch": state.batch})
+        state.record("settle", batch=state.batch, report=settle_report(state.batch))
         state.compact()
     again = TerminalState(make_journal(tmp_path)).load()
     assert again.voided_by(again.find_by_rrn("000000000001"))
@@ -196,7 +203,7 @@ def test_a_big_snapshot_is_many_records_and_unprinted_stays_unprinted(tmp_path):
         state.record("reply", batch=1, trace=trace, state=APPROVED, rc="00", rrn="%012d" % trace)
         if trace != 400:
             state.record("printed", batch=1, trace=trace)
-    state.record("settle", batch=1, report={"batch": 1})
+    state.record("settle", batch=1, report=settle_report(1))
     state.compact()   # well past one record's 64 KB
     again = TerminalState(make_journal(tmp_path)).load()
     assert len(again.batch_txns(1)) == 400
