@@ -131,6 +131,8 @@ class App:
             await self.run_flow(print_unprinted, txn)
 
     async def run(self):
+        for device in self.devices.all():
+            device.start()  # drivers that watch a device node begin here
         await self.boot()
         while not self._stop:
             try:

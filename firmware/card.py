@@ -23,7 +23,7 @@ module only masked (mask_pan); CardData's repr shows nothing else.
 """
 
 from hal.card_reader import SWIPE, INSERT, TAP
-from hal.compat import TimeoutError, urandom, wait_for_ms
+from hal.compat import urandom
 from hal.errors import CardError
 from firmware import tlv
 from firmware.errors import PosError
@@ -41,6 +41,11 @@ CARD_ERROR_CODES = (CARD_READ, BAD_LUHN, CARD_EXPIRED, USE_CHIP, CHIP_ERROR, NO_
                     CARD_REMOVED, CHIP_DECLINED)
 # Codes after which the cardholder may swipe a chip card instead (fallback).
 FALLBACK_CODES = (CHIP_ERROR, NO_APP)
+
+# Tag 9C (transaction type) by transaction kind: the first two digits of the
+# request's processing code (F3), as EMV Book 3 defines 9C: a sale 00
+# (goods and services), a refund 20, and a void, whose F3 is 200000, 20.
+TRANSACTION_TYPES = {"sale": 0x00, "void": 0x20, "refund": 0x20}
 
 
 class CardDataError(PosError):
@@ -73,9 +78,6 @@ PSE_NAME = b"1PAY.SYS.DDF01"
 PPSE_NAME = b"2PAY.SYS.DDF01"
 # Field 60.4: what this terminal can read (6: magnetic stripe, contact and contactless chip).
 READ_CAPABILITY = "6"
-
-# One APDU exchange, reader and card together; a real one takes milliseconds.
-APDU_TIMEOUT_MS = 5000
 
 # Field 55 as UnionPay terminals send it for a sale, in this order.
 FIELD55_TAGS = (0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A,
@@ -317,12 +319,10 @@ def _apdu(cla, ins, p1, p2, data=None, le=True):
 
 async def _exchange(reader, apdu):
     """-> (data, sw int). A reader error becomes CARD_REMOVED or CHIP_ERROR;
-    so does a reader that hangs (APDU_TIMEOUT_MS): a flow never waits for
-    ever on a card."""
+    so does a reader that hangs (CardReader.transceive's own timeout): a
+    flow never waits for ever on a card."""
     try:
-        response = await wait_for_ms(reader.transceive(apdu), APDU_TIMEOUT_MS)
-    except TimeoutError:
-        raise CardDataError(CHIP_ERROR, "the reader did not answer in %d ms" % APDU_TIMEOUT_MS)
+        response = await reader.transceive(apdu)
     except CardError:
         if not reader.card_present():
             raise CardDataError(CARD_REMOVED)
@@ -409,6 +409,10 @@ async def _candidates(reader, contactless):
         if sw == 0x9000:
             sfi = _find_or_fail(fci, 0x88)
             sfi = sfi[0] if sfi else 1
+            if not 1 <= sfi <= 30:
+                # EMV Book 1 11.3.4: an SFI is 1..30. Anything else (0x81...)
+                # cannot be read; a broken chip, not a terminal fault.
+                raise CardDataError(CHIP_ERROR, "PSE directory SFI %d out of range" % sfi)
             record = 1
             while record < 32:
                 data, sw = await _exchange(reader, _apdu(0x00, 0xB2, record, (sfi << 3) | 4))
@@ -609,6 +613,17 @@ def _cvm_results(card, pin_entered):
         if method_byte & 0x3F == 0x1F:
             return bytes([method_byte, condition, 0x02])
     return b"\x3f\x00\x01"  # no CVM performed: failed
+
+
+def set_sequence_counter(card, trace):
+    """Tag 9F41 (transaction sequence counter) = the trace the request
+    carries. -> True if it changed (field 55 must then be built again)."""
+    tags = card.icc_tags
+    value = _bcd_number(trace % 100000000, 4)
+    if tags is None or tags.get(0x9F41) == value:
+        return False
+    tags[0x9F41] = value
+    return True
 
 
 def build_field55(card):

@@ -30,6 +30,9 @@ paper view and the test protocol read receipts that way.
 """
 
 from firmware import gb2312
+# The real-time status (DLE EOT) lives with the printer in hal/, which the
+# driver, the printer simulator and this module share.
+from hal.escpos_status import status_request, parse_paper_status  # noqa: F401
 
 ESC = 0x1B
 GS = 0x1D
@@ -48,9 +51,7 @@ RIGHT = 2
 _ALIGN_NAMES = {"left": LEFT, "center": CENTER, "centre": CENTER, "right": RIGHT}
 
 # Paper sensor states; the same strings as hal.printer.PAPER_OUT / PAPER_OK.
-PAPER_OK = "paper_ok"
-PAPER_NEAR_END = "paper_near_end"
-PAPER_OUT = "paper_out"
+from hal.escpos_status import PAPER_NEAR_END, PAPER_OK, PAPER_OUT  # noqa: E402,F401
 
 QR_ERROR_LEVELS = {"L": 48, "M": 49, "Q": 50, "H": 51}
 
@@ -189,32 +190,6 @@ def qr(data, module_size=6, error_level="M"):
         + b"\x1d(k" + bytes((store & 0xFF, store >> 8)) + b"1P0" + data
         + b"\x1d(k\x03\x001Q0"                                     # print
     )
-
-
-def status_request(n=4):
-    """DLE EOT n: 1 printer, 2 offline cause, 3 error, 4 paper sensor."""
-    if n not in (1, 2, 3, 4):
-        raise ValueError("DLE EOT %d: n must be 1..4" % n)
-    return bytes((DLE, EOT, n))
-
-
-def parse_paper_status(reply):
-    """The byte answering DLE EOT 4 -> PAPER_OK / PAPER_NEAR_END / PAPER_OUT.
-
-    Bits 2-3 set: roll near its end; bits 5-6 set: paper end. Bits 1 and 4
-    are always 1 and bits 0 and 7 always 0 (0x12 is "all fine"); a byte
-    that breaks that is not a status reply and raises ValueError."""
-    if isinstance(reply, (bytes, bytearray)):
-        if len(reply) != 1:
-            raise ValueError("status reply must be one byte, got %d" % len(reply))
-        reply = reply[0]
-    if reply & 0x93 != 0x12:
-        raise ValueError("0x%02X is not a DLE EOT 4 reply" % reply)
-    if reply & 0x60:
-        return PAPER_OUT
-    if reply & 0x0C:
-        return PAPER_NEAR_END
-    return PAPER_OK
 
 
 # ---------------------------------------------------------------- reading back

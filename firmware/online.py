@@ -12,10 +12,10 @@ it (sale, void) or send it again with the same trace (refund).
 from hal.compat import hexlify
 from hal.errors import StorageError
 from firmware import pending
-from firmware.card import entry_mode_code, mask_pan
+from firmware.card import build_field55, entry_mode_code, mask_pan, set_sequence_counter
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError, answer_fields
-from firmware.terminal import APPROVED, DECLINED, REFUND, SENT, UNCONFIRMED
+from firmware.terminal import APPROVED, DECLINED, REFUND, SALE, SENT, UNCONFIRMED, VOID
 from firmware.iso8583 import field60
 
 SALE_TYPE = "22"
@@ -64,6 +64,37 @@ def base_fields(app, processing_code, amount, type_code, card=None):
     return fields
 
 
+def settlement_fields(app, batch, trace, totals):
+    """0500 (60.3 = 201): F48 = debit (sales still standing) amount n12 +
+    count n3, credit (refunds) amount n12 + count n3, settle code 0 (the
+    host writes its verdict there)."""
+    f48 = "%012d%03d%012d%03d0" % (totals["sale_amount"], totals["sale_count"] % 1000,
+                                   totals["refund_amount"], totals["refund_count"] % 1000)
+    return {11: "%06d" % trace, 41: app.settings.terminal_id, 42: app.settings.merchant_id,
+            48: f48, 49: "156", 60: field60("00", batch, "201"), 63: "%03d" % int(app.operator)}
+
+
+BATCH_UPLOAD_TYPES = {SALE: 22, VOID: 23, REFUND: 25}
+
+
+def batch_upload_fields(app, batch, trace, txn):
+    """0320 (60.3 = 202) for one approved transaction: F48 = its trace +
+    type code."""
+    fields = {3: (txn.get("req") or {}).get("3", "000000"), 4: "%012d" % txn["amount"],
+              11: "%06d" % trace, 41: app.settings.terminal_id, 42: app.settings.merchant_id,
+              48: "%06d%02d" % (txn["trace"], BATCH_UPLOAD_TYPES[txn["type"]]),
+              60: field60("00", batch, "202")}
+    if txn.get("rrn"):
+        fields[37] = txn["rrn"]
+    return fields
+
+
+def batch_upload_end_fields(app, batch, trace, count):
+    """0320 (60.3 = 207) that ends a batch upload: F48 = the count sent."""
+    return {11: "%06d" % trace, 41: app.settings.terminal_id, 42: app.settings.merchant_id,
+            48: "%04d" % count, 60: field60("00", batch, "207")}
+
+
 def journal_request(fields):
     """The request as the journal keeps it: str values, binary as hex."""
     req = {}
@@ -83,8 +114,16 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
     -> the journaled txn dict when approved; raises PosError otherwise."""
     await pending.clear(app)
     state = app.state
+    # Pending work (a settlement left open) may have moved to a new batch
+    # since the fields were built: the request carries the batch it is
+    # journaled in (60.2).
+    fields[60] = fields[60][:2] + "%06d" % state.batch + fields[60][8:]
     trace = state.next_trace()
     fields[11] = "%06d" % trace
+    if card is not None and 55 in fields and set_sequence_counter(card, trace):
+        # The chip was read with the trace expected then (9F41); the request
+        # carries this one, and field 55 must say the same.
+        fields[55] = build_field55(card)
     entry = {"batch": state.batch, "trace": trace, "type": kind, "mti": mti, "amount": amount,
              "state": SENT, "time": now_text(app), "op": app.operator, "req": journal_request(fields)}
     if card is not None:

@@ -49,10 +49,32 @@ def request_from_journal(app, txn, leave_out=()):
 
 
 async def clear(app, quiet=False):
-    """Reversals first, then refunds. Raises PosError if either is left.
-    (`quiet` is for run_flow: at boot a failure is logged, not shown.)"""
+    """Reversals first, then refunds, then a settlement left open. Raises
+    PosError if any is left. (`quiet` is for run_flow: at boot a failure
+    is logged, not shown.)"""
     await send_reversals(app)
     await resend_refunds(app)
+    await finish_settlement(app)
+
+
+async def finish_settlement(app):
+    """A 0500 that left without a usable answer (or before a power cut):
+    the host may have closed the batch. Nothing new goes into it until the
+    0500 is answered: it goes again (the host replays its verdict), then the
+    report prints."""
+    if app.state.settling is None:
+        return
+    # Imported here: firmware.settlement builds on online, which builds on us.
+    from firmware.settlement import print_report, settle_batch
+    app.ui.show("SETTLE", ["SETTLE_RESUMING"])
+    try:
+        report = await settle_batch(app)
+    except PosError as e:
+        app.log("settlement of batch %06d still open: %s", app.state.batch, e.code)
+        if app.state.settling is not None:
+            raise PosError("SETTLE_PENDING")
+        raise
+    await print_report(app, report)
 
 
 async def send_reversals(app):

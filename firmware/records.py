@@ -63,6 +63,7 @@ def _schemas():
         "resend": (KEY, {}),
         "chip": (_join(KEY, {"tc": STR}), {}),
         "printed": (KEY, {"copy": OPT_STR, "all": BOOL}),
+        "settling": ({"batch": INT, "trace": INT}, {"result": STR}),
         "settle": ({"batch": INT, "report": REPORT}, {}),
         "snapshot": ({"batch": INT, "last_trace": INT, "settled": LIST, "last_settlement": OPT_REPORT}, {}),
         "kept": (_join(KEY, TXN_REQUIRED), _join(TXN_OPTIONAL, KEPT_OPTIONAL)),

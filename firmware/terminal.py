@@ -16,6 +16,8 @@ Record kinds (field "k"):
   resend    {"batch", "trace"}                 a refund sent again (same trace)
   chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
   printed   {"batch", "trace", "copy", "all"}  one original copy printed ("all": the last one)
+  settling  {"batch", "trace"}                 a 0500 about to leave: open until `settle` (or
+            {"batch", "trace", "result"}       this with a result: the host never took it)
   settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
   snapshot  {"batch", "last_trace", "settled", "last_settlement"}
@@ -71,6 +73,7 @@ class TerminalState:
         self.settled_batches = []
         self.last_settlement = None   # the report dict of the last settlement
         self.last_printed = None      # ("txn", (batch, trace)) or ("settle", batch)
+        self.settling = None          # {"batch", "trace"} of a settlement sent, outcome unknown
 
     # -- loading and recording -------------------------------------------------
 
@@ -240,9 +243,19 @@ class TerminalState:
                 txn["printed"] = True
             self.last_printed = ("txn", key)
 
+    def _on_settling(self, r):
+        # Opened before the 0500 leaves; a result closes it unsettled (the
+        # host refused it or never saw it); `settle` closes it settled.
+        if "result" in r:
+            self.settling = None
+        else:
+            self.settling = {"batch": r["batch"], "trace": r["trace"]}
+            self.last_trace = r["trace"]  # the record takes the 0500's trace
+
     def _on_settle(self, r):
         # One record closes the batch AND opens the next: no power cut can
         # leave the terminal working on in a batch the host has settled.
+        self.settling = None
         self.settled_batches.append(r["batch"])
         self.last_settlement = r["report"]
         self.last_printed = ("settle", r["batch"])

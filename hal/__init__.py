@@ -22,6 +22,10 @@ BACKENDS = {
     ("clock", "sim"): ("hal.sim.clock", "SimClock"),
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
+    # Linux drivers (docs/DRIVERS.md)
+    ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
+    ("modem", "at"): ("hal.linux.at", "AtModem"),
+    ("card_reader", "reader"): ("hal.linux.reader", "SerialCardReader"),
 }
 
 

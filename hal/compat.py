@@ -107,26 +107,46 @@ def crc32(data):
 
 
 def fsync_file(f):
-    """Flush a file to the disk. Returns True if it is durable, False where
-    the interpreter has no fsync (MicroPython's unix port): the data then sits
+    """Flush a file to the disk. Returns True if it is durable: os.fsync
+    (CPython), else libc fsync through `ffi` (Debian's MicroPython). False
+    where the interpreter has neither (PyPI's unix port): the data then sits
     in the OS page cache, which survives a process kill but not a power cut."""
     f.flush()
     try:
         import os
         fsync = os.fsync
     except (ImportError, AttributeError):
-        return False
+        libc_fsync = _libc_function("i", "fsync", "i")
+        if libc_fsync is None:
+            return False
+        if libc_fsync(f.fileno()) < 0:
+            raise OSError("fsync failed")
+        return True
     fsync(f.fileno())
     return True
 
 
-def fsync_dir(path):
-    """Make a rename or a new file in `path` durable (the directory entry is
-    data too). A no-op where the interpreter cannot (MicroPython's unix port)."""
+def can_fsync():
+    """True if fsync_file() really reaches the disk on this interpreter."""
     try:
         import os
-        fd = os.open(path, os.O_RDONLY)
-    except (ImportError, AttributeError, OSError):
+        os.fsync  # noqa: B018 - probing
+        return True
+    except (ImportError, AttributeError):
+        return _libc_function("i", "fsync", "i") is not None
+
+
+def fsync_dir(path):
+    """Make a rename or a new file in `path` durable (the directory entry is
+    data too). False where the interpreter cannot (PyPI's MicroPython)."""
+    try:
+        import os
+        os_open = os.open
+    except (ImportError, AttributeError):
+        return _fsync_dir_ffi(path)
+    try:
+        fd = os_open(path, os.O_RDONLY)
+    except OSError:
         return False
     try:
         os.fsync(fd)
@@ -135,6 +155,19 @@ def fsync_dir(path):
     finally:
         os.close(fd)
     return True
+
+
+def _fsync_dir_ffi(path):
+    libc_open = _libc_function("i", "open", "si")
+    if libc_open is None:
+        return False
+    fd = libc_open(path, 0)  # O_RDONLY
+    if fd < 0:
+        return False
+    try:
+        return _libc_function("i", "fsync", "i")(fd) == 0
+    finally:
+        _libc_function("i", "close", "i")(fd)
 
 
 def truncate_file(path, size):
@@ -169,3 +202,109 @@ def exception_text(e):
         return buffer.getvalue()
     import traceback
     return "".join(traceback.format_exception(type(e), e, e.__traceback__))
+
+
+# -- device files (hal/linux drivers) ---------------------------------------------
+#
+# The drivers read ttys, evdev nodes, FIFOs and plain files through these few
+# functions, so that a driver is the same text under both interpreters.
+
+def open_device_file(path, writable=True):
+    """Open a device node (or a pty, FIFO, plain file standing in for one),
+    unbuffered. CPython adds O_NOCTTY: a tty the firmware drives must never
+    become its controlling terminal (a hang-up would then signal us)."""
+    mode = "r+b" if writable else "rb"
+    if IS_MICROPYTHON:
+        return open(path, mode)
+    import os
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    return open(fd, mode, buffering=0)
+
+
+async def read_when_ready(f, max_bytes, timeout_ms=None):
+    """Wait until `f` has something to read (at most timeout_ms; None: for
+    ever), then read up to max_bytes. b"" means end of file: the other side
+    is gone (a pty's master closed, a FIFO's writer left, a file's end).
+    Raises TimeoutError when nothing came, OSError (EIO: an unplugged USB
+    device) as the read gives it. The file must not block on read when it
+    is readable: a tty in raw mode with VMIN = VTIME = 0 or a node that
+    hands out whole records (evdev)."""
+    if IS_MICROPYTHON:
+        # MicroPython's asyncio polls any stream object: the same wait its
+        # StreamReader does, then the file's own read.
+        stream = asyncio.StreamReader(f)
+        if timeout_ms is None:
+            return await stream.read(max_bytes)
+        return await asyncio.wait_for_ms(stream.read(max_bytes), timeout_ms)
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fd = f.fileno()
+    try:
+        loop.add_reader(fd, _set_ready, ready)
+    except PermissionError:
+        # A plain file (epoll refuses them) is always readable.
+        return f.read(max_bytes) or b""
+    try:
+        if timeout_ms is None:
+            await ready
+        else:
+            await asyncio.wait_for(ready, timeout_ms / 1000)
+    finally:
+        loop.remove_reader(fd)
+    return f.read(max_bytes) or b""
+
+
+def _set_ready(future):
+    if not future.done():
+        future.set_result(None)
+
+
+def ioctl(f, request, arg):
+    """ioctl(2) on an open file with an int argument. Returns False where
+    the interpreter cannot make the call (MicroPython without `ffi`), so the
+    caller can say what it skipped; raises OSError when the call fails."""
+    if not IS_MICROPYTHON:
+        import fcntl
+        fcntl.ioctl(f.fileno(), request, arg)
+        return True
+    libc_ioctl = _libc_function("i", "ioctl", "iil")
+    if libc_ioctl is None:
+        return False
+    if libc_ioctl(f.fileno(), request, arg) < 0:
+        raise OSError("ioctl 0x%x failed" % request)
+    return True
+
+
+def _libc_function(result, name, args):
+    """A libc function through MicroPython's `ffi` (Debian's build has it),
+    or None where there is no `ffi`. Looked up per call: dlopen of the
+    already-loaded libc is a table lookup, and nothing is kept at module
+    level."""
+    try:
+        import ffi
+    except ImportError:
+        return None
+    for libname in ("libc.so.6", "libc.so"):
+        try:
+            return ffi.open(libname).func(result, name, args)
+        except OSError:
+            continue
+    return None
+
+
+def word_bytes():
+    """8 on a 64-bit interpreter, 4 on a 32-bit one (the size of a C long,
+    which sets the layout of struct input_event)."""
+    import struct
+    return struct.calcsize("P")
+
+
+def set_raw(fd):
+    """Put a tty in raw mode (MicroPython's termios has setraw, CPython's tty)."""
+    if IS_MICROPYTHON:
+        import termios
+        termios.setraw(fd)
+    else:
+        import tty
+        tty.setraw(fd)

@@ -24,6 +24,11 @@ class Device:
         """listener(event) is called with (kind, value); None detaches."""
         self._listener = listener
 
+    def start(self):
+        """Begin watching the device for what it reports by itself (keys,
+        cards, unsolicited modem lines): drivers start a task here, once;
+        the app calls it when its loop runs. Nothing to do for most."""
+
     def _post(self, value):
         if self._listener is not None:
             self._listener((self.event_kind, value))

@@ -30,3 +30,9 @@ class PrinterError(DeviceError):
 
 class KeyStoreError(DeviceError):
     code = "KEYSTORE"
+
+
+class PrinterNotResponding(PrinterError):
+    """The printer did not answer a status request (off, cable out, wrong
+    baud rate): printing stops with this error instead of hanging."""
+    code = "PRINTER_NO_ANSWER"

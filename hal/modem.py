@@ -4,7 +4,7 @@ A backend implements _open() and a Link's _read/_write/_close; the wait with
 a timeout is written once, here.
 """
 
-from hal.compat import TimeoutError, wait_for_ms
+from hal.compat import TimeoutError, asyncio, wait_for_ms
 from hal.device import Device
 from hal.errors import ModemError
 
@@ -56,6 +56,33 @@ class Link:
         raise NotImplementedError
 
 
+class StreamLink(Link):
+    """A link over asyncio streams: a TCP socket through the kernel's
+    network stack (the handset's modem gives the kernel a PPP, ECM or QMI
+    interface; the simulator uses loopback)."""
+
+    def __init__(self, reader, writer):
+        Link.__init__(self)
+        self._reader = reader
+        self._writer = writer
+
+    async def _read(self, max_bytes):
+        return await self._reader.read(max_bytes)
+
+    async def _write(self, data):
+        self._writer.write(data)
+        await self._writer.drain()
+
+    def _close(self):
+        self._writer.close()
+
+
+async def open_tcp(host, port):
+    """A StreamLink to host:port over the kernel's network."""
+    reader, writer = await asyncio.open_connection(host, port)
+    return StreamLink(reader, writer)
+
+
 class Modem(Device):
     event_kind = "modem"
 
@@ -76,6 +103,16 @@ class Modem(Device):
     def sim_status(self):
         """'READY', 'ABSENT', 'PIN' (as AT+CPIN? reports)."""
         raise NotImplementedError
+
+    def registration(self):
+        """Network registration: 'home', 'roaming', 'searching', 'denied',
+        'not_registered', 'unknown' (hal/at_commands.py)."""
+        raise NotImplementedError
+
+    def signal_dbm(self):
+        """Signal strength in dBm, None if unknown."""
+        from hal.at_commands import rssi_to_dbm
+        return rssi_to_dbm(self.signal())
 
     async def _open(self, host, port):
         raise NotImplementedError

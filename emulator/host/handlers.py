@@ -418,6 +418,12 @@ class Acquirer:
             sections = settlement.parse_totals(digits)
         except ValueError as e:
             raise Decline(FORMAT_ERROR, str(e))
+        first = self.ledger.settlement_of(terminal["tid"], batch)
+        if first is not None:
+            # A terminal that lost our 0510 asks again: the same verdict,
+            # and the batch is not settled a second time.
+            reply.fields[48] = settlement.with_settle_codes(first["terminal_totals"], list(first["result"]))
+            return self._finish(reply, APPROVED)
         host = self.ledger.batch_totals(terminal["tid"], batch)
         codes = [settlement.BALANCED if tuple(sections[0]) == host else settlement.UNBALANCED]
         if len(sections) > 1:

@@ -303,6 +303,11 @@ class Ledger:
     def add_settlement(self, **row):
         self._insert("settlements", row)
 
+    def settlement_of(self, tid, batch):
+        """The first settlement of this terminal's batch, or None."""
+        return self._one("SELECT * FROM settlements WHERE tid = ? AND batch = ? ORDER BY id LIMIT 1",
+                         (tid, batch))
+
     def settlements(self, tid=None):
         return self._rows("settlements", tid)
 

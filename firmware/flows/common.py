@@ -52,15 +52,16 @@ async def change_password(app, title, operator_id):
     await app.ui.message(title, ["PW_CHANGED"])
 
 
-async def read_card(app, title, amount, lines, event=None, contactless_ok=True):
+async def read_card(app, title, amount, lines, event=None, contactless_ok=True, kind="sale"):
     """Wait for a card and read it; a bad read asks again (up to 3 times),
-    a chip card swiped is asked to be inserted. -> CardData"""
+    a chip card swiped is asked to be inserted. `kind` (sale, void, refund)
+    gives a chip its transaction type (9C). -> CardData"""
     chip_failed = False
     for _ in range(CARD_TRIES):
         if event is None:
             event = await app.ui.wait_card(title, lines)
         try:
-            card = await _read(app, event, amount, chip_failed)
+            card = await _read(app, event, amount, chip_failed, kind)
         except PosError as e:
             if e.code in cards.FALLBACK_CODES:
                 chip_failed = True
@@ -73,7 +74,7 @@ async def read_card(app, title, amount, lines, event=None, contactless_ok=True):
     raise PosError("CARD_READ")
 
 
-async def _read(app, event, amount, chip_failed):
+async def _read(app, event, amount, chip_failed, kind):
     if event.error:
         raise PosError(event.error if event.error in ("NO_CHIP", "NOT_CONTACTLESS") else "CARD_READ")
     try:
@@ -86,9 +87,13 @@ async def _read(app, event, amount, chip_failed):
         else:
             # The application only: the first cryptogram waits for the PIN
             # (generate_cryptogram) so the card knows a PIN was entered.
+            # 9F41 is the trace the request will carry (online.authorise
+            # sets it again should another message take that trace first).
             card = await cards.read_chip_application(app.devices.card_reader, amount,
                                                      app.devices.clock.now(),
-                                                     contactless=event.action == "tap")
+                                                     contactless=event.action == "tap",
+                                                     sequence_counter=app.state.next_trace(),
+                                                     transaction_type=cards.TRANSACTION_TYPES[kind])
         cards.check_expiry(card, app.devices.clock.now())
         return card
     except cards.CardDataError as e:

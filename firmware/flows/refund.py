@@ -60,7 +60,7 @@ async def run(app):
     cap = app.settings.refund_max_fen
     if cap and amount > cap:
         raise PosError("REFUND_OVER_CAP", format_amount(cap))
-    card = await common.read_card(app, TITLE, amount, [("AMOUNT", format_amount(amount))])
+    card = await common.read_card(app, TITLE, amount, [("AMOUNT", format_amount(amount))], kind=REFUND)
     if orig is not None and not common.same_card(app, card, orig):
         raise PosError("CARD_MISMATCH")
     pin_block = await common.ask_pin(app, TITLE, card, amount)

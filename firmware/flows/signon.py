@@ -40,9 +40,10 @@ async def run(app, quiet=False):
         batch_digits = parse_field60(reply[60])["batch"]
         host_batch = int(batch_digits) if batch_digits else None
     if (host_batch and host_batch != state.batch and not state.batch_txns()
-            and host_batch not in state.settled_batches):
+            and host_batch not in state.settled_batches and state.settling is None):
         # An empty batch takes the host's number; a batch with transactions
-        # keeps its own until it is settled; a settled batch is never reopened.
+        # keeps its own until it is settled; a settled batch is never
+        # reopened; a batch whose settlement is open stays until it is done.
         state.record("batch", batch=host_batch)
     app.signed_on = True
     app.log("signed on, batch %06d", state.batch)

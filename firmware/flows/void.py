@@ -53,7 +53,7 @@ async def run(app):
     card = None
     pin_block = None
     if app.settings.void_needs_card:
-        card = await common.read_card(app, TITLE, amount, summary)
+        card = await common.read_card(app, TITLE, amount, summary, kind=VOID)
         if not common.same_card(app, card, orig):
             raise PosError("CARD_MISMATCH")
         if app.settings.void_needs_pin:

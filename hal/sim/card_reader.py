@@ -51,7 +51,7 @@ class SimCardReader(CardReader):
         self._post(CardEvent(SWIPE, track2=card.track2))
 
     def insert(self, card, fault=None):
-        """fault: None, "mute" or "no_app" (see hal.sim.chip.SimChip)."""
+        """fault: None, "mute", "no_app" or "bad_sfi" (see hal.sim.chip.SimChip)."""
         card = self._resolve(card)
         self._take_out()
         self._card = card
@@ -81,9 +81,7 @@ class SimCardReader(CardReader):
 
     # -- what the firmware does --------------------------------------------
 
-    async def transceive(self, apdu):
-        if not isinstance(apdu, (bytes, bytearray)):
-            raise TypeError("an APDU is bytes, not %s" % type(apdu).__name__)
+    async def _transceive(self, apdu):
         # Let other tasks run, as a real exchange takes milliseconds: a card
         # can then be pulled out in the middle of a read.
         await sleep_ms(0)
@@ -114,7 +112,7 @@ class SimCardReader(CardReader):
 
     def _chip_for(self, card, contactless, fault):
         if fault not in CHIP_FAULTS:
-            raise ValueError("unknown chip fault %r (known: mute, no_app)" % (fault,))
+            raise ValueError("unknown chip fault %r (known: %s)" % (fault, ", ".join(f for f in CHIP_FAULTS if f)))
         chip = self._chips.get(card.pan)
         if chip is None:
             chip = SimChip.from_card(card, contactless=contactless, fault=fault)

@@ -32,7 +32,7 @@ CREDIT_AID = b"\xa0\x00\x00\x03\x33\x01\x01\x02"
 PSE_NAME = b"1PAY.SYS.DDF01"
 PPSE_NAME = b"2PAY.SYS.DDF01"
 
-CHIP_FAULTS = (None, "mute", "no_app")
+CHIP_FAULTS = (None, "mute", "no_app", "bad_sfi")
 
 SW_OK = b"\x90\x00"
 SW_WRONG_LENGTH = b"\x67\x00"
@@ -132,14 +132,16 @@ class SimChip:
     powered up again.
 
     fault: None, "mute" (the reader raises CardError on every APDU: a dirty
-    or dead chip) or "no_app" (the card answers but has no UnionPay
-    application: every SELECT is 6A82). Both let a test reach fallback.
+    or dead chip), "no_app" (the card answers but has no UnionPay
+    application: every SELECT is 6A82) or "bad_sfi" (its PSE names a
+    directory SFI of 0x81, which no READ RECORD can address). Each lets a
+    test reach fallback.
     """
 
     def __init__(self, pan, expiry, service_code="201", card_seq="001", aid=DEBIT_AID,
                  online_pin=False, contactless=False, fault=None, label="UnionPay"):
         if fault not in CHIP_FAULTS:
-            raise ValueError("unknown chip fault %r (known: mute, no_app)" % (fault,))
+            raise ValueError("unknown chip fault %r (known: %s)" % (fault, ", ".join(f for f in CHIP_FAULTS if f)))
         self.pan = pan
         self.expiry = expiry
         self.service_code = service_code
@@ -270,7 +272,8 @@ class SimChip:
             return SW_FILE_NOT_FOUND
         if name == PSE_NAME and not self.contactless:
             self._selected = "pse"
-            fci = _tlv(0x84, PSE_NAME) + _tlv(0xA5, _tlv(0x88, b"\x01") + _tlv(0x5F2D, b"zhen"))
+            sfi = b"\x81" if self.fault == "bad_sfi" else b"\x01"
+            fci = _tlv(0x84, PSE_NAME) + _tlv(0xA5, _tlv(0x88, sfi) + _tlv(0x5F2D, b"zhen"))
             return _tlv(0x6F, fci) + SW_OK
         if name == PPSE_NAME and self.contactless:
             self._selected = "ppse"

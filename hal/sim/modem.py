@@ -1,26 +1,8 @@
 """Simulated 4G modem: real TCP over the machine's network stack (loopback
 in tests), with switches for the failures a handset meets in the field."""
 
-from hal.compat import asyncio
 from hal.errors import ModemError
-from hal.modem import Link, Modem
-
-
-class StreamLink(Link):
-    def __init__(self, reader, writer):
-        Link.__init__(self)
-        self._reader = reader
-        self._writer = writer
-
-    async def _read(self, max_bytes):
-        return await self._reader.read(max_bytes)
-
-    async def _write(self, data):
-        self._writer.write(data)
-        await self._writer.drain()
-
-    def _close(self):
-        self._writer.close()
+from hal.modem import Modem, open_tcp
 
 
 class SimModem(Modem):
@@ -29,6 +11,7 @@ class SimModem(Modem):
         self.powered = True      # False: a dead modem, nothing answers
         self.sim_present = True
         self.csq = 23
+        self.network = "home"     # what registration() reports
 
     @classmethod
     def from_address(cls, path):
@@ -42,10 +25,14 @@ class SimModem(Modem):
             return "NO MODEM"
         return "READY" if self.sim_present else "ABSENT"
 
+    def registration(self):
+        return self.network if self.powered else "unknown"
+
     async def _open(self, host, port):
         if not self.powered:
             raise ModemError("modem does not answer")
         if not self.sim_present:
             raise ModemError("no SIM card")
-        reader, writer = await asyncio.open_connection(host, port)
-        return StreamLink(reader, writer)
+        if self.network not in ("home", "roaming"):
+            raise ModemError("not registered on the network (%s)" % self.network)
+        return await open_tcp(host, port)

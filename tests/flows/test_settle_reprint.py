@@ -1,6 +1,9 @@
 """Settlement (结算) and reprint (重打印)."""
 
+import pytest
+
 from tests.flows import cashier
+from tests.flows.test_sale import recorded_requests
 
 
 def settle(h, expect="Settlement done"):
@@ -134,3 +137,73 @@ def test_settlement_report_counts_sales_still_standing(handset, host):
     void_line = [line for line in report if line.startswith("撤销 VOID")][0]
     assert sale_line.split()[-2:] == ["1", "10.00"]
     assert void_line.split()[-2:] == ["1", "20.00"]
+
+
+@pytest.mark.parametrize("fault", ["no_reply", "garbage", "bad_mac"])
+def test_a_settlement_without_a_usable_reply_says_so_and_is_finished_before_the_next_sale(handset, host,
+                                                                                        fault):
+    """The host settles the batch, its 0510 is lost: the terminal says the
+    outcome is unknown (never "reversed"), keeps the settlement open, and
+    finishes it (0500 again, same trace; the host replays its verdict)
+    before the next sale, which lands in the new batch. Settled once."""
+    h = handset
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 1000, "debit-mag")
+    batch = h.app.state.batch
+    host.faults.add(fault, mti="0500")
+    settle(h, expect="Settlement unconfirmed")
+    screens = "\n".join(" ".join(lines) for _g, _t, lines in h.app.devices.display.recent)
+    assert "reversed" not in screens
+    assert h.app.state.settling == {"batch": batch, "trace": h.app.state.settling["trace"]}
+    assert h.app.state.batch == batch             # nothing settled as far as the terminal knows
+    cashier.sale(h, 200, "debit-mag")
+    assert h.app.state.settling is None and batch in h.app.state.settled_batches
+    assert h.journal()[0]["batch"] == batch + 1 and h.journal()[0]["amount"] == 200
+    assert len(host.settlements()) == 1
+    sent = recorded_requests(host.record_path, "0500")
+    assert len(sent) == 2 and sent[0][11] == sent[1][11]
+    assert any("SETTLEMENT" in "\n".join(s) for s in cashier.receipts_text(h))
+    sale_row = host.transactions()[-1]
+    assert (sale_row["batch"], sale_row["amount"]) == (batch + 1, 200)
+
+
+def test_power_cut_after_the_0500_left_is_finished_at_boot(make_handset, host):
+    h = make_handset()
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 1000, "debit-mag")
+    batch = h.app.state.batch
+    host.faults.add("no_reply", mti="0500")
+    cashier.menu(h, "5")
+    cashier.supervisor(h)
+    _wait_for(lambda: len(host.settlements()) == 1)
+    h.power_cut()
+    h.start()
+    assert batch in h.app.state.settled_batches and h.app.state.settling is None
+    assert len(host.settlements()) == 1
+    cashier.sale(h, 300, "debit-mag")
+    assert host.transactions()[-1]["batch"] == batch + 1
+
+
+def test_a_settlement_that_never_left_leaves_the_batch_open(handset, host):
+    h = handset
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 1000, "debit-mag")
+    batch = h.app.state.batch
+    h.app.devices.modem.powered = False
+    settle(h, expect="Host unreachable")
+    h.app.devices.modem.powered = True
+    assert h.app.state.settling is None and h.app.state.batch == batch
+    cashier.sale(h, 100, "debit-mag")
+    assert [t["amount"] for t in h.journal()] == [1000, 100]
+    settle(h)
+    assert host.settlements()[-1]["terminal_totals"][:15] == "000000001100002"
+
+
+def _wait_for(condition, timeout_s=10):
+    import time
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in %s s" % timeout_s)

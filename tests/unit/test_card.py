@@ -412,7 +412,8 @@ def test_complete_chip_on_contactless_is_a_no_op():
     assert len(reader.chip.commands) == count
 
 
-@pytest.mark.parametrize("fault,code", [("mute", "CHIP_ERROR"), ("no_app", "NO_APP")])
+@pytest.mark.parametrize("fault,code", [("mute", "CHIP_ERROR"), ("no_app", "NO_APP"),
+                                        ("bad_sfi", "CHIP_ERROR")])
 def test_chip_faults_allow_fallback(fault, code):
     reader = SimCardReader()
     reader.insert("chip-pin", fault=fault)
@@ -423,6 +424,18 @@ def test_chip_faults_allow_fallback(fault, code):
     card = swipe("chip-pin")
     cards.check_swiped_card(card, chip_failed=True)
     assert cards.entry_mode_code(card, True) == "801"
+
+
+def test_transaction_type_and_sequence_counter_reach_field_55():
+    reader = SimCardReader()
+    reader.insert("chip-pin")
+    card = run(cards.read_chip(reader, 100, NOW, unpredictable_number=UN, sequence_counter=123,
+                               transaction_type=cards.TRANSACTION_TYPES["refund"]))
+    tags = dict(tlv.walk(cards.build_field55(card)))
+    assert tags[0x9C] == b"\x20" and tags[0x9F41] == bytes.fromhex("00000123")
+    assert cards.set_sequence_counter(card, 124) is True
+    assert cards.set_sequence_counter(card, 124) is False
+    assert dict(tlv.walk(cards.build_field55(card)))[0x9F41] == bytes.fromhex("00000124")
 
 
 def test_no_app_lists_every_supported_aid_then_gives_up():
@@ -631,18 +644,20 @@ def test_micropython_reads_chips_the_same():
     assert theirs.stdout.decode() == mine.stdout.decode()
 
 
-def test_a_reader_that_hangs_is_a_chip_error_not_a_frozen_flow(monkeypatch):
+def test_a_reader_that_hangs_is_a_chip_error_not_a_frozen_flow():
     import asyncio
     from firmware import card as cardmod
+    from hal.card_reader import CardReader
 
-    class HangingReader:
-        async def transceive(self, apdu):
+    class HangingReader(CardReader):
+        apdu_timeout_ms = 50
+
+        async def _transceive(self, apdu):
             await asyncio.sleep(3600)
 
         def card_present(self):
             return True
 
-    monkeypatch.setattr(cardmod, "APDU_TIMEOUT_MS", 50)
     with pytest.raises(cardmod.CardDataError) as caught:
         asyncio.run(cardmod.read_chip(HangingReader(), 100, (2026, 11, 22, 10, 0, 0)))
     assert caught.value.code == cardmod.CHIP_ERROR

@@ -410,6 +410,7 @@ def test_repeated_settlement_gives_the_same_verdict_and_closes_the_batch_once(ho
     again = approved(term.settle(1000, 1, 0, 0))
     assert first[48] == again[48] and first[48][30] == "1"
     assert host.terminal(term.tid)["batch"] == 2
+    assert len(host.settlements(term.tid)) == 1      # settled once, answered twice
 
 
 def test_unbalanced_settlement_then_batch_upload(host, term):

@@ -23,9 +23,8 @@ def test_every_error_code_raised_has_both_languages():
     for _name, source in firmware_sources():
         codes.update(re.findall(r'(?:PosError|HostError|CardDataError)\("([A-Z_]+)"', source))
     codes.update(v for v in errors.RESPONSE_CODES.values())
-    codes.update(cls.code for cls in (hal_errors.DeviceError, hal_errors.StorageError, hal_errors.StorageFullError,
-                                      hal_errors.ModemError, hal_errors.CardError, hal_errors.PrinterError,
-                                      hal_errors.KeyStoreError))
+    codes.update(cls.code for cls in vars(hal_errors).values()
+                 if isinstance(cls, type) and issubclass(cls, hal_errors.DeviceError))
     codes.update(getattr(card, name) for name in dir(card) if name.isupper() and isinstance(getattr(card, name), str)
                  and getattr(card, name).isupper() and "_" in getattr(card, name))
     missing = sorted(c for c in codes if c not in texts.MESSAGES)
