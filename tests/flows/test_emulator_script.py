@@ -55,7 +55,7 @@ def test_expect_is_wait_and_fail_stops_at_the_text(runner):
 def test_fail_text_seen_by_a_later_command(runner):
     run(runner, "idle", "fail Enter amount")
     with pytest.raises(CommandError, match="fail text 'Enter amount'"):
-        run(runner, "5")
+        run(runner, "5", "sleep 5000")    # seen after the key, or during the sleep at the latest
 
 
 def test_screenshot_compare_bless_and_tolerance(runner, tmp_path):
