@@ -32,12 +32,15 @@ def window(display, make_handset, host, tmp_path):
     world.close()
 
 
-def pump(win, until, what, timeout_s=20):
+def pump(win, until, what, timeout_s=30):
     """Let Tk run (its timer polls the handset) until `until()` holds."""
     deadline = time.monotonic() + timeout_s
     while not until():
         if time.monotonic() > deadline:
-            pytest.fail("no %s after %d s; screen: %s" % (what, timeout_s, win.world.handset.screen_text()))
+            handset = win.world.handset
+            pytest.fail("no %s after %d s; screen: %s; idle %s, printouts %d, on the strip %d, window says %r"
+                        % (what, timeout_s, handset.screen_text(), handset.app.idle_event.is_set(),
+                           handset.printout_count(), win.strip.slips, win.status.cget("text")))
         win.root.update()
         time.sleep(0.005)
 
