@@ -47,16 +47,29 @@ def parse_args(argv):
     parser.add_argument("--hil", metavar="PORT",
                         help="serve the test protocol on 'pty' (prints the pty path) or "
                              "'socket://127.0.0.1:PORT'; see docs/HIL.md")
+    parser.add_argument("--clock", metavar="YYYYMMDDhhmmss",
+                        help="a stopped clock for the handset and its host (golden screens, docs)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a handset setting (JSON value or text), e.g. message_ms=200")
     return parser.parse_args(argv)
 
 
-def start_host(args, data_dir):
+def parse_clock(text):
+    """'20261201093000' -> (2026, 12, 1, 9, 30, 0); ValueError otherwise."""
+    import datetime
+    try:
+        moment = datetime.datetime.strptime(text, "%Y%m%d%H%M%S")
+    except (TypeError, ValueError):
+        raise ValueError("--clock takes YYYYMMDDhhmmss, not %r" % (text,))
+    return moment
+
+
+def start_host(args, data_dir, clock=None):
     from emulator.host.server import HostSimulator
     # the in-process host records (it sees every frame, even those the
     # terminal never reads)
-    host = HostSimulator(os.path.join(data_dir, "host.sqlite"), record_path=args.record)
+    host = HostSimulator(os.path.join(data_dir, "host.sqlite"), record_path=args.record,
+                         now=(lambda: clock) if clock is not None else None)
     port = host.start_in_thread()
     return host, "127.0.0.1", port
 
@@ -71,6 +84,13 @@ def main(argv=None):
         return 2
     host = None
     control = None
+    clock = None
+    if args.clock:
+        try:
+            clock = parse_clock(args.clock)
+        except ValueError as e:
+            print("pos-emulator: %s" % e, file=sys.stderr)
+            return 2
     if args.host:
         address, _, port = args.host.rpartition(":")
         if not port.isdigit():
@@ -89,7 +109,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     else:
-        host, address, port = start_host(args, data_dir)
+        host, address, port = start_host(args, data_dir, clock)
     settings = {"host_address": address, "host_port": port}
     if args.lang:
         settings["lang"] = args.lang
@@ -107,7 +127,8 @@ def main(argv=None):
             return 2
         settings["test_protocol"] = True
     hil_port = None
-    handset = Handset(os.path.join(data_dir, "handset"), settings=settings,
+    devices = {"clock": "sim:?fixed=" + args.clock} if clock is not None else None
+    handset = Handset(os.path.join(data_dir, "handset"), settings=settings, devices=devices,
                       log_stream=sys.stderr if args.log else None)
     world = World(handset, host, control, record_path=args.record if args.host else None)
     try:

@@ -49,6 +49,9 @@ class HostLink:
         self._settings = settings
         self._modem = modem
         self._keystore = keystore
+        # Did the last exchange get an answer from the host? None before the
+        # first; the screen's status bar shows it (the host link).
+        self.answered = None
 
     def _mac(self, mti, fields):
         return self._keystore.mac(iso8583.mac_data(mti, fields), self._settings.mac_algorithm)
@@ -76,6 +79,7 @@ class HostLink:
             link = await self._modem.connect(settings.host_address, settings.host_port,
                                              settings.connect_timeout_ms)
         except ModemError:
+            self.answered = False
             raise HostError("HOST_DOWN", False)
         try:
             try:
@@ -90,10 +94,10 @@ class HostLink:
                 if length < 11 + 10:
                     raise HostError("BAD_REPLY", True, REASON_TERMINAL)
                 payload = await link.recv_exact(length, reply_timeout)
-            except TimeoutError:
+            except (TimeoutError, ModemError):
+                self.answered = False
                 raise HostError("NO_REPLY", True, REASON_NO_REPLY)
-            except ModemError:
-                raise HostError("NO_REPLY", True, REASON_NO_REPLY)
+            self.answered = True
         finally:
             link.close()
         return self.check_reply(mti, fields, payload, with_mac)
