@@ -27,6 +27,7 @@ BENCHMARKS = (
     ("mac", "bench.crypto_mac"),
     ("e2e", "bench.e2e"),
     ("host", "bench.host_load"),
+    ("window", "bench.window_latency"),
 )
 
 

@@ -30,6 +30,7 @@ LIGHT_OFF = (70, 74, 80)
 LIGHT_BAD = (230, 60, 50)
 PERFORATION = 120   # grey of the tear line between two slips
 STRIP_EMPTY = (190, 190, 186)
+PARTS = ("screen", "keypad", "lights", "paper")   # what changes; the rest of the image never does
 
 
 def load_layout(path=LAYOUT_PATH):
@@ -84,6 +85,17 @@ class Compositor:
         self.size = (self.paper_box[2], self.body_height)
         self._base = None
         self._pressed_faces = {}
+
+    def tiles(self):
+        """The image cut into rectangles that change apart: name -> (left,
+        top, right, bottom); together they cover it exactly. A window can
+        redraw only the tiles whose part of the View changed."""
+        left, top, right, bottom = self.screen_box
+        width, height = self.size
+        return {"lights": (0, 0, self.body_width, top), "bezel_left": (0, top, left, bottom),
+                "screen": self.screen_box, "bezel_right": (right, top, self.body_width, bottom),
+                "keypad": (0, bottom, self.body_width, self.body_height),
+                "gap": (self.body_width, 0, self.paper_left, height), "paper": self.paper_box}
 
     # -- hit-boxes --------------------------------------------------------------
 
@@ -180,19 +192,36 @@ class Compositor:
         return image
 
     def compose(self, view):
-        image = self._base_image().copy()
-        image.paste(self.screen_image(view), self.screen_box[:2])
-        for name in view.pressed:
-            if name in self.keys:
-                image.paste(self._key_face(name), self.keys[name]["rect"][:2])
-        draw = ImageDraw.Draw(image)
-        r = 3 * self.scale
-        for name, (cx, cy) in self._light_spots:
-            state = view.lights.get(name)
-            colour = LIGHT_BAD if state == "bad" else (LIGHT_ON.get(name, LIGHT_ON["power"]) if state
-                                                      else LIGHT_OFF)
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-        self._draw_paper(image, view.paper)
+        """The whole image for `view` (a new image)."""
+        return self.update(self._base_image().copy(), view, PARTS)
+
+    def update(self, image, view, parts):
+        """Draw only `parts` of `view` ("screen", "keypad", "lights",
+        "paper") on `image` (one compose() made), in place; -> image.
+        Each part is drawn whole from the base, so the result equals
+        compose(view) wherever those parts are."""
+        base = self._base_image()
+        tiles = self.tiles()
+        if "screen" in parts:
+            image.paste(self.screen_image(view), self.screen_box[:2])
+        if "keypad" in parts:
+            box = tiles["keypad"]
+            image.paste(base.crop(box), box[:2])
+            for name in view.pressed:
+                if name in self.keys:
+                    image.paste(self._key_face(name), self.keys[name]["rect"][:2])
+        if "lights" in parts:
+            box = tiles["lights"]
+            image.paste(base.crop(box), box[:2])
+            draw = ImageDraw.Draw(image)
+            r = 3 * self.scale
+            for name, (cx, cy) in self._light_spots:
+                state = view.lights.get(name)
+                colour = LIGHT_BAD if state == "bad" else (LIGHT_ON.get(name, LIGHT_ON["power"]) if state
+                                                          else LIGHT_OFF)
+                draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+        if "paper" in parts:
+            self._draw_paper(image, view.paper)
         return image
 
     def _draw_paper(self, image, strip):
