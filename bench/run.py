@@ -28,6 +28,8 @@ BENCHMARKS = (
     ("e2e", "bench.e2e"),
     ("host", "bench.host_load"),
     ("window", "bench.window_latency"),
+    ("passwords", "bench.password_cost"),
+    ("keys", "bench.keypress"),
 )
 
 

@@ -24,6 +24,7 @@ import tempfile
 from emulator.commands import TIMEOUT_EXIT, CommandError, CommandRunner, ScriptTimeout, screen_box
 from emulator.handset import Handset
 from emulator.world import World
+from firmware.settings import SettingsError
 
 
 def parse_args(argv):
@@ -132,7 +133,11 @@ def main(argv=None):
                       log_stream=sys.stderr if args.log else None)
     world = World(handset, host, control, record_path=args.record if args.host else None)
     try:
-        handset.start()
+        try:
+            handset.start()
+        except SettingsError as e:
+            print("pos-emulator: cannot start: %s" % e, file=sys.stderr)
+            return 2
         script_dir = os.path.dirname(os.path.abspath(args.script)) if args.script else "."
         runner = CommandRunner(world, args.out, script_dir=script_dir, bless=args.bless)
         if args.hil:
@@ -172,14 +177,18 @@ def main(argv=None):
 def parse_settings(pairs):
     """['message_ms=200', 'lang=en'] -> {'message_ms': 200, 'lang': 'en'}."""
     import json
-    from firmware.settings import DEFAULTS
+    from firmware.settings import defaults
+    known = defaults()
     settings = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise ValueError("--set takes NAME=VALUE, not %r" % pair)
-        if name not in DEFAULTS:
-            raise ValueError("--set: no setting %r (known: %s)" % (name, ", ".join(sorted(DEFAULTS))))
+        if name not in known:
+            raise ValueError("--set: no setting %r (known: %s)" % (name, ", ".join(sorted(known))))
+        if isinstance(known[name], str):
+            settings[name] = value   # a text setting stays text (a TPDU of digits is not a number)
+            continue
         try:
             settings[name] = json.loads(value)
         except ValueError:

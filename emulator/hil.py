@@ -103,6 +103,10 @@ class Bridge:
         self._running()
         await asyncio.to_thread(self.world.modem, request["state"] == "up")
 
+    async def _op_clock(self, request):
+        """The wall clock moves on (a lockout waited out in no time)."""
+        self.handset.call(self._running().sim.clock.advance, request["advance_s"])
+
     async def _op_host(self, request):
         await asyncio.to_thread(self.world.host_state, request["state"])
 

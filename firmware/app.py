@@ -53,10 +53,9 @@ class App:
         for device in devices.all():
             device.set_listener(self.events.put_nowait)
         self.log = Log(log_stream, clock=devices.clock)
-        self.journal = Journal(devices.storage)
+        self.journal = Journal(devices.storage, mac=devices.keystore.journal_mac)
         self.state = TerminalState(self.journal)
-        self.operators = Operators(devices.storage, devices.clock,
-                                   settings.pw_max_failures, settings.pw_lockout_s)
+        self.operators = Operators(devices.storage, devices.clock, settings, devices.keystore)
         if draw is None:
             from firmware.screen import render as draw
         self.ui = UI(devices.display, self.events, settings, draw, self.status_bar)
@@ -105,17 +104,27 @@ class App:
         self.ui.show("TERMINAL", ["PROCESSING"])
         try:
             self.state.load()
-        except StorageError as e:
-            # An unreadable journal must not look like an empty one (trace
-            # numbers would repeat): refuse every record until it is fixed.
+        except DeviceError as e:
+            # An unreadable journal (or a key store that cannot check it)
+            # must not look like an empty one (trace numbers would repeat):
+            # refuse every record until it is fixed.
             self.journal.broken = "cannot be read: %s" % e
-        for problem in self.state.problems:
-            self.log("journal: %s", problem)
-        if self.state.problems:
-            self.need_service("journal", ("SERVICE_JOURNAL", len(self.state.problems)))
+        problems = list(self.state.problems)
         if self.journal.broken:
-            self.log("journal: %s", self.journal.broken)
+            problems.append(self.journal.broken)
+        for problem in problems:
+            self.log("journal: %s", problem)
+        if self.state.jumped_traces:
+            self.log("journal: trace numbers go on after the trace mark (%d skipped)", self.state.jumped_traces)
+        if problems:
+            self.need_service("journal", ("SERVICE_JOURNAL", len(problems)))
+        if self.journal.broken:
             await self.ui.message("TERMINAL", ["JOURNAL"])
+        if self.operators.load().damaged:
+            # Every account stays locked: no void, refund or settlement
+            # until the service reset (docs/ARCHITECTURE.md, Passwords).
+            self.log("passwords: %s", self.operators.damaged)
+            self.need_service("operators", "SERVICE_PASSWORDS")
         if self.journal.dropped_bytes:
             self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
         self.log("boot: batch %06d, last trace %06d, %d pending reversal(s), %d pending refund(s)",
@@ -281,9 +290,15 @@ class App:
             self.printouts_base += 1
 
     async def print_receipts(self, txn, reprint=False, copies=None):
-        """Merchant copy, then (after the tear) the cardholder copy. The
-        journal notes each original copy once printed, so a reboot prints
-        only the copies a power cut stopped, never an original twice."""
+        """Merchant copy, then (after the tear) the cardholder copy.
+
+        Each slip is journaled (`printing`) before its first byte goes to
+        the printer, and each original copy again once printed (`printed`).
+        A copy that was started but never marked printed (a power cut, a
+        printer fault mid-slip) may exist on paper: it comes out again as a
+        numbered reprint, never as a second original. A reprint takes the
+        next reprint number, journaled first, so every slip's verification
+        code is its own."""
         copies = self.settings.receipt_copies if copies is None else copies
         title = txn["type"].upper()
         kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
@@ -293,7 +308,13 @@ class App:
         for index, copy in enumerate(kinds):
             if index > 0:
                 await self.ui.message(title, ["TEAR_MERCHANT"], self.settings.tear_pause_ms)
-            await self.print_slip(receipt.txn_lines(self.settings, txn, copy, reprint), title)
+            duplicate = reprint or copy in (txn.get("copies_started") or [])
+            number = txn.get("reprints", 0) + 1 if duplicate else 0
+            self.state.record("printing", batch=txn["batch"], trace=txn["trace"], copy=copy, reprint=number)
+            code = receipt.code_from_mac(self.devices.keystore.receipt_mac(
+                receipt.txn_verification_data(self.settings, txn, copy, number)))
+            await self.print_slip(receipt.txn_lines(self.settings, txn, copy, duplicate, code, number,
+                                                    self.settings.receipt_qr), title)
             if not reprint:
                 last = index == len(kinds) - 1
                 self.state.record("printed", batch=txn["batch"], trace=txn["trace"], copy=copy, all=last)
@@ -303,6 +324,6 @@ class App:
 
 
 async def print_unprinted(app, txn):
-    """Receipts a power cut stopped: printed at boot, once (they were never
-    printed, so they are originals, not reprints)."""
+    """Receipts a power cut stopped: printed at boot, once. A copy never
+    started is an original; one started and cut is a reprint (print_receipts)."""
     await app.print_receipts(txn)

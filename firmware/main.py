@@ -18,7 +18,7 @@ import sys
 
 from hal import open_device
 from firmware.app import App, Devices
-from firmware.settings import Settings
+from firmware.settings import Settings, SettingsError
 
 SIM_DEVICES = {"keypad": "sim:", "card_reader": "sim:", "printer": "sim:", "modem": "sim:",
                "display": "sim:", "clock": "sim:", "storage": "dir:pos-data", "keystore": "sim:"}
@@ -40,8 +40,11 @@ def open_devices(addresses):
 def build_app(config, log_stream=None):
     devices = open_devices(config.get("devices"))
     settings = Settings(devices.storage).load()
-    if config.get("settings"):
-        settings.update(config["settings"])
+    if config.get("settings") is not None:
+        try:
+            settings.update(config["settings"])
+        except SettingsError as e:
+            raise SettingsError("configuration: %s" % e)
     return App(devices, settings, log_stream=log_stream)
 
 
@@ -145,9 +148,12 @@ def main(argv=None):
         if argv:
             with open(argv[0]) as f:
                 config = json.load(f)
+            if not isinstance(config, dict):
+                raise ValueError("%s: not an object" % argv[0])
         asyncio.run(run(config, log_stream=sys.stdout))
-    except (OSError, ValueError) as e:
-        # A configuration or device problem at boot: say which, plainly.
+    except (OSError, ValueError, SettingsError) as e:
+        # A configuration, settings or device problem at boot: say which,
+        # plainly (settings.json: ...), never a traceback.
         print("pos firmware: cannot start: %s" % e)
         sys.exit(2)
 

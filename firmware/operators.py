@@ -1,22 +1,46 @@
 """Supervisor and operator passwords.
 
 Supervisor 00: 6 digits, factory 123456. Operators 01..99: 4 digits,
-factory 0000. Passwords are kept as salted, iterated SHA-256 hashes in
-operators.json (atomic replace); a password never reaches a log or the
-journal. After `pw_max_failures` wrong tries in a row an account is locked
-for `pw_lockout_s` seconds, counted on the wall clock and kept across a
-reboot (switching the handset off does not reset the count). A factory
-password must be changed before the first void or refund.
+factory 0000. A factory password works once: its first use is followed by
+the forced change (supervisor and operators alike). New passwords that are
+trivial (all one digit, a run up or down, a factory value) are refused.
+
+Kept in operators.json (atomic replace) as salted, iterated SHA-256 hashes
+with their iteration count (a hash made with fewer rounds than HASH_ROUNDS
+still verifies, and is made again with HASH_ROUNDS at its next success); a
+password never reaches a log or the journal.
+
+The lockout. After `pw_max_failures` wrong tries in a row an account is
+locked for `pw_lockout_s` seconds on the wall clock (both fixed ranges in
+firmware/settings.py). Each try is counted on disk BEFORE the password is
+compared, and a success clears the count: a power cut during the slow
+comparison leaves the try counted, never forgotten.
+
+A damaged operators.json, or a missing one on a terminal whose passwords
+were set up before, never brings the factory passwords back: every account
+stays locked and the idle screen says "service needed". The key store
+keeps the mark that tells a missing file from a terminal fresh from the
+factory (SETUP_MARK): it lives apart from the data directory and is gone
+after a key injection. Only that, or the service reset on the bench
+(firmware/service.py, which also wipes the card data), brings the factory
+passwords back.
 """
 
 import json
 
 from hal.compat import hexlify, sha256, unhexlify, urandom
+from hal.errors import StorageError
 from firmware.errors import PosError
 
 SUPERVISOR = "00"
 FACTORY = {"supervisor": "123456", "operator": "0000"}
-HASH_ROUNDS = 2000
+# Rounds of the salted hash: a guess costs at least 100 ms under MicroPython
+# on a desktop x86 (9.5-12 us a round, bench/password_cost.py), and more on
+# the handset's slower ARM. Stored with each hash, so it can grow.
+HASH_ROUNDS = 12000
+LEGACY_ROUNDS = 2000          # hashes written before the count was stored with them
+MAX_ROUNDS = 10 * HASH_ROUNDS  # more in the file is damage (each check would hang the terminal)
+SETUP_MARK = "passwords"      # in the key store: operators.json has existed on this terminal
 
 
 def password_length(operator_id):
@@ -27,11 +51,23 @@ def factory_password(operator_id):
     return FACTORY["supervisor"] if operator_id == SUPERVISOR else FACTORY["operator"]
 
 
-def hash_password(password, salt):
+def hash_password(password, salt, rounds=HASH_ROUNDS):
     digest = salt + password.encode()
-    for _ in range(HASH_ROUNDS):
+    for _ in range(rounds):
         digest = sha256(digest + salt)
     return digest
+
+
+def is_trivial(password):
+    """All one digit, a run up or down (wrapping 9-0: 789012), or a factory
+    password: the first guesses anyone tries."""
+    if password in FACTORY.values():
+        return True
+    digits = [ord(ch) - 48 for ch in password]
+    for step in (0, 1, 9):   # 9 = one down, modulo 10
+        if all((digits[i + 1] - digits[i]) % 10 == step for i in range(len(digits) - 1)):
+            return True
+    return False
 
 
 def seconds_since_2000(t):
@@ -51,83 +87,209 @@ def valid_operator_id(operator_id):
     return len(operator_id) == 2 and operator_id.isdigit()
 
 
+def _whole(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _hex(value, length):
+    if not isinstance(value, str) or len(value) != length:
+        return False
+    for ch in value:
+        if ch not in "0123456789abcdef":
+            return False
+    return True
+
+
+def account_problem(operator_id, account):
+    """Why a stored account cannot be trusted, or None. Anything the
+    firmware did not write is damage, never a default."""
+    if not valid_operator_id(operator_id) or not isinstance(account, dict):
+        return "account %r" % operator_id
+    for name in account:
+        if name not in ("salt", "hash", "rounds", "factory", "failures", "locked_until"):
+            return "account %s: %r" % (operator_id, name)
+    if not _whole(account.get("failures", 0)) or not _whole(account.get("locked_until", 0)):
+        return "account %s: counters" % operator_id
+    if not isinstance(account.get("factory", False), bool):
+        return "account %s: factory" % operator_id
+    if "hash" in account or "salt" in account:
+        rounds = account.get("rounds", LEGACY_ROUNDS)
+        if not (_hex(account.get("salt"), 16) and _hex(account.get("hash"), 64) and _whole(rounds)
+                and 0 < rounds <= MAX_ROUNDS):
+            return "account %s: hash" % operator_id
+    elif not account.get("factory"):
+        return "account %s: no password" % operator_id
+    return None
+
+
+def parse_accounts(data):
+    """operators.json -> {operator_id: account}; ValueError says what is wrong."""
+    try:
+        accounts = json.loads(data)
+    except ValueError:
+        raise ValueError("not valid JSON")
+    if not isinstance(accounts, dict):
+        raise ValueError("not an object")
+    if SUPERVISOR not in accounts:
+        # every file the firmware writes holds it (_save)
+        raise ValueError("no supervisor account")
+    for operator_id in accounts:
+        problem = account_problem(operator_id, accounts[operator_id])
+        if problem:
+            raise ValueError(problem)
+    return accounts
+
+
 class Operators:
     FILE = "operators.json"
 
-    def __init__(self, storage, clock, max_failures=3, lockout_s=300):
+    def __init__(self, storage, clock, settings, keystore):
         self._storage = storage
         self._clock = clock
-        self._max_failures = max_failures
-        self._lockout_s = lockout_s
+        self._settings = settings        # pw_max_failures, pw_lockout_s: read at each try
+        self._keystore = keystore
         self._accounts = None
+        self.damaged = None              # why every account is locked until a service, or None
 
-    def _load(self):
-        if self._accounts is None:
+    # -- the file -------------------------------------------------------------
+
+    def load(self):
+        """Read operators.json (once). -> self; `damaged` says when it
+        cannot be trusted."""
+        if self._accounts is not None:
+            return self
+        try:
             data = self._storage.read(self.FILE)
-            try:
-                self._accounts = json.loads(data) if data else {}
-            except ValueError:
-                # A damaged file must not lock the shop out for ever nor
-                # silently open it: fall back to factory passwords, which
-                # must be changed before any void or refund.
-                self._accounts = {}
-        return self._accounts
+        except StorageError as e:
+            return self._damage("cannot be read: %s" % e)
+        if data is None:
+            if self._keystore.has_mark(SETUP_MARK):
+                # Passwords were set up here, and now there is no file: a
+                # deletion, not a new terminal. The factory passwords must
+                # not come back (they would unlock every void and refund).
+                return self._damage("missing")
+            self._accounts = {}
+            return self
+        try:
+            self._accounts = parse_accounts(data)
+        except ValueError as e:
+            return self._damage("damaged: %s" % e)
+        if not self._keystore.has_mark(SETUP_MARK):
+            self._keystore.set_mark(SETUP_MARK)  # a key store new since the file was written
+        return self
+
+    def _damage(self, why):
+        self.damaged = "%s %s" % (self.FILE, why)
+        self._accounts = {}
+        return self
 
     def _account(self, operator_id):
-        accounts = self._load()
-        account = accounts.get(operator_id)
+        account = self.load()._accounts.get(operator_id)
         if account is None:
-            salt = urandom(8)
-            account = {"salt": hexlify(salt),
-                       "hash": hexlify(hash_password(factory_password(operator_id), salt)),
-                       "factory": True, "failures": 0, "locked_until": 0}
+            return {"factory": True, "failures": 0, "locked_until": 0}
         return account
 
     def _save(self, operator_id, account):
-        accounts = self._load()
+        """Write the file with this account changed, then adopt it: a failed
+        write (full disk) leaves the file and this object as they were. The
+        key store mark follows the file, never precedes it (a power cut in
+        between must not leave a fresh terminal asking for service)."""
+        accounts = dict(self.load()._accounts)
+        if SUPERVISOR not in accounts:
+            accounts[SUPERVISOR] = self._account(SUPERVISOR)
         accounts[operator_id] = account
         self._storage.write_atomic(self.FILE, json.dumps(accounts).encode())
+        self._accounts = accounts
+        if not self._keystore.has_mark(SETUP_MARK):
+            self._keystore.set_mark(SETUP_MARK)
+
+    def _now(self):
+        return seconds_since_2000(self._clock.now())
+
+    # -- checks ---------------------------------------------------------------
 
     def locked_for(self, operator_id):
         """Seconds left of a lockout, 0 if none."""
-        account = self._account(operator_id)
-        left = account.get("locked_until", 0) - seconds_since_2000(self._clock.now())
+        left = self._account(operator_id).get("locked_until", 0) - self._now()
         return left if left > 0 else 0
 
-    def check(self, operator_id, password):
-        """Raise PosError unless the password is right. Counts failures."""
+    def refuse_if_closed(self, operator_id):
+        """Raise PosError if this account cannot be tried now: no such
+        operator, passwords needing service, or a lockout running."""
         if not valid_operator_id(operator_id):
             raise PosError("NO_SUCH_OPERATOR")
+        if self.load().damaged:
+            raise PosError("PW_SERVICE")
         left = self.locked_for(operator_id)
         if left:
             raise PosError("LOCKED", (left + 59) // 60)
+
+    def check(self, operator_id, password):
+        """Raise PosError unless the password is right. The try is counted
+        on disk before the comparison; a success clears the count."""
+        self.refuse_if_closed(operator_id)
         account = self._account(operator_id)
-        salt = unhexlify(account["salt"])
-        if hexlify(hash_password(password, salt)) == account["hash"]:
-            if account.get("failures"):
-                account["failures"] = 0
-                self._save(operator_id, account)
+        max_failures = self._settings.pw_max_failures
+        failures = account.get("failures", 0) + 1
+        counted = dict(account)
+        if failures >= max_failures:
+            counted["failures"] = 0
+            counted["locked_until"] = self._now() + self._settings.pw_lockout_s
+        else:
+            counted["failures"] = failures
+        self._save(operator_id, counted)
+        # From here on the try is counted: a power cut during the hash below
+        # cannot take it back.
+        if self._verify(operator_id, account, password):
+            cleared = dict(account)
+            cleared["failures"] = 0
+            cleared["locked_until"] = 0
+            if "hash" in account and account.get("rounds", LEGACY_ROUNDS) < HASH_ROUNDS:
+                # An older, cheaper hash: made again at today's cost.
+                cleared.update(self._hashed(password))
+            self._save(operator_id, cleared)
             return
-        account["failures"] = account.get("failures", 0) + 1
-        if account["failures"] >= self._max_failures:
-            account["failures"] = 0
-            account["locked_until"] = seconds_since_2000(self._clock.now()) + self._lockout_s
-            self._save(operator_id, account)
-            raise PosError("LOCKED", (self._lockout_s + 59) // 60)
-        self._save(operator_id, account)
-        raise PosError("WRONG_PW", self._max_failures - account["failures"])
+        if failures >= max_failures:
+            raise PosError("LOCKED", (self._settings.pw_lockout_s + 59) // 60)
+        raise PosError("WRONG_PW", max_failures - failures)
+
+    def _verify(self, operator_id, account, password):
+        if "hash" in account:
+            salt = unhexlify(account["salt"])
+            rounds = account.get("rounds", LEGACY_ROUNDS)
+            return hexlify(hash_password(password, salt, rounds)) == account["hash"]
+        # A factory account has no hash: its password is public. The same
+        # work is done anyway, so a guess costs the same on every account.
+        hash_password(password, b"\x00" * 8)
+        return password == factory_password(operator_id)
 
     def is_factory(self, operator_id):
-        return self._account(operator_id).get("factory", False)
+        return not self.load().damaged and self._account(operator_id).get("factory", False)
+
+    # -- changes --------------------------------------------------------------
+
+    def refuse_weak(self, operator_id, password):
+        """Raise PosError unless `password` may become this account's."""
+        length = password_length(operator_id)
+        if len(password) != length or not password.isdigit():
+            raise PosError("PW_FORMAT", length)
+        if password in FACTORY.values():
+            raise PosError("PW_FACTORY")
+        if is_trivial(password):
+            raise PosError("PW_TRIVIAL")
+
+    def _hashed(self, password):
+        salt = urandom(8)
+        return {"salt": hexlify(salt), "hash": hexlify(hash_password(password, salt)),
+                "rounds": HASH_ROUNDS}
 
     def change(self, operator_id, new_password):
-        length = password_length(operator_id)
-        if len(new_password) != length or not new_password.isdigit():
-            raise PosError("PW_FORMAT", length)
-        if new_password == factory_password(operator_id):
-            raise PosError("PW_FACTORY")
-        salt = urandom(8)
-        account = self._account(operator_id)
-        account.update({"salt": hexlify(salt), "hash": hexlify(hash_password(new_password, salt)),
-                        "factory": False, "failures": 0, "locked_until": 0})
+        if not valid_operator_id(operator_id):
+            raise PosError("NO_SUCH_OPERATOR")
+        if self.load().damaged:
+            raise PosError("PW_SERVICE")
+        self.refuse_weak(operator_id, new_password)
+        account = dict(self._account(operator_id))
+        account.update(self._hashed(new_password))
+        account.update({"factory": False, "failures": 0, "locked_until": 0})
         self._save(operator_id, account)

@@ -24,8 +24,44 @@ def _date_time(stamp):
     return "%s/%s/%s %s:%s:%s" % (stamp[0:4], stamp[4:6], stamp[6:8], stamp[8:10], stamp[10:12], stamp[12:14])
 
 
-def txn_lines(settings, txn, copy, reprint=False):
-    """The slip of one transaction as (style, text) lines."""
+# -- verification codes ----------------------------------------------------------
+# Every slip carries a code: a MAC (the key store's receipt_mac, keyed from
+# the master key the acquirer shares) over what makes the slip this slip:
+# terminal, batch, trace, RRN, amount, host date, type, copy and reprint
+# number (0 the original). The acquirer recomputes it (pos-host verify), so
+# an edited amount or trace, or a copy passed off as another, does not verify.
+
+VERIFY_VERSION = "V1"
+CODE_DIGITS = 12
+
+
+def verification_data(terminal_id, batch, trace, rrn, amount, date, kind, copy, reprint):
+    """The bytes a slip's code covers; `date` is the host's MMDD."""
+    return ("%s|%s|%06d|%06d|%s|%d|%s|%s|%s|%d" % (VERIFY_VERSION, terminal_id, batch, trace, rrn or "",
+                                                   amount, date or "", kind, copy, reprint)).encode()
+
+
+def txn_verification_data(settings, txn, copy, reprint):
+    return verification_data(settings.terminal_id, txn["batch"], txn["trace"], txn.get("rrn"), txn["amount"],
+                             txn.get("host_date") or txn.get("time", "")[4:8], txn["type"], copy, reprint)
+
+
+def code_from_mac(mac):
+    """The first 6 bytes of the MAC as 12 decimal digits."""
+    number = 0
+    for b in mac[:6]:
+        number = (number << 8) | b
+    return "%0*d" % (CODE_DIGITS, number % (10 ** CODE_DIGITS))
+
+
+def spaced(code):
+    return " ".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_qr=False):
+    """The slip of one transaction as (style, text) lines. `code`: its
+    verification code (12 digits), printed as digits and, `with_qr`, as a
+    QR code holding the verification data and the code."""
     sign = -1 if txn["type"] in ("void", "refund") else 1
     lines = [
         ("title", "签购单 POS SALES SLIP"),
@@ -69,6 +105,14 @@ def txn_lines(settings, txn, copy, reprint=False):
     lines.append(("rule", RULE))
     if reprint:
         lines.append(("title", "重打印凭证 REPRINT"))
+        if reprint_no:
+            lines.append(("center", "第%d次重打印 REPRINT NO.%d" % (reprint_no, reprint_no)))
+    if code:
+        lines.append(("normal", "验证码 VERIFY CODE:"))
+        lines.append(("bold", spaced(code)))
+        if with_qr:
+            data = txn_verification_data(settings, txn, copy, reprint_no).decode()
+            lines.append(("qr", data + "|" + code))
     if copy == MERCHANT_COPY:
         lines += [
             ("normal", "持卡人签名 CARDHOLDER SIGNATURE:"),
@@ -159,6 +203,9 @@ def to_escpos(lines, table):
     for style, text_line in lines:
         # Wrap here, between words, rather than let the printer cut a word
         # at column 32 (double size: 16 columns).
+        if style == "qr":
+            out.append(escpos.align(escpos.CENTER) + escpos.qr(text_line, 4) + escpos.align(escpos.LEFT))
+            continue
         columns = escpos.LINE_COLUMNS // 2 if style == "big" else escpos.LINE_COLUMNS
         for line in (escpos.wrap(text_line, columns) if text_line else [""]):
             out.append(_styled(style, line, table))

@@ -39,7 +39,8 @@ TXN_REQUIRED = {"type": STR, "amount": INT, "state": STR}
 TXN_OPTIONAL = {"mti": STR, "time": STR, "op": STR, "req": DICT, "pan": OPT_STR, "exp": OPT_STR,
                 "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT}
 KEPT_OPTIONAL = {"rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR, "tc": OPT_STR,
-                 "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST}
+                 "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST,
+                 "copies_started": LIST, "reprints": INT}
 
 
 def _join(*parts):
@@ -62,6 +63,7 @@ def _schemas():
         "reversal": (_join(KEY, {"result": STR}), {"tries": INT, "rc": STR}),
         "resend": (KEY, {}),
         "chip": (_join(KEY, {"tc": STR}), {}),
+        "printing": (_join(KEY, {"copy": STR, "reprint": INT}), {}),
         "printed": (KEY, {"copy": OPT_STR, "all": BOOL}),
         "settling": ({"batch": INT, "trace": INT}, {"result": STR}),
         "settle": ({"batch": INT, "report": REPORT}, {}),

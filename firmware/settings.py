@@ -1,43 +1,200 @@
-"""Terminal settings: defaults, overridden by settings.json in storage.
+"""Terminal settings: one table of every setting with its default and its
+rule (type and range), overridden by settings.json in storage and by the
+boot configuration.
 
-Settings are plain values (numbers, strings, booleans) so that the same
-file works under MicroPython. An unknown name in the file is refused at
-load, not ignored: a typo must not silently leave a default in force.
+A new setting is one line of SETTINGS:
+
+    ("host_port", 5555, Whole(1, 65535)),
+
+Its rule is checked at load and at every change, and the settings test
+(tests/unit/test_settings.py) feeds it out-of-range and wrongly typed
+values taken from the rule itself, so a new line is tested without a new
+test. A value outside its rule is refused with a SettingsError that names
+the setting and what it takes: a setting must never switch off what it
+tunes (a lockout of 0 s, no reversal tries, no receipt).
+
+Where a value comes from:
+- the table's default;
+- settings.json (what the merchant changed through the menus): the only
+  thing save() writes;
+- the boot configuration's "settings" and tests (update()): in memory for
+  this run, never written.
+
+Settings are plain JSON values (numbers, strings, booleans) so that the
+same file works under MicroPython. An unknown name is refused, not
+ignored: a typo must not silently leave a default in force.
 """
 
 import json
 
-DEFAULTS = {
-    "lang": "zh",
-    "merchant_name": "测试商户 TEST SHOP",
-    "merchant_id": "898100012340001",
-    "terminal_id": "10000001",
-    "host_address": "127.0.0.1",
-    "host_port": 5555,
-    "tpdu": "6000000000",
-    "header": "603100310000",
-    "mac_algorithm": "x919",         # x919 (ANSI X9.19 retail MAC); ecb (UnionPay, forgeable: an acquirer option), x99
-    "connect_timeout_ms": 10000,
-    "reply_timeout_ms": 30000,
-    "ui_timeout_ms": 60000,
-    "message_ms": 3000,               # how long a result stays up without a key
-    "tear_pause_ms": 2000,            # time to tear off the merchant copy before the next prints
-    "reversal_tries": 3,
-    "refund_send_tries": 3,           # tries inside the refund flow before it reports "unconfirmed"
-    "void_needs_card": True,
-    "void_needs_pin": True,
-    "refund_max_fen": 0,              # per-refund cap; 0 = no cap
-    "sale_max_fen": 99999999,
-    "pw_max_failures": 3,
-    "pw_lockout_s": 300,
-    "allow_fallback": True,           # swipe a chip card after its chip failed
-    "receipt_copies": 2,
-    "test_protocol": False,           # the HIL test port; off in a production build
-}
 
-
-class SettingsError(Exception):
+class SettingsError(ValueError):
     code = "SETTINGS"
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Rule:
+    """What a setting takes. check(value) -> None when good, else what it
+    takes; bad_values() -> wrongly typed and out-of-range values, for the
+    settings test."""
+
+    def check(self, value):
+        raise NotImplementedError
+
+    def bad_values(self):
+        raise NotImplementedError
+
+
+class Whole(Rule):
+    """A whole number in lo..hi (JSON true/false and 1.0 are not numbers here)."""
+
+    def __init__(self, lo, hi):
+        self.lo = lo
+        self.hi = hi
+
+    def check(self, value):
+        if not _is_whole(value) or value < self.lo or value > self.hi:
+            return "a whole number %d..%d" % (self.lo, self.hi)
+
+    def bad_values(self):
+        return [self.lo - 1, self.hi + 1, -1 if self.lo >= 0 else self.hi * 2, float(self.lo), str(self.lo),
+                True, None, [self.lo]]
+
+
+class Flag(Rule):
+    def check(self, value):
+        if not isinstance(value, bool):
+            return "true or false"
+
+    def bad_values(self):
+        return [0, 1, "true", "false", None, [], {}]
+
+
+class Choice(Rule):
+    def __init__(self, *values):
+        self.values = values
+
+    def check(self, value):
+        if not isinstance(value, str) or value not in self.values:
+            return "one of " + ", ".join(self.values)
+
+    def bad_values(self):
+        return ["none", "", self.values[0].upper(), self.values[0] + " ", 0, None, [self.values[0]]]
+
+
+class Text(Rule):
+    """A string of lo..hi characters, all in `chars` when given (else any
+    printable character, no control characters: they would reach the
+    screen, the receipt and ISO 8583 fields)."""
+
+    def __init__(self, lo, hi, chars=None, prefix=""):
+        self.lo = lo
+        self.hi = hi
+        self.chars = chars
+        self.prefix = prefix
+
+    def what(self):
+        if self.lo == self.hi:
+            size = "%d" % self.lo
+        else:
+            size = "%d-%d" % (self.lo, self.hi)
+        kind = "characters"
+        if self.chars == DIGITS:
+            kind = "digits"
+        elif self.chars == HEX_DIGITS:
+            kind = "hex digits"
+        return "%s %s%s" % (size, kind, (" starting " + self.prefix) if self.prefix else "")
+
+    def check(self, value):
+        if not isinstance(value, str) or not self.lo <= len(value) <= self.hi:
+            return self.what()
+        for ch in value:
+            if (self.chars is not None and ch not in self.chars) or ord(ch) < 32 or ord(ch) == 127:
+                return self.what()
+        if not value.startswith(self.prefix):
+            return self.what()
+
+    def bad_values(self):
+        bad = ["", self.prefix + "x" * self.hi + "x", 5, None, True, [self.prefix]]
+        if self.lo > 1 + len(self.prefix):
+            bad.append(self.prefix + "0")
+        good = self.prefix + "0" * (self.lo - len(self.prefix))
+        if self.chars is not None:
+            bad.append(good[:-1] + "!" if self.lo > len(self.prefix) else "!")
+        bad.append(good[:-1] + "\n" if self.lo > len(self.prefix) else "\n")
+        if self.prefix:
+            bad.append("1" * self.lo)
+        return bad
+
+
+DIGITS = "0123456789"
+HEX_DIGITS = "0123456789abcdefABCDEF"
+ALNUM = DIGITS + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+HOST_CHARS = ALNUM + ".-:_"
+
+# name, default, rule: one line a setting. Ranges are what a terminal in
+# service may use; a value outside would switch off what the setting tunes.
+SETTINGS = (
+    ("lang", "zh", Choice("zh", "en")),
+    ("merchant_name", "测试商户 TEST SHOP", Text(1, 40)),
+    ("merchant_id", "898100012340001", Text(15, 15, ALNUM)),        # F42, ans 15
+    ("terminal_id", "10000001", Text(8, 8, ALNUM)),                  # F41, ans 8
+    ("host_address", "127.0.0.1", Text(1, 253, HOST_CHARS)),
+    ("host_port", 5555, Whole(1, 65535)),
+    ("tpdu", "6000000000", Text(10, 10, HEX_DIGITS, prefix="60")),   # 5 bytes, first 0x60
+    ("header", "603100310000", Text(12, 12, HEX_DIGITS)),            # 6 bytes
+    ("mac_algorithm", "x919", Choice("x919", "ecb", "x99")),   # X9.19; ecb (UnionPay, forgeable): an acquirer option
+    ("connect_timeout_ms", 10000, Whole(1000, 120000)),
+    ("reply_timeout_ms", 30000, Whole(1000, 180000)),
+    ("ui_timeout_ms", 60000, Whole(5000, 600000)),
+    ("message_ms", 3000, Whole(1, 60000)),              # how long a result stays up without a key
+    ("tear_pause_ms", 2000, Whole(0, 30000)),           # time to tear off the merchant copy
+    ("reversal_tries", 3, Whole(1, 10)),
+    ("refund_send_tries", 3, Whole(1, 10)),             # tries in the refund flow before "unconfirmed"
+    ("void_needs_card", True, Flag()),
+    ("void_needs_pin", True, Flag()),
+    ("refund_max_fen", 0, Whole(0, 999999999999)),      # per-refund cap; 0 = no cap (F4: 12 digits)
+    ("sale_max_fen", 99999999, Whole(1, 999999999999)),
+    ("pw_max_failures", 3, Whole(3, 10)),               # wrong passwords before a lockout
+    ("pw_lockout_s", 300, Whole(60, 3600)),
+    ("allow_fallback", True, Flag()),                   # swipe a chip card after its chip failed
+    ("receipt_copies", 2, Whole(1, 2)),
+    ("receipt_qr", True, Flag()),                       # the printer prints QR codes (ESC/POS GS ( k)
+    ("test_protocol", False, Flag()),                   # the HIL test port; off in a production build
+)
+
+
+def names():
+    return [entry[0] for entry in SETTINGS]
+
+
+def defaults():
+    return dict((name, default) for name, default, _ in SETTINGS)
+
+
+def rule(name):
+    for entry in SETTINGS:
+        if entry[0] == name:
+            return entry[2]
+    return None
+
+
+def check(name, value):
+    """Raise SettingsError unless `value` is good for setting `name`."""
+    found = rule(name)
+    if found is None:
+        raise SettingsError("unknown setting %r" % name)
+    why = found.check(value)
+    if why is not None:
+        raise SettingsError("setting %r must be %s, not %s" % (name, why, _short(value)))
 
 
 class Settings:
@@ -45,42 +202,51 @@ class Settings:
 
     def __init__(self, storage=None, overrides=None):
         self._storage = storage
-        self._values = dict(DEFAULTS)
+        self._values = defaults()
+        self._saved = {}   # what settings.json holds: the merchant's own changes
         if overrides:
             self.update(overrides)
 
     def load(self):
+        """Apply settings.json. Anything wrong with it is a SettingsError
+        starting "settings.json:", which stops the boot with that message."""
         if self._storage is None:
             return self
         data = self._storage.read(self.FILE)
-        if data:
-            try:
-                stored = json.loads(data)
-            except ValueError:
-                raise SettingsError("settings.json is not valid JSON")
+        if data is None:
+            return self
+        try:
+            stored = json.loads(data)
+        except ValueError:
+            raise SettingsError("%s: not valid JSON" % self.FILE)
+        if not isinstance(stored, dict):
+            raise SettingsError("%s: not an object of name: value, but %s" % (self.FILE, _short(stored)))
+        try:
             self.update(stored)
+        except SettingsError as e:
+            raise SettingsError("%s: %s" % (self.FILE, e))
+        self._saved = dict(stored)
         return self
 
     def update(self, values):
+        """Change settings for this run only (boot configuration, tests).
+        Every value is checked before any is applied."""
+        if not isinstance(values, dict):
+            raise SettingsError("settings must be an object of name: value, not %s" % _short(values))
         for name in values:
-            if name not in DEFAULTS:
-                raise SettingsError("unknown setting %r" % name)
-            default = DEFAULTS[name]
-            value = values[name]
-            if isinstance(default, bool) and not isinstance(value, bool):
-                raise SettingsError("setting %r must be true or false" % name)
-            if isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
-                raise SettingsError("setting %r must be a whole number" % name)
-            self._values[name] = value
+            check(name, values[name])
+        for name in values:
+            self._values[name] = values[name]
 
     def save(self, **changes):
+        """The merchant's changes: applied and written to settings.json, with
+        the earlier ones; nothing the boot configuration set is written."""
         self.update(changes)
+        saved = dict(self._saved)
+        saved.update(changes)
         if self._storage is not None:
-            changed = {}
-            for name in self._values:
-                if self._values[name] != DEFAULTS[name]:
-                    changed[name] = self._values[name]
-            self._storage.write_atomic(self.FILE, json.dumps(changed).encode())
+            self._storage.write_atomic(self.FILE, json.dumps(saved).encode())
+        self._saved = saved
 
     def __getattr__(self, name):
         values = self.__dict__.get("_values")

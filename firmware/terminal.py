@@ -15,6 +15,9 @@ Record kinds (field "k"):
   reversal  {"batch", "trace", "result": done|failed, "tries"}
   resend    {"batch", "trace"}                 a refund sent again (same trace)
   chip      {"batch", "trace", "tc"}           the card's final cryptogram (TC) after approval
+  printing  {"batch", "trace", "copy", "reprint": n}
+                                               a slip about to print (before its first byte):
+                                               reprint 0 an original copy, n the n-th reprint
   printed   {"batch", "trace", "copy", "all"}  one original copy printed ("all": the last one)
   settling  {"batch", "trace"}                 a 0500 about to leave: open until `settle` (or
             {"batch", "trace", "result"}       this with a result: the host never took it)
@@ -25,6 +28,7 @@ Record kinds (field "k"):
   kept      {a transaction, condensed}         followed by the transactions it keeps
 """
 
+from hal.errors import StorageError
 from firmware.records import RecordSchemas
 
 SALE = "sale"
@@ -49,7 +53,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed")
+               "printed", "copies_printed", "copies_started", "reprints")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -58,16 +62,71 @@ KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", 
 HANDLER_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 
 
+TRACE_BLOCK = 20          # traces reserved by one write of the trace mark
+TRACE_MARK = "trace.mark"
+
+
+def _trace_after(trace, n=1):
+    """The trace `n` after `trace`, wrapping 999999 -> 1."""
+    return (trace + n - 1) % MAX_TRACE + 1
+
+
+class TraceMark:
+    """The trace high-water mark, kept apart from the journal: the last
+    trace number of the block reserved so far, written durably before any
+    trace of a new block is used. At boot the terminal goes on after it,
+    whatever the journal says: a journal that is damaged, deleted or
+    restored from an old copy can never make a trace number the host has
+    seen come round again. (Costs at most TRACE_BLOCK - 1 unused numbers a
+    boot; hosts take gaps.)"""
+
+    def __init__(self, storage, name=TRACE_MARK):
+        self._storage = storage
+        self._name = name
+        self._first = None   # the block reserved in this run: traces _first.. (TRACE_BLOCK of them)
+        self.problem = None
+
+    def read(self):
+        """-> the last trace that may have been used, or None (no mark)."""
+        self.problem = None
+        try:
+            data = self._storage.read(self._name)
+        except StorageError as e:
+            self.problem = "trace mark unreadable: %s" % e
+            return None
+        if data is None:
+            return None
+        try:
+            value = int(data.decode().strip())
+            if 1 <= value <= MAX_TRACE:
+                return value
+        except (ValueError, UnicodeError):
+            pass
+        self.problem = "trace mark damaged"
+        return None
+
+    def cover(self, trace):
+        """Make sure `trace` is inside a durably reserved block before it is
+        used. Raises StorageError (then the trace must not be used)."""
+        if self._first is not None and (trace - self._first) % MAX_TRACE < TRACE_BLOCK:
+            return
+        last = _trace_after(trace, TRACE_BLOCK - 1)
+        self._storage.write_atomic(self._name, ("%d\n" % last).encode())
+        self._first = trace
+
+
 class TerminalState:
-    def __init__(self, journal):
+    def __init__(self, journal, marks=None):
         self._journal = journal
         self._schemas = RecordSchemas()
+        self._marks = marks or TraceMark(journal.storage)
         self.problems = []   # what load() found wrong in the journal, for the log and service
         self._reset()
 
     def _reset(self):
         self.batch = 1
         self.last_trace = 0
+        self.jumped_traces = 0    # how far load() moved last_trace on to the trace mark
         self.txns = {}            # (batch, trace) -> txn dict
         self.order = []           # (batch, trace) in journal order
         self.settled_batches = []
@@ -82,7 +141,7 @@ class TerminalState:
         schema (or its handler) never stops the boot: it is quarantined to
         a side file and named in `problems` (the app then needs service)."""
         self.problems = []
-        for record in self._journal.load():
+        for record in self._journal.replay():
             problem = self._schemas.problem(record)
             if problem is None:
                 try:
@@ -92,6 +151,16 @@ class TerminalState:
                     problem = "%s: %s %s" % (record.get("k"), type(e).__name__, e)
             self._journal.quarantine(record)
             self.problems.append("record quarantined (%s)" % problem)
+        self.problems = self._journal.problems + self.problems
+        mark = self._marks.read()
+        if self._marks.problem:
+            self.problems.append(self._marks.problem)
+        ahead = (mark - self.last_trace) % MAX_TRACE if mark is not None else 0
+        if 0 < ahead < MAX_TRACE // 2:
+            # Every trace up to the mark may have been used (by records lost
+            # or not written yet): go on after it.
+            self.jumped_traces = ahead
+            self.last_trace = mark
         return self
 
     def record(self, kind, **fields):
@@ -103,6 +172,10 @@ class TerminalState:
         when the disk fills up."""
         fields["k"] = kind
         self._schemas.check(fields)
+        if kind in ("txn", "trace") or fields.get("trace") == self.next_trace():
+            # A record that takes a new trace number (txn, trace, settling):
+            # the trace mark covers it durably before it can be used.
+            self._marks.cover(fields["trace"])
         # A new transaction also leaves room for the next compaction, whose
         # snapshot is never larger than the journal it replaces.
         reserve = TXN_RESERVE + self._journal.size() if kind == "txn" else 0
@@ -233,6 +306,17 @@ class TerminalState:
         if txn is not None:
             txn["tc"] = r["tc"]
 
+    def _on_printing(self, r):
+        txn = self.find(r["batch"], r["trace"])
+        if txn is None:
+            return
+        if r["reprint"]:
+            # Every reprint has its own number (its verification code says
+            # which it is), never reused after a power cut.
+            txn["reprints"] = max(txn.get("reprints", 0), r["reprint"])
+        else:
+            txn["copies_started"] = (txn.get("copies_started") or []) + [r["copy"]]
+
     def _on_printed(self, r):
         key = (r["batch"], r["trace"])
         txn = self.txns.get(key)
@@ -267,7 +351,7 @@ class TerminalState:
     def next_trace(self):
         """The next trace number (STAN, 凭证号), 1..999999. It is only
         reserved once a record carrying it is journaled."""
-        return 1 if self.last_trace >= MAX_TRACE else self.last_trace + 1
+        return _trace_after(self.last_trace)
 
     def reserve_trace(self):
         """Take a trace number for a message that has no txn record

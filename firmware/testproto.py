@@ -35,7 +35,7 @@ LOCKED = "test protocol locked (setting test_protocol is off)"
 CARD_ACTIONS = ("swipe", "insert", "tap", "remove")
 # Ops a program cannot do to a real handset: the emulator's bridge
 # (emulator/hil.py) answers them before a request reaches handle().
-EMULATOR_OPS = ("reset", "power_cut", "paper", "host", "modem", "fault")
+EMULATOR_OPS = ("reset", "power_cut", "paper", "host", "modem", "fault", "clock")
 
 
 class ProtocolError(Exception):
@@ -135,6 +135,7 @@ OPS = {
     "paper": {"state": (_check_paper, True), "after": (_check_index, False)},
     "host": {"state": (_check_updown, True)},
     "modem": {"state": (_check_updown, True)},
+    "clock": {"advance_s": (_check_index, True)},
     "fault": {"kind": (_check_name, True), "mti": (_check_mti, False), "count": (_check_index, False),
               "delay_ms": (_check_timeout, False), "code": (_check_code, False)},
 }

@@ -16,7 +16,7 @@ MESSAGES = {
     "IDLE_F1": ("按[F1]操作员签到", "F1: operator sign-in"),
     "MENU": ("主菜单", "Main menu"),
     "SERVICE_NEEDED": ("终端需维护,暂停新交易", "Service needed: no new sales"),
-    "SERVICE_JOURNAL": ("流水异常记录%s条", "Journal: %s bad record(s)"),
+    "SERVICE_JOURNAL": ("流水异常%s处,请联系维护", "Journal: %s problem(s) found"),
     "SUPPORT_EXPORTED": ("维护数据已导出:%s", "Support data saved: %s"),
     "MENU_SALE": ("1.消费", "1.Sale"),
     "MENU_VOID": ("2.消费撤销", "2.Void"),
@@ -27,6 +27,7 @@ MESSAGES = {
     "MENU_ADMIN": ("7.管理", "7.Admin"),
     "KEYS_HINT": ("[确认]继续 [取消]退出", "ENTER=OK  CANCEL=exit"),
     "SIGNED_OFF": ("未签到", "Not signed on"),
+    "SERVICE_PASSWORDS": ("密码文件损坏", "Password file damaged"),
     "STATUS_SIM_KEYS": ("[模拟密钥]", "[SIM KEYS]"),
     "STATUS_ECB_MAC": ("[ECB MAC]", "[ECB MAC]"),
     "OPERATOR": ("操作员:%s", "Operator: %s"),
@@ -135,6 +136,8 @@ MESSAGES = {
     "PW_MISMATCH": ("两次密码不一致", "Passwords differ"),
     "PW_FORMAT": ("密码须为%s位数字", "Password must be %s digits"),
     "PW_FACTORY": ("不能使用出厂密码", "Factory password not allowed"),
+    "PW_TRIVIAL": ("密码过于简单", "Password too simple"),
+    "PW_SERVICE": ("密码文件损坏,请联系维修", "Passwords damaged: service"),
     "NO_SUCH_OPERATOR": ("无此操作员", "No such operator"),
     "TRACE_NOT_FOUND": ("原交易不存在", "Original not found"),
     "ORIG_NOT_SALE": ("原交易不是消费,不能撤销", "Original is not a sale"),
@@ -170,6 +173,9 @@ MESSAGES = {
     "RC_KEY_ERROR": ("密钥错误,请重新签到", "Key error, sign on again"),
     "INTERNAL": ("内部错误,交易未完成", "Internal error"),
     "PRESS_KEY": ("按任意键返回", "Press any key"),
+    # QR payments (firmware/qrpay.py)
+    "QR_CODE_UNKNOWN": ("不是有效付款码,请顾客刷新后重扫", "Not a payment code: ask to refresh, scan again"),
+    "QR_FORMAT": ("扫码报文格式错误", "QR payment message malformed"),
 }
 
 

@@ -518,3 +518,40 @@ def mac_x919(key, data):
     l, r = _cbc_mac((k1,), data)
     l, r = _crypt_halves((_reverse_schedule(k2), k1), l, r)
     return _join(l, r)
+
+
+# -- HMAC-SHA256 (RFC 2104): MicroPython has hashlib.sha256 but no hmac module --
+
+SHA256_BLOCK = 64
+
+
+def hmac_sha256(key, data):
+    """32-byte HMAC-SHA256 of `data` under `key` (RFC 4231 vectors in the tests)."""
+    import hashlib
+    key = bytes(key)
+    if len(key) > SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key + bytes(SHA256_BLOCK - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(data)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+# The receipt key is derived from the terminal master key, which the host
+# holds too (it sends the working keys under it), and which does not change
+# at each sign-on: a slip's code stays verifiable for as long as the master
+# key is in force. Derivation: the 16-byte label encrypted under the master
+# key (3DES ECB); the MAC: HMAC-SHA256 under that key.
+RECEIPT_KEY_LABEL = b"POS RECEIPT KEY1"
+
+
+def receipt_key(master_key):
+    return ecb_encrypt(master_key, RECEIPT_KEY_LABEL)
+
+
+def receipt_mac(master_key, data):
+    """The MAC of a slip's verification data (firmware/receipt.py says what
+    the data is), as terminal and host both compute it."""
+    return hmac_sha256(receipt_key(master_key), data)

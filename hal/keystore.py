@@ -13,6 +13,14 @@ Backend hooks:
     _data_key()              -> 16-byte key for seal/unseal (created on first use)
     _load_working_keys()     -> (pin_key_enc16, mac_key_enc16) under the master key, or None
     _save_working_keys(keys) -> persist that pair, or None to erase it
+    _load_marks()            -> list of mark names (see marks below)
+    _save_marks(names)       -> persist that list; a key injection erases it
+    _journal_key()           -> 32-byte key for the journal's MAC chain (created on first use)
+
+EVERY KEY STORE BACKEND MUST IMPLEMENT journal_mac() (through the
+_journal_key() hook, or by overriding journal_mac() where the secure
+element computes HMAC-SHA256 itself): the journal's tamper evidence
+(firmware/journal.py) rests on it, and the app never holds that key.
 """
 
 from hal import crypto
@@ -46,6 +54,9 @@ class KeyStore(Device):
         raise NotImplementedError
 
     def _save_working_keys(self, keys):
+        raise NotImplementedError
+
+    def _journal_key(self):
         raise NotImplementedError
 
     # -- master and working keys ----------------------------------------------
@@ -103,6 +114,32 @@ class KeyStore(Device):
             raise KeyStoreError("no working keys: sign on first")
         return crypto.ecb_decrypt(master, keys[index])
 
+    # -- marks ------------------------------------------------------------------
+    # Facts about this terminal that must outlive its data directory, kept
+    # where the keys are (apart from that directory, root only): "passwords"
+    # (firmware/operators.py) says operators.json existed, so a missing one
+    # is a deletion, not a terminal fresh from the factory. A key injection
+    # starts a terminal afresh and erases them; so does the service reset.
+
+    def has_mark(self, name):
+        return name in self._load_marks()
+
+    def set_mark(self, name):
+        marks = self._load_marks()
+        if name not in marks:
+            self._save_marks(list(marks) + [name])
+
+    def clear_mark(self, name):
+        marks = self._load_marks()
+        if name in marks:
+            self._save_marks([mark for mark in marks if mark != name])
+
+    def _load_marks(self):
+        raise NotImplementedError
+
+    def _save_marks(self, names):
+        raise NotImplementedError
+
     # -- operations -----------------------------------------------------------
 
     def pin_block(self, pin, pan):
@@ -124,6 +161,19 @@ class KeyStore(Device):
         if algorithm == "x919":
             return crypto.mac_x919(self._working_key(1), data)
         raise ValueError("unknown MAC algorithm %r (known: %s)" % (algorithm, ", ".join(MAC_ALGORITHMS)))
+
+    def receipt_mac(self, data):
+        """32 bytes: HMAC-SHA256 of a slip's verification data under the
+        receipt key, derived from the master key (hal/crypto.receipt_key),
+        so the acquirer can check a receipt's code."""
+        return crypto.receipt_mac(self._require_master_key(), bytes(data))
+
+    def journal_mac(self, data):
+        """HMAC-SHA256 (32 bytes) of `data` under the journal key: the keyed
+        chain that makes an edited, deleted or reordered journal record
+        detectable (firmware/journal.py). Every backend must give it; the
+        key stays in the key store (on a handset: in the secure element)."""
+        return crypto.hmac_sha256(self._journal_key(), data)
 
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):

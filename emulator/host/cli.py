@@ -1,7 +1,9 @@
-"""pos-host: run the acquirer host simulator until Ctrl-C.
+"""pos-host: run the acquirer host simulator until Ctrl-C; or check a
+receipt's verification code against its books.
 
     pos-host --port 5555 --db host.sqlite --record frames.log \\
              --fault no_reply:0200:1 --fault delay:0200:1:5000 --unknown-tid 99999999
+    pos-host verify 1837 8151 0621 --db host.sqlite
     pos-host --port 5555 --control 5556     arm/clear faults later over JSON Lines
                                             on loopback (emulator/host/control.py)
 """
@@ -45,7 +47,39 @@ def build_parser():
     return p
 
 
+def verify_main(argv):
+    """pos-host verify CODE --db host.sqlite: is this a real slip?"""
+    p = argparse.ArgumentParser(prog="pos-host verify",
+                                description="Check a receipt's verification code (12 digits, or the text of"
+                                            " its QR code) against the host's books.")
+    p.add_argument("code", nargs="+", help="the code printed on the slip (spaces allowed), or its QR code's text")
+    p.add_argument("--db", required=True, help="the host's SQLite ledger")
+    p.add_argument("--master-key", default="0123456789ABCDEFFEDCBA9876543210",
+                   help="terminal master key, hex (the receipt key is derived from it)")
+    args = p.parse_args(argv)
+    try:
+        master_key = bytes.fromhex(args.master_key)
+    except ValueError:
+        sys.stderr.write("pos-host verify: the master key is not hex\n")
+        return 2
+    if not os.path.exists(args.db):
+        sys.stderr.write("pos-host verify: no ledger at %s\n" % args.db)
+        return 2
+    from emulator.host import receipts
+    from emulator.host.ledger import Ledger
+    ledger = Ledger(args.db)
+    try:
+        result = receipts.verify(ledger, master_key, " ".join(args.code))
+    finally:
+        ledger.close()
+    print(receipts.describe(result), flush=True)
+    return 0 if result["valid"] else 1
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "verify":
+        return verify_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         faults = [parse_fault_spec(spec) for spec in args.fault]

@@ -173,6 +173,12 @@ class HostSimulator:
     def batch_uploads(self, tid=None):
         return self.ledger.batch_uploads(tid)
 
+    def verify_receipt(self, code_or_text):
+        """A slip's verification code (12 digits) or its QR text -> dict:
+        valid, and which transaction and copy (emulator/host/receipts.py)."""
+        from emulator.host import receipts
+        return receipts.verify(self.ledger, self.acquirer.master_key, code_or_text)
+
     def terminal(self, tid):
         """The terminal's row (tid, mid, status, batch, keys...) or None."""
         return self.ledger.terminal(tid)

@@ -35,9 +35,10 @@ async def operator_sign_in(app):
     operator_id = await app.ui.ask_digits(TITLE, "ENTER_OPERATOR", 2, 2)
     if not valid_operator_id(operator_id) or operator_id == SUPERVISOR:
         raise PosError("NO_SUCH_OPERATOR")
+    app.operators.refuse_if_closed(operator_id)
     length = password_length(operator_id)
     password = await app.ui.ask_digits(TITLE, "ENTER_OPERATOR_PW", length, length, secret=True)
-    app.operators.check(operator_id, password)
+    await common.password_checked(app, TITLE, operator_id, password)
     app.operator = operator_id
     await app.ui.message(TITLE, [("OPERATOR_SIGNED_IN", operator_id)])
 

@@ -28,22 +28,26 @@ async def ensure_signed_on(app):
 async def supervisor(app, title):
     """The supervisor password; a factory password must be changed first.
     -> True if that forced change just happened."""
-    operators = app.operators
-    left = operators.locked_for(SUPERVISOR)
-    if left:
-        raise PosError("LOCKED", (left + 59) // 60)
+    app.operators.refuse_if_closed(SUPERVISOR)   # before asking: locked means not even tried
     password = await app.ui.ask_digits(title, "ENTER_SUPERVISOR_PW", 6, 6, secret=True)
-    operators.check(SUPERVISOR, password)
-    if operators.is_factory(SUPERVISOR):
+    return await password_checked(app, title, SUPERVISOR, password)
+
+
+async def password_checked(app, title, operator_id, password):
+    """Check a password; a factory one is changed at once (its first use
+    is its last). -> True if that forced change just happened."""
+    app.operators.check(operator_id, password)
+    if app.operators.is_factory(operator_id):
         await app.ui.message(title, ["MUST_CHANGE_PW"])
-        await change_password(app, title, SUPERVISOR)
-        return True  # the password was changed on the way in
+        await change_password(app, title, operator_id)
+        return True
     return False
 
 
 async def change_password(app, title, operator_id):
     length = password_length(operator_id)
     first = await app.ui.ask_digits(title, "ENTER_NEW_PW", length, length, secret=True)
+    app.operators.refuse_weak(operator_id, first)   # said at once, not after typing it twice
     second = await app.ui.ask_digits(title, "ENTER_NEW_PW_AGAIN", length, length, secret=True)
     if first != second:
         raise PosError("PW_MISMATCH")

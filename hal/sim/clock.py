@@ -10,6 +10,7 @@ class SimClock(Clock):
     def __init__(self, fixed=None):
         Clock.__init__(self)
         self._fixed = tuple(fixed) if fixed else None
+        self._offset_s = 0
 
     @classmethod
     def from_address(cls, path, fixed=None):
@@ -24,7 +25,14 @@ class SimClock(Clock):
     def now(self):
         if self._fixed is not None:
             return self._fixed
-        return tuple(time.localtime()[:6])
+        return tuple(time.localtime(int(time.time()) + self._offset_s)[:6])
 
     def set(self, t):
         self._fixed = tuple(t[:6])
+
+    def advance(self, seconds):
+        """Move a running clock on by `seconds` (tests that wait out a
+        lockout); a fixed clock is moved with set()."""
+        if self._fixed is not None:
+            raise ValueError("a fixed clock is moved with set()")
+        self._offset_s += seconds

@@ -4,7 +4,8 @@
     open_device("keystore", "sim:", storage=st, master_key="0123...")  another one (hex or bytes)
     open_device("keystore", "sim:?master_key=0123...")                 no storage: memory only
 
-File "keystore.json": {"master_key", "data_key", "pin_key", "mac_key"} as hex;
+File "keystore.json": {"master_key", "data_key", "journal_key", "pin_key", "mac_key"} as hex,
+and "marks" (a list of names, hal/keystore.py);
 the working keys encrypted under the master key, as the base class keeps
 them. SIMULATOR ONLY: the master key and the data key are in the file in
 clear. On the handset both stay inside the secure element and never reach
@@ -94,7 +95,8 @@ class SimKeyStore(KeyStore):
 
     def set_master_key(self, key):
         """Load a master key (None removes it, as an erased secure element
-        would). Working keys under a different master key are dropped."""
+        would). Working keys under a different master key are dropped, and
+        so are the marks: a key injection starts the terminal afresh."""
         if key is not None:
             key = _key_from(key, "master key")
         old = self._key("master_key")
@@ -104,6 +106,7 @@ class SimKeyStore(KeyStore):
         state.pop("pin_key", None)
         state.pop("mac_key", None)
         state.pop("master_key", None)
+        state.pop("marks", None)
         if key is not None:
             state["master_key"] = hexlify(key)
         self._commit(state)
@@ -114,11 +117,19 @@ class SimKeyStore(KeyStore):
         return self._key("master_key")
 
     def _data_key(self):
-        key = self._key("data_key")
+        return self._created_key("data_key", 16)
+
+    def _journal_key(self):
+        return self._created_key("journal_key", 32)
+
+    def _created_key(self, name, length):
+        """A key the terminal makes itself, on first use (a handset's
+        secure element generates it inside)."""
+        key = self._key(name)
         if key is None:
-            key = urandom(16)
+            key = urandom(length)
             state = dict(self._state)
-            state["data_key"] = hexlify(key)
+            state[name] = hexlify(key)
             self._commit(state)
         return key
 
@@ -135,4 +146,15 @@ class SimKeyStore(KeyStore):
         if keys is not None:
             state["pin_key"] = hexlify(keys[0])
             state["mac_key"] = hexlify(keys[1])
+        self._commit(state)
+
+    def _load_marks(self):
+        marks = self._state.get("marks", [])
+        if not isinstance(marks, list):
+            raise KeyStoreError("marks in %s are damaged" % STATE_FILE)
+        return marks
+
+    def _save_marks(self, names):
+        state = dict(self._state)
+        state["marks"] = list(names)
         self._commit(state)

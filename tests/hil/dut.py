@@ -174,6 +174,10 @@ class Dut:
         self.request("reset", timeout_s=90)
         self.hello()
 
+    def advance_clock(self, seconds):
+        self.require("clock")
+        self.request("clock", advance_s=seconds)
+
     def paper_out(self, after=None):
         self.require("paper")
         args = {"state": "out"}

@@ -24,9 +24,8 @@ from tests.flows import cashier
 from tests.hil.dut import Dut, HilError
 
 # Short waits so the suite runs in a minute or two; the flows are the same.
-# A lockout of 3 s lets the lockout test wait it out.
 EMULATOR_SETTINGS = {"message_ms": 200, "reply_timeout_ms": 1500, "connect_timeout_ms": 1500,
-                     "ui_timeout_ms": 20000, "pw_lockout_s": 3, "tear_pause_ms": 200}
+                     "ui_timeout_ms": 20000, "tear_pause_ms": 200}
 STARTUP_TIMEOUT_S = 60
 
 

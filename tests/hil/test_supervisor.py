@@ -27,9 +27,12 @@ def test_wrong_supervisor_password_then_lockout_then_unlocked_after_the_wait(dut
     dut.menu("2")
     dut.wait_text("Locked: try again in")
     dut.wait_idle()
-    if lockout_s > 600:
+    if dut.supports("clock"):
+        dut.advance_clock(lockout_s + 1)    # the emulator's wall clock moves on
+    elif lockout_s > 600:
         pytest.skip("lockout of %d s is too long to wait out on this target" % lockout_s)
-    time.sleep(max(0, lockout_s + 1 - (time.monotonic() - locked_at)))
+    else:
+        time.sleep(max(0, lockout_s + 1 - (time.monotonic() - locked_at)))
     try_supervisor(dut, cashier.SUPERVISOR_PW)
     dut.wait_text("Original trace")
     dut.cancel()

@@ -430,6 +430,8 @@ out = [
     crypto.mac_unionpay_ecb(h('0123456789ABCDEF'), bytes(range(1, 13))),
     crypto.mac_x99(h('0123456789ABCDEF'), b'7654321 Now is the time for '),
     crypto.mac_x919(k16, bytes(range(37))),
+    crypto.hmac_sha256(b'key', b'The quick brown fox jumps over the lazy dog'),
+    crypto.receipt_mac(k16, b'V1|10000001|000001|000012'),
 ]
 print(' '.join(binascii.hexlify(b).decode().upper() for b in out))
 """
@@ -444,3 +446,20 @@ def test_same_results_under_micropython():
     under_micropython = run_script(micropython_path(), MICROPYTHON_SCRIPT)
     assert under_micropython == run_script(sys.executable, MICROPYTHON_SCRIPT)
     assert "3FA40E8A984D4815" in under_micropython
+
+
+def test_hmac_sha256_against_rfc_4231_and_the_stdlib():
+    import hashlib
+    import hmac
+    # RFC 4231 test case 2
+    assert crypto.hmac_sha256(b"Jefe", b"what do ya want for nothing?").hex() == (
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    for key in (b"", b"k" * 64, b"k" * 65, bytes(range(131))):
+        assert crypto.hmac_sha256(key, b"data") == hmac.new(key, b"data", hashlib.sha256).digest()
+
+
+def test_the_key_store_receipt_mac_is_the_shared_derivation():
+    from hal.sim.keystore import SimKeyStore
+    store = SimKeyStore(master_key=H("0123456789ABCDEFFEDCBA9876543210"))
+    assert store.receipt_mac(b"slip") == crypto.receipt_mac(H("0123456789ABCDEFFEDCBA9876543210"), b"slip")
+    assert store.receipt_mac(b"slip") != store.receipt_mac(b"slap")

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from firmware import escpos, receipt
+from hal import crypto
 from firmware.gb2312 import load_table
 from firmware.settings import Settings
 
@@ -25,13 +26,23 @@ REPORT = {"batch": 1, "time": "20261122230000", "balanced": True,
           "totals": {"sale_amount": 30000, "sale_count": 3, "void_amount": 10000, "void_count": 1,
                      "refund_amount": 2500, "refund_count": 1}}
 
+MASTER_KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")   # the test master key
+
+
+def slip(settings, txn, copy, reprint_no=0, with_qr=True):
+    """A transaction slip as the app prints it: with its verification code."""
+    code = receipt.code_from_mac(crypto.receipt_mac(
+        MASTER_KEY, receipt.txn_verification_data(settings, txn, copy, reprint_no)))
+    return receipt.txn_lines(settings, txn, copy, reprint_no > 0, code, reprint_no, with_qr)
+
+
 KINDS = {
-    "sale_merchant": lambda s: receipt.txn_lines(s, SALE, receipt.MERCHANT_COPY),
-    "sale_cardholder": lambda s: receipt.txn_lines(s, SALE, receipt.CARDHOLDER_COPY),
-    "chip_sale_merchant": lambda s: receipt.txn_lines(s, CHIP_SALE, receipt.MERCHANT_COPY),
-    "void_merchant": lambda s: receipt.txn_lines(s, VOID, receipt.MERCHANT_COPY),
-    "refund_merchant": lambda s: receipt.txn_lines(s, REFUND, receipt.MERCHANT_COPY),
-    "sale_reprint": lambda s: receipt.txn_lines(s, SALE, receipt.MERCHANT_COPY, reprint=True),
+    "sale_merchant": lambda s: slip(s, SALE, receipt.MERCHANT_COPY),
+    "sale_cardholder": lambda s: slip(s, SALE, receipt.CARDHOLDER_COPY, with_qr=False),
+    "chip_sale_merchant": lambda s: slip(s, CHIP_SALE, receipt.MERCHANT_COPY),
+    "void_merchant": lambda s: slip(s, VOID, receipt.MERCHANT_COPY),
+    "refund_merchant": lambda s: slip(s, REFUND, receipt.MERCHANT_COPY),
+    "sale_reprint": lambda s: slip(s, SALE, receipt.MERCHANT_COPY, reprint_no=2),
     "settlement": lambda s: receipt.settlement_lines(s, REPORT),
     "settlement_reprint": lambda s: receipt.settlement_lines(s, REPORT, reprint=True),
     "reversal_slip": lambda s: receipt.reversal_slip_lines(s, SALE),
@@ -63,6 +74,8 @@ def test_receipt_matches_golden_bytes_and_text(kind, table):
 def test_every_row_fits_the_58mm_paper(table):
     for kind, make in KINDS.items():
         for line in escpos.parse(receipt.to_escpos(make(Settings()), table), table):
+            if line.qr is not None:
+                continue  # a QR code is an image, sized by its module width
             limit = escpos.LINE_COLUMNS // line.width if hasattr(line, "width") else escpos.LINE_COLUMNS
             assert escpos.text_columns(line.text) <= limit, (kind, line.text)
 
@@ -83,3 +96,33 @@ def test_only_the_reprint_says_reprint(table):
     for kind, make in KINDS.items():
         text = "\n".join(escpos.decode_text(receipt.to_escpos(make(Settings()), table), table))
         assert ("重打印凭证 REPRINT" in text) == kind.endswith("reprint"), kind
+
+
+def test_the_code_is_a_mac_over_what_makes_the_slip_this_slip():
+    """Change the amount, the trace, the copy or the reprint number and
+    the code changes: an edited slip does not carry a valid code."""
+    settings = Settings()
+
+    def code(txn, copy=receipt.MERCHANT_COPY, number=0, key=MASTER_KEY):
+        return receipt.code_from_mac(crypto.receipt_mac(key, receipt.txn_verification_data(settings, txn, copy,
+                                                                                            number)))
+    first = code(SALE)
+    assert len(first) == 12 and first.isdigit()
+    assert code(dict(SALE, amount=SALE["amount"] + 100)) != first
+    assert code(dict(SALE, trace=SALE["trace"] + 1)) != first
+    assert code(dict(SALE, rrn="123456789013")) != first
+    assert code(SALE, receipt.CARDHOLDER_COPY) != first
+    assert code(SALE, number=1) != first and code(SALE, number=1) != code(SALE, number=2)
+    assert code(SALE, key=bytes(16)) != first
+
+
+def test_the_qr_code_holds_the_verification_data_and_the_code(table):
+    import segno  # test oracle: the data fits a QR code a phone can read
+    lines = receipt.to_escpos(KINDS["sale_merchant"](Settings()), table)
+    (qr,) = [line.qr for line in escpos.parse(lines, table) if line.qr is not None]
+    text = qr.decode()
+    fields = text.split("|")
+    assert fields[:10] == ["V1", "10000001", "000001", "000012", "123456789012", "12345", "1122", "sale",
+                           "merchant", "0"]
+    assert len(fields[10]) == 12
+    assert segno.make(text, error="m").version <= 6

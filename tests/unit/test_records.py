@@ -2,9 +2,11 @@
 fit raises at once; at boot one that does not fit is quarantined, never
 stops the boot."""
 
+import json
+
 import pytest
 
-from firmware.journal import Journal, encode_record
+from firmware.journal import Journal
 from firmware.records import RecordError, RecordSchemas
 from firmware.terminal import TerminalState
 from hal.storage import DirStorage
@@ -12,7 +14,8 @@ from hal.storage import DirStorage
 
 def make_state(tmp_path):
     storage = DirStorage(str(tmp_path / "data"))
-    return storage, TerminalState(Journal(storage)).load()
+    journal = Journal(storage)
+    return storage, journal, TerminalState(journal).load()
 
 
 @pytest.mark.parametrize("kind, fields, why", [
@@ -26,7 +29,7 @@ def make_state(tmp_path):
     ("settle", {"batch": 1}, "missing report"),
 ])
 def test_writing_a_record_that_does_not_fit_raises_and_writes_nothing(tmp_path, kind, fields, why):
-    storage, state = make_state(tmp_path)
+    storage, _, state = make_state(tmp_path)
     state.record("batch", batch=1)
     before = storage.read("journal.dat")
     with pytest.raises(RecordError, match=why):
@@ -49,14 +52,15 @@ def test_every_kind_has_exactly_one_handler():
     [1, 2, 3],                                                     # JSON, not a record
 ])
 def test_a_record_that_decodes_but_does_not_fit_is_quarantined_not_fatal(tmp_path, bad):
-    storage, state = make_state(tmp_path)
+    storage, journal, state = make_state(tmp_path)
     state.record("batch", batch=3)
     state.record("txn", batch=3, trace=1, type="sale", amount=100, state="sent")
-    storage.append("journal.dat", encode_record(bad))
+    journal.append(bad)     # intact, chained: only its content is wrong
     state.record("reply", batch=3, trace=1, state="approved", rc="00", rrn="000000000001")
     again = TerminalState(Journal(storage)).load()       # must not raise
     assert again.find(3, 1)["state"] == "approved"     # the records around it are applied
     assert len(again.problems) == 1 and "quarantined" in again.problems[0]
-    assert storage.read("journal.dat.quarantine") == encode_record(bad)
+    kept = json.dumps(bad).encode() + b"\n"
+    assert storage.read("journal.dat.quarantine") == kept
     TerminalState(Journal(storage)).load()                # a second boot keeps it once
-    assert storage.read("journal.dat.quarantine") == encode_record(bad)
+    assert storage.read("journal.dat.quarantine") == kept
