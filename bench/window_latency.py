@@ -4,6 +4,7 @@ Tk window, p50 and p99. Measured while a second emulated handset keeps
 host requests in flight on the same host simulator (sale after sale, each
 reply held back 200 ms by a delay fault): the busy case the goal is about.
 The peer, in the same run, is the same measurement with nothing in flight.
+(bench/keypress.py measures the firmware half: key -> framebuffer.)
 
     python bench/window_latency.py [--quick]
 
