@@ -27,10 +27,13 @@ class HandsetError(Exception):
 class Handset:
     _powered_off = []  # tasks of loops stopped by power_cut(), never to run again (see run())
 
-    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, on_frame=None):
+    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, before_boot=None, on_frame=None):
+        """before_boot: called with the app once it is built, before it
+        boots (a test wraps devices there: tests/flows/test_crash_matrix.py).
+        on_frame(direction, frame): every ISO 8583 frame the modem carries,
+        watched from the terminal side (emulator/spy.py), on the loop thread."""
         self.data_dir = str(data_dir)
-        # on_frame(direction, frame): every ISO 8583 frame the modem carries,
-        # watched from the terminal side (emulator/spy.py), on the loop thread
+        self.before_boot = before_boot
         self.on_frame = on_frame
         self.settings = dict(settings or {})
         self.devices = dict(devices or {})
@@ -56,6 +59,8 @@ class Handset:
             from emulator.spy import FrameTap
             FrameTap(self.on_frame).install(self.app.devices.modem)
         self.driver = Driver(self.app)
+        if self.before_boot is not None:
+            self.before_boot(self.app)
         ready = threading.Event()
         self._failure = None
         self._cut = False

@@ -29,9 +29,9 @@ PRINTOUTS_MAX_BYTES = 64 * 1024  # slips kept for the test protocol's `printout`
 class Devices:
     """The devices the app drives, each behind its HAL interface."""
 
-    NAMES = ("keypad", "card_reader", "printer", "modem", "display", "clock", "storage", "keystore")
+    NAMES = ("keypad", "card_reader", "printer", "modem", "display", "clock", "storage", "keystore", "scanner")
 
-    def __init__(self, keypad, card_reader, printer, modem, display, clock, storage, keystore):
+    def __init__(self, keypad, card_reader, printer, modem, display, clock, storage, keystore, scanner):
         self.keypad = keypad
         self.card_reader = card_reader
         self.printer = printer
@@ -40,6 +40,7 @@ class Devices:
         self.clock = clock
         self.storage = storage
         self.keystore = keystore
+        self.scanner = scanner
 
     def all(self):
         return [getattr(self, name) for name in self.NAMES]

@@ -165,6 +165,9 @@ class Driver:
             if txn["type"] == "sale" and txn["state"] == "approved":
                 record["refunded"] = state.refunded_total(txn)
             out.append(record)
+            if txn.get("order"):       # a QR payment: its order number and wallet
+                record["order"] = txn["order"]
+                record["channel"] = txn.get("channel")
         return out
 
 

@@ -152,6 +152,7 @@ class Journal:
         self.dropped_bytes = 0
         self.broken = None  # why appends are refused, or None
         self.problems = []  # what load() found: damage, gaps, failed MACs (for the log and service)
+        self.last_offset = None  # where the record replayed or appended last starts
 
     # -- reading -----------------------------------------------------------------
 
@@ -181,6 +182,7 @@ class Journal:
                 frame = found[1]
                 unsure = True
             seq, payload, record_mac, end = frame
+            start = offset
             offset = end
             if prev_seq is not None and seq != prev_seq + 1:
                 self.problems.append("records %d..%d missing" % (prev_seq + 1, seq - 1) if seq > prev_seq
@@ -203,6 +205,7 @@ class Journal:
                 self.problems.append("record %d is not JSON" % seq)
                 self._quarantine_bytes(payload)
                 continue
+            self.last_offset = start
             yield record
         self.next_seq = 1 if prev_seq is None else prev_seq + 1
         self._last_mac = prev_mac
@@ -270,6 +273,18 @@ class Journal:
             raise
         self.next_seq += 1
         self._last_mac = record_mac
+        self.last_offset = size_before
+
+    def read_record(self, offset):
+        """The record whose frame starts at `offset` (as replay() or append()
+        gave it), or None if it is not intact there."""
+        frame = _Reader(self.storage, self._name, self.storage.size(self._name)).frame_at(offset)
+        if frame is None:
+            return None
+        try:
+            return json.loads(frame[1])
+        except ValueError:
+            return None
 
     def replace(self, records):
         """Start the journal again from these records, atomically (a power

@@ -21,7 +21,8 @@ from firmware.app import App, Devices
 from firmware.settings import Settings, SettingsError
 
 SIM_DEVICES = {"keypad": "sim:", "card_reader": "sim:", "printer": "sim:", "modem": "sim:",
-               "display": "sim:", "clock": "sim:", "storage": "dir:pos-data", "keystore": "sim:"}
+               "display": "sim:", "clock": "sim:", "storage": "dir:pos-data", "keystore": "sim:",
+               "scanner": "sim:"}
 
 
 def open_devices(addresses):

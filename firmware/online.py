@@ -15,7 +15,8 @@ from firmware import pending
 from firmware.card import build_field55, entry_mode_code, mask_pan, set_sequence_counter
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError, answer_fields
-from firmware.terminal import APPROVED, DECLINED, REFUND, SALE, SENT, UNCONFIRMED, VOID
+from firmware.terminal import APPROVED, DECLINED, REFUND, SALE, SENT, UNCONFIRMED, VOID, WAITING
+from firmware import qrpay
 from firmware.iso8583 import field60
 
 SALE_TYPE = "22"
@@ -109,9 +110,11 @@ def journal_request(fields):
     return req
 
 
-async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=None):
+async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=None, waiting_ok=False):
     """Send one financial request and journal everything about it.
-    -> the journaled txn dict when approved; raises PosError otherwise."""
+    -> the journaled txn dict when approved (or, with `waiting_ok`, when a
+    QR payment waits for the customer: state WAITING); raises PosError
+    otherwise."""
     await pending.clear(app)
     state = app.state
     # Pending work (a settlement left open) may have moved to a new batch
@@ -162,7 +165,7 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
         except PosError:
             pass
         raise PosError(e.code)
-    return record_reply(app, state.batch, trace, reply)
+    return record_reply(app, state.batch, trace, reply, waiting_ok)
 
 
 async def send_refund(app, mti, fields, batch, trace):
@@ -209,10 +212,17 @@ def journal_no_answer(app, batch, trace, e):
     app.log("trace %06d: %s", trace, e.code)
 
 
-def record_reply(app, batch, trace, reply):
-    """Journal the host's answer; -> txn if approved, else raise PosError."""
+def record_reply(app, batch, trace, reply, waiting_ok=False):
+    """Journal the host's answer; -> txn if approved (or waiting for a QR
+    customer, with `waiting_ok`), else raise PosError."""
     rc = reply[39]
     update = answer_fields(reply)
+    update.update(qr_answer_fields(reply))
+    if waiting_ok and rc == QR_IN_PROGRESS:
+        update["state"] = WAITING
+        app.state.record("reply", batch=batch, trace=trace, **update)
+        app.log("trace %06d: the customer is paying", trace)
+        return app.state.find(batch, trace)
     update["state"] = APPROVED if rc == "00" else DECLINED
     app.state.record("reply", batch=batch, trace=trace, **update)
     app.log("trace %06d answered %s", trace, rc)
@@ -221,3 +231,82 @@ def record_reply(app, batch, trace, reply):
     if rc != "00":
         raise PosError(response_message_code(rc), rc)
     return app.state.find(batch, trace)
+
+
+# --- QR payments (firmware/qrpay.py has the codes and F59; docs/QR.md the messages) ---
+
+QR_IN_PROGRESS = "09"      # the customer has not confirmed on the phone yet
+QR_QUERY_PROCESSING = "330000"
+QR_ENTRY_MODE = "030"      # a code read by the scanner
+QR_PAID = "PAID"
+QR_WAITING = "WAITING"
+
+
+def qr_answer_fields(reply):
+    """The order number and channel a QR answer carries in F59 (nothing for cards)."""
+    if not reply.get(59):
+        return {}
+    try:
+        f59 = qrpay.parse_field59(reply[59])
+    except qrpay.QrPayError:
+        return {}
+    kept = {}
+    if f59.get("A4"):
+        kept["order"] = f59["A4"]
+    if f59.get("A1") in qrpay.CHANNELS:
+        kept["channel"] = f59["A1"]
+    if f59.get("A6"):
+        kept["code_text"] = f59["A6"]      # C2B: what the customer's phone scans
+    return kept
+
+
+def qr_sale_fields(app, amount, code=None):
+    """A QR sale: no card fields; F59 carries the device and either the
+    customer's code (B2C, A3) or a request for a code to show (C2B, A8)."""
+    fields = base_fields(app, "000000", amount, SALE_TYPE)
+    fields[22] = QR_ENTRY_MODE
+    fields[25] = "00"
+    from firmware.app import VERSION     # here: firmware.app imports this module
+    # The hardware serial number belongs in A2's 02; until the device reports
+    # one through the HAL, the terminal id stands in for it.
+    items = [("A2", qrpay.device_info(app.settings.terminal_id, VERSION))]
+    items.append(("A3", code) if code is not None else ("A8", "1"))
+    fields[59] = qrpay.field59(items)
+    return fields
+
+
+async def query_order(app, txn):
+    """Ask the host where a waiting QR order stands. -> (status, reply) with
+    status PAID, WAITING, CLOSED or FAILED; HostError when there is no answer
+    (a query moves no money: nothing to reverse)."""
+    trace = app.state.reserve_trace()
+    fields = {3: QR_QUERY_PROCESSING, 4: "%012d" % 0, 11: "%06d" % trace, 41: app.settings.terminal_id,
+              42: app.settings.merchant_id, 59: qrpay.field59([("A4", txn["order"])]),
+              60: field60(SALE_TYPE, app.state.batch, "000")}
+    reply = await app.host.exchange("0200", fields)
+    if reply[39] != "00":
+        return "FAILED" if reply[39] == "25" else QR_WAITING, reply
+    try:
+        status = qrpay.parse_field59(reply.get(59) or "").get("A5")
+    except qrpay.QrPayError:
+        status = None
+    return status or QR_WAITING, reply
+
+
+def record_qr_outcome(app, txn, status, reply):
+    """A waiting order was paid (approved, with the query's RRN and auth
+    code) or closed (declined). -> the txn."""
+    update = {"state": APPROVED if status == QR_PAID else DECLINED, "rc": "00" if status == QR_PAID else "51"}
+    for number, name in ((37, "rrn"), (38, "auth"), (13, "host_date"), (12, "host_time")):
+        if reply.get(number):
+            update[name] = reply[number]
+    update.update(qr_answer_fields(reply))
+    app.state.record("reply", batch=txn["batch"], trace=txn["trace"], **update)
+    app.log("trace %06d: QR order %s", txn["trace"], status)
+    return app.state.find(txn["batch"], txn["trace"])
+
+
+def give_up_waiting(app, txn):
+    """The customer never confirmed (or the cashier cancelled): the outcome
+    is not ours to know, so the order is reversed like any unknown sale."""
+    app.state.record("unknown", batch=txn["batch"], trace=txn["trace"], reason="06")

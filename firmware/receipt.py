@@ -58,6 +58,10 @@ def spaced(code):
     return " ".join(code[i:i + 4] for i in range(0, len(code), 4))
 
 
+# The wallets of QR payments (firmware/qrpay.py) as the slip names them.
+CHANNEL_LABELS = {"wechat": "微信支付 WECHAT PAY", "alipay": "支付宝 ALIPAY", "unionpay": "银联二维码 UNIONPAY QR"}
+
+
 def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_qr=False):
     """The slip of one transaction as (style, text) lines. `code`: its
     verification code (12 digits), printed as digits and, `with_qr`, as a
@@ -74,9 +78,16 @@ def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_
         ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
         ("normal", "操作员号 OPERATOR NO:" + txn.get("op", "01")),
         ("rule", RULE),
-        ("normal", "卡号 CARD NO:"),
-        ("bold", "%s %s" % (txn.get("pan", ""), MODE_MARKS.get(txn.get("mode"), ""))),
     ]
+    if txn.get("order"):
+        # A QR payment: the wallet and its order number stand where a card would.
+        lines += [("normal", "支付方式 PAID BY:"),
+                  ("bold", CHANNEL_LABELS.get(txn.get("channel"), "扫码 QR")),
+                  ("normal", "订单号 ORDER NO:"),
+                  ("bold", txn["order"])]
+    else:
+        lines += [("normal", "卡号 CARD NO:"),
+                  ("bold", "%s %s" % (txn.get("pan", ""), MODE_MARKS.get(txn.get("mode"), "")))]
     expiry = txn.get("exp")
     if expiry:
         lines.append(("normal", "有效期 EXP DATE:20%s/%s" % (expiry[0:2], expiry[2:4])))

@@ -37,9 +37,9 @@ OPT_REPORT = REPORT + (NONE,)
 # opens it; `kept` is the condensed copy compact() writes after a settlement.
 TXN_REQUIRED = {"type": STR, "amount": INT, "state": STR}
 TXN_OPTIONAL = {"mti": STR, "time": STR, "op": STR, "req": DICT, "pan": OPT_STR, "exp": OPT_STR,
-                "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT}
-KEPT_OPTIONAL = {"rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR, "tc": OPT_STR,
-                 "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST,
+                "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT, "channel": STR}
+KEPT_OPTIONAL = {"order": STR, "rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR,
+                 "tc": OPT_STR, "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST,
                  "copies_started": LIST, "reprints": INT}
 
 
@@ -57,7 +57,7 @@ def _schemas():
         "trace": ({"trace": INT}, {}),
         "txn": (_join(KEY, TXN_REQUIRED), TXN_OPTIONAL),
         "reply": (_join(KEY, {"state": STR, "rc": STR}),
-                  {"rrn": STR, "auth": STR, "host_date": STR, "host_time": STR}),
+                  {"rrn": STR, "auth": STR, "host_date": STR, "host_time": STR, "order": STR, "channel": STR, "code_text": STR}),
         "unknown": (_join(KEY, {"reason": STR}), {}),
         "offline": (_join(KEY, {"reason": STR}), {}),
         "reversal": (_join(KEY, {"result": STR}), {"tries": INT, "rc": STR}),
@@ -67,7 +67,8 @@ def _schemas():
         "printed": (KEY, {"copy": OPT_STR, "all": BOOL}),
         "settling": ({"batch": INT, "trace": INT}, {"result": STR}),
         "settle": ({"batch": INT, "report": REPORT}, {}),
-        "snapshot": ({"batch": INT, "last_trace": INT, "settled": LIST, "last_settlement": OPT_REPORT}, {}),
+        "snapshot": ({"batch": INT, "last_trace": INT, "settled": LIST, "last_settlement": OPT_REPORT},
+                     {"index": INT}),
         "kept": (_join(KEY, TXN_REQUIRED), _join(TXN_OPTIONAL, KEPT_OPTIONAL)),
     }
 

@@ -167,6 +167,8 @@ SETTINGS = (
     ("pw_lockout_s", 300, Whole(60, 3600)),
     ("allow_fallback", True, Flag()),                   # swipe a chip card after its chip failed
     ("receipt_copies", 2, Whole(1, 2)),
+    ("qr_poll_ms", 3000, Whole(100, 10000)),             # how often a QR order being paid is queried
+    ("qr_wait_ms", 45000, Whole(1000, 120000)),          # then it is cancelled (wallets give up near 45-60 s)
     ("receipt_qr", True, Flag()),                       # the printer prints QR codes (ESC/POS GS ( k)
     ("test_protocol", False, Flag()),                   # the HIL test port; off in a production build
 )

@@ -23,13 +23,22 @@ Record kinds (field "k"):
             {"batch", "trace", "result"}       this with a result: the host never took it)
   settle    {"batch", "report": {...}}         the batch was settled; the next one begins
   offline   {"batch", "trace", "reason"}       the request never left: nothing to reverse
-  snapshot  {"batch", "last_trace", "settled", "last_settlement"}
+  snapshot  {"batch", "last_trace", "settled", "last_settlement", "index"}
                                                the journal restarted after a settlement (compact()),
   kept      {a transaction, condensed}         followed by the transactions it keeps
+
+What lives in RAM is bounded by the batch, not by history: the current
+batch's transactions, and of settled batches only what is still owed
+(receipts not printed) and the last approved one (reprint). Approved sales
+of settled batches, which refunds still need, live in the on-disk sale
+index (firmware/saleindex.py, found by RRN in O(log n) reads). The questions
+the flows ask are answered through indices kept up to date as records
+apply: by RRN, the voids of a sale, the refunds of an RRN.
 """
 
 from hal.errors import StorageError
 from firmware.records import RecordSchemas
+from firmware.saleindex import SaleIndex
 
 SALE = "sale"
 VOID = "void"
@@ -39,6 +48,8 @@ SENT = "sent"            # request journaled, outcome not known yet
 APPROVED = "approved"
 DECLINED = "declined"
 UNKNOWN = "unknown"      # no usable reply: reversal (sale/void) or resend (refund) pending
+WAITING = "waiting"      # a QR payment the customer has not confirmed yet (host said 09): polled;
+                         # found so at boot it is reversed, which closes the order unpaid
 REVERSED = "reversed"    # the host acknowledged our reversal
 NOT_SENT = "not_sent"    # the connection never opened: nothing reached the host
 UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds another request under
@@ -53,7 +64,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed", "copies_started", "reprints")
+               "printed", "copies_printed", "copies_started", "reprints", "channel", "order")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -120,6 +131,7 @@ class TerminalState:
         self._journal = journal
         self._schemas = RecordSchemas()
         self._marks = marks or TraceMark(journal.storage)
+        self.index = SaleIndex(journal.storage)
         self.problems = []   # what load() found wrong in the journal, for the log and service
         self._reset()
 
@@ -129,6 +141,10 @@ class TerminalState:
         self.jumped_traces = 0    # how far load() moved last_trace on to the trace mark
         self.txns = {}            # (batch, trace) -> txn dict
         self.order = []           # (batch, trace) in journal order
+        self._sale_by_rrn = {}    # rrn -> key of a sale journaled by a `txn` record (not `kept`)
+        self._voids_of = {}       # key of a sale -> keys of its voids
+        self._refunds_of = {}     # rrn of a sale -> keys of refunds against it
+        self._txn_at = {}         # key -> where its `txn` record is in the journal (its request)
         self.settled_batches = []
         self.last_settlement = None   # the report dict of the last settlement
         self.last_printed = None      # ("txn", (batch, trace)) or ("settle", batch)
@@ -185,38 +201,43 @@ class TerminalState:
 
     def compact(self):
         """After a settlement: start the journal again from a snapshot, so
-        it does not grow for ever. The snapshot is one `snapshot` record
-        (counters, settled batch numbers, last settlement report) and one
-        `kept` record a transaction, written as one atomic file. Kept:
-        every transaction of the batch just settled (the "last batch" a
-        merchant may still ask about), and every approved sale of older
-        batches, condensed, with what was refunded against it in batches
-        dropped here (`refunded`) and whether it was voided: the refund
-        checks must still know a sale that is fully refunded or voided.
-        Newest MAX_KEPT_TXNS in all. Call only with no pending work
-        (settlement clears it first)."""
-        last_settled = self.settled_batches[-1] if self.settled_batches else None
-        keep = []
+        it does not grow for ever, and move the settled batch's approved
+        sales into the sale index (a refund still needs them: amount,
+        refunded so far, voided, card). Steps, each safe against a power cut:
+          1. write the next generation of the sale index beside the current
+             one (the settled sales merged in, refunds of older sales folded
+             into their lines; the newest MAX_KEPT_TXNS sales in all);
+          2. replace the journal, atomically, by a `snapshot` record (counters,
+             settled batch numbers, last settlement report, the index
+             generation) and `kept` records: receipts still owed and the last
+             approved transaction (reprint);
+          3. remove the old index generation.
+        Call only with no pending work (settlement clears it first)."""
+        if not self.batch_is_empty():
+            return   # the new batch has begun: compacted at its settlement
+        added = []
+        refunds = {}
         for key in self.order:
             txn = self.txns[key]
-            in_last_batch = txn["batch"] == last_settled
-            if not in_last_batch and (txn["type"] != SALE or txn["state"] != APPROVED):
-                continue
-            kept = {"k": "kept"}
-            for name in KEPT_FIELDS:
-                if name in txn:
-                    kept[name] = txn[name]
-            if txn["type"] == SALE and not in_last_batch:
-                # Refunds and voids kept as records (the last batch) are
-                # counted from those records; only dropped ones are carried.
-                kept["refunded"] = txn.get("refunded", 0) + sum(
-                    t["amount"] for t in self._children(txn, REFUND)
-                    if t["state"] == APPROVED and t["batch"] != last_settled)
-                void = self.voided_by(txn)
-                if void is True or (void is not None and void["batch"] != last_settled):
-                    kept["voided"] = True
-            keep.append(kept)
-        keep = keep[-MAX_KEPT_TXNS:]
+            if key in self._txn_at and txn["state"] == APPROVED:
+                if txn["type"] == SALE and txn.get("rrn"):
+                    added.append(self._index_entry(txn))
+                elif txn["type"] == REFUND:
+                    rrn = (txn.get("orig") or {}).get("rrn")
+                    if rrn and rrn not in self._sale_by_rrn:
+                        refunds[rrn] = refunds.get(rrn, 0) + txn["amount"]
+        old_gen = self.index.gen
+        gen = self.index.write_next(added, refunds, MAX_KEPT_TXNS)
+        keep = []
+        last = self.last_txn()
+        for key in self.order:
+            txn = self.txns[key]
+            if txn is last or (txn["state"] == APPROVED and not txn.get("printed")):
+                kept = {"k": "kept"}
+                for name in KEPT_FIELDS:
+                    if name in txn:
+                        kept[name] = txn[name]
+                keep.append(kept)
         # Every batch number a kept transaction carries counts as settled, so
         # no sign-on can ever reopen it.
         settled = list(self.settled_batches[-20:])
@@ -224,14 +245,28 @@ class TerminalState:
             if kept["batch"] not in settled and kept["batch"] != self.batch:
                 settled.append(kept["batch"])
         snapshot = {"k": "snapshot", "batch": self.batch, "last_trace": self.last_trace,
-                    "settled": settled, "last_settlement": self.last_settlement}
+                    "settled": settled, "last_settlement": self.last_settlement, "index": gen}
         for record in [snapshot] + keep:
             self._schemas.check(record)
-        self._journal.replace([snapshot] + keep)
+        try:
+            self._journal.replace([snapshot] + keep)
+        except StorageError:
+            self.index.remove(gen)   # the journal still names the old generation
+            raise
         self._reset()
         self._apply(snapshot)
         for kept in keep:
             self._apply(kept)
+        self.index.remove(old_gen)
+
+    def _index_entry(self, sale):
+        """The sale index line of a settled sale."""
+        entry = {"rrn": sale["rrn"], "batch": sale["batch"], "trace": sale["trace"], "amount": sale["amount"],
+                 "refunded": self.refunded_total(sale), "voided": bool(self.voided_by(sale))}
+        for name in ("pan", "exp", "mode", "pan_sealed"):
+            if sale.get(name):
+                entry[name] = sale[name]
+        return entry
 
     def _apply(self, r):
         """Fold one record into the state: the handler of its kind."""
@@ -243,6 +278,7 @@ class TerminalState:
         self.batch = r["batch"]
 
     def _on_snapshot(self, r):
+        self.index.use(r.get("index", 0))
         self.batch = r["batch"]
         self.last_trace = r["last_trace"]
         self.settled_batches = list(r["settled"])
@@ -251,14 +287,24 @@ class TerminalState:
             self.last_printed = ("settle", self.last_settlement["batch"])
 
     def _on_kept(self, r):
+        # Only for receipts: its refunds and voids are counted in the sale
+        # index, so it takes no part in the indices below.
         self._add_txn(r)
 
     def _on_trace(self, r):
         self.last_trace = r["trace"]
 
     def _on_txn(self, r):
-        self._add_txn(r)["tries"] = 0
+        txn = self._add_txn(r)
+        txn["tries"] = 0
         self.last_trace = r["trace"]
+        key = (r["batch"], r["trace"])
+        self._txn_at[key] = self._journal.last_offset
+        orig = r.get("orig") or {}
+        if r["type"] == VOID and "trace" in orig:
+            self._voids_of.setdefault((orig.get("batch"), orig["trace"]), []).append(key)
+        elif r["type"] == REFUND and orig.get("rrn"):
+            self._refunds_of.setdefault(orig["rrn"], []).append(key)
 
     def _add_txn(self, r):
         txn = dict(r)
@@ -274,10 +320,26 @@ class TerminalState:
             for name in r:
                 if name != "k":
                     txn[name] = r[name]
+            if txn["type"] == SALE and r.get("rrn"):
+                self._sale_by_rrn[r["rrn"]] = (r["batch"], r["trace"])
+            if txn["state"] in (APPROVED, DECLINED) and "req" in txn:
+                # The request only serves a reversal or a resend: a final
+                # answer ends that (and it is most of a transaction's RAM).
+                del txn["req"]
+
+    def _restore_request(self, txn):
+        """An answered transaction that turns out to need reversing after all
+        (the card refused the approval): its request back from the journal."""
+        if "req" not in txn:
+            at = self._txn_at.get((txn["batch"], txn["trace"]))
+            record = self._journal.read_record(at) if at is not None else None
+            if record is not None and "req" in record:
+                txn["req"] = record["req"]
 
     def _on_unknown(self, r):
         txn = self.find(r["batch"], r["trace"])
         if txn is not None:
+            self._restore_request(txn)
             txn["state"] = UNKNOWN
             txn["reason"] = r["reason"]
 
@@ -369,26 +431,44 @@ class TerminalState:
         return self.txns.get((self.batch, trace))
 
     def find_trace_any_batch(self, trace):
-        """Newest transaction with that trace, in any batch."""
+        """Newest transaction with that trace, in any batch (RAM, then the
+        sale index: a scan, only for the void flow's error message)."""
         for key in reversed(self.order):
             if key[1] == trace:
                 return self.txns[key]
-        return None
+        return self._indexed_sale(self.index.find_trace(trace))
 
     def find_by_rrn(self, rrn):
-        for key in reversed(self.order):
-            txn = self.txns[key]
-            if txn.get("rrn") == rrn and txn.get("type") == SALE:
-                return txn
-        return None
+        """The sale with this RRN: in the current batch (O(1)), else in the
+        sale index of settled batches (O(log n) reads)."""
+        key = self._sale_by_rrn.get(rrn)
+        if key is not None:
+            return self.txns[key]
+        return self._indexed_sale(self.index.find(rrn))
+
+    def _indexed_sale(self, entry):
+        if entry is None:
+            return None
+        sale = dict(entry)
+        del sale["gen"]
+        sale["type"] = SALE
+        sale["state"] = APPROVED
+        sale["indexed"] = True
+        return sale
 
     def batch_txns(self, batch=None):
         batch = self.batch if batch is None else batch
         return [self.txns[k] for k in self.order if k[0] == batch]
 
+    def batch_is_empty(self):
+        for key in self.order:
+            if key[0] == self.batch:
+                return False
+        return True
+
     def voided_by(self, sale):
-        """The approved void of this sale (or True for a sale whose void
-        record was compacted away), or None."""
+        """The approved void of this sale (or True for a settled sale that
+        was voided), or None. O(voids of the sale)."""
         if sale.get("voided"):
             return True
         for txn in self._children(sale, VOID):
@@ -400,29 +480,24 @@ class TerminalState:
         return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN, UNCONFIRMED)]
 
     def refunded_total(self, sale):
-        """Fen refunded so far against this sale (approved refunds)."""
-        # `refunded`: what earlier batches refunded, kept by compact()
+        """Fen refunded so far against this sale (approved refunds).
+        O(refunds of the sale)."""
+        # `refunded`: what settled batches refunded (the sale index's count)
         return sale.get("refunded", 0) + sum(t["amount"] for t in self._children(sale, REFUND)
                                              if t["state"] == APPROVED)
 
     def _children(self, sale, kind):
-        result = []
-        for key in self.order:
-            txn = self.txns[key]
-            if txn.get("type") != kind:
-                continue
-            orig = txn.get("orig") or {}
-            if kind == VOID and orig.get("batch") == sale["batch"] and orig.get("trace") == sale["trace"]:
-                result.append(txn)
-            elif kind == REFUND and sale.get("rrn") and orig.get("rrn") == sale.get("rrn"):
-                result.append(txn)
-        return result
+        if kind == VOID:
+            keys = self._voids_of.get((sale["batch"], sale["trace"])) or ()
+        else:
+            keys = self._refunds_of.get(sale.get("rrn")) or () if sale.get("rrn") else ()
+        return [self.txns[key] for key in keys if key in self.txns]
 
     def pending_reversals(self):
         """Sales and voids whose outcome is unknown: the host may have
         applied them, so they must be reversed before anything else."""
         return [self.txns[k] for k in self.order
-                if self.txns[k]["state"] in (SENT, UNKNOWN) and self.txns[k]["type"] in (SALE, VOID)]
+                if self.txns[k]["state"] in (SENT, UNKNOWN, WAITING) and self.txns[k]["type"] in (SALE, VOID)]
 
     def pending_refunds(self):
         """Refunds sent without a usable answer: resent with the same trace."""

@@ -173,9 +173,21 @@ MESSAGES = {
     "RC_KEY_ERROR": ("密钥错误,请重新签到", "Key error, sign on again"),
     "INTERNAL": ("内部错误,交易未完成", "Internal error"),
     "PRESS_KEY": ("按任意键返回", "Press any key"),
-    # QR payments (firmware/qrpay.py)
+    # QR payments (firmware/qrpay.py, firmware/flows/qr_pay.py)
     "QR_CODE_UNKNOWN": ("不是有效付款码,请顾客刷新后重扫", "Not a payment code: ask to refresh, scan again"),
     "QR_FORMAT": ("扫码报文格式错误", "QR payment message malformed"),
+    "MENU_QR": ("8.扫码收款", "8.QR payment"),
+    "QR_PAY": ("扫码收款", "QR payment"),
+    "QR_MENU_SCAN": ("1.扫顾客付款码", "1.Scan customer's code"),
+    "QR_MENU_SHOW": ("2.顾客扫码付款", "2.Customer scans our code"),
+    "QR_SCAN_PROMPT": ("请扫描顾客付款码", "Scan customer's payment code"),
+    "QR_WAITING": ("等待顾客确认支付 %ss", "Waiting for the customer %ss"),
+    "QR_SHOW_HINT": ("请顾客用手机扫码", "Customer: scan with your phone"),
+    "QR_CANCEL_HINT": ("[取消]撤销订单", "CANCEL=cancel the order"),
+    "QR_PAID": ("扫码收款成功", "QR payment approved"),
+    "QR_CLOSED": ("顾客未支付,订单已关闭", "Not paid: the order is closed"),
+    "QR_CANCELLED": ("订单已撤销,顾客未扣款", "Cancelled: not charged"),
+    "QR_CANCEL_PENDING": ("撤销未完成,下笔交易前自动重发", "Cancel not confirmed: sent again automatically"),
 }
 
 

@@ -31,10 +31,10 @@ class UI:
     def show(self, title, lines, footer=None, tone=None):
         """Draw a screen. `title` and each line may be a message code
         (upper-case, in texts.MESSAGES) or already a string. `tone`: "ok"
-        (approved) or "error" colours the title bar."""
+        (approved) or "error" colours the title bar. -> the rows drawn."""
         status = self._status() if self._status is not None else None
-        self._draw(self._display, self._resolve(title), [self._resolve(l) for l in lines],
-                   self._resolve(footer) if footer else None, status=status, tone=tone)
+        return self._draw(self._display, self._resolve(title), [self._resolve(l) for l in lines],
+                          self._resolve(footer) if footer else None, status=status, tone=tone)
 
     def _resolve(self, item):
         if isinstance(item, tuple):
@@ -154,6 +154,32 @@ class UI:
                 raise Cancelled()
             if kind == "card" and value.action != REMOVE:
                 return value
+
+    async def wait_scan(self, title, lines, timeout_ms=None):
+        """Wait for the scanner to read a code; -> its text. CANCEL leaves."""
+        self.show(title, list(lines) + ["QR_SCAN_PROMPT"], "KEYS_HINT")
+        while True:
+            kind, value = await self.next_event(timeout_ms)
+            if kind == "key" and value == "CANCEL":
+                raise Cancelled()
+            if kind == "scan":
+                return value
+
+    def show_code(self, title, lines, payload):
+        """A screen with a QR code under its text lines, for a phone to
+        scan; the code's text is also kept among the screen's lines (tests
+        and the test protocol read it there)."""
+        from firmware import qr
+        rows = self.show(title, lines) or []
+        display = self._display
+        code = qr.encode(payload, "M")
+        modules = code.size + 2 * qr.QUIET_ZONE
+        used = 24 + 18 * len(rows)       # the title bar and the text rows above the code
+        scale = max(1, min(display.width, display.height - used) // modules)
+        side = modules * scale
+        top = used + (display.height - used - side) // 2
+        qr.rgb565_blit(display.framebuffer, display.width, (display.width - side) // 2, top, code, scale)
+        display.show(display.title, display.lines + ["QR: " + payload])
 
     async def wait_card_removed(self, reader, title, lines=()):
         if not reader.card_present():

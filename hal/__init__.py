@@ -22,6 +22,7 @@ BACKENDS = {
     ("clock", "sim"): ("hal.sim.clock", "SimClock"),
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
+    ("scanner", "sim"): ("hal.sim.scanner", "SimScanner"),
     # Linux drivers (docs/DRIVERS.md)
     ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
     ("modem", "at"): ("hal.linux.at", "AtModem"),

@@ -11,6 +11,8 @@ import traceback
 
 from firmware import iso8583
 from emulator.host import security, settlement
+from emulator.host.qrpay import IN_PROGRESS, PAID, QUERY_PROC, WAITING, QrDesk
+from firmware import qrpay
 from emulator.host.ledger import mask_pan
 
 # Reply codes.
@@ -104,6 +106,7 @@ class Acquirer:
         self.mac_key_length = mac_key_length
         self.acquirer_id = acquirer_id
         self.now = now or datetime.datetime.now
+        self.qr = QrDesk(ledger)
 
     # -- entry point --------------------------------------------------------
 
@@ -157,6 +160,10 @@ class Acquirer:
 
     def _handler_for(self, mti, fields):
         proc = fields.get(3)
+        if mti == "0200" and proc == SALE_PROC and 59 in fields:
+            return self._qr_sale
+        if mti == "0200" and proc == QUERY_PROC:
+            return self._qr_query
         if mti == "0200" and proc == SALE_PROC:
             return self._sale
         if mti == "0200" and proc == VOID_PROC:
@@ -195,6 +202,9 @@ class Acquirer:
         reply.fields[13] = txn["host_date"]
         if txn["rrn"]:
             reply.fields[37] = txn["rrn"]
+        order = self.qr.order_of_txn(txn["id"])
+        if order is not None:
+            reply.fields[59] = self.qr.reply_field59(order)
         if txn["response_code"] == APPROVED:
             reply.fields[38] = txn["auth_code"]
             # F44: issuer and acquirer institution (11 characters each).
@@ -292,6 +302,64 @@ class Acquirer:
             return INSUFFICIENT_FUNDS
         return APPROVED
 
+    # -- QR payments (emulator/host/qrpay.py) -----------------------------------
+
+    def _qr_fields(self, fields):
+        try:
+            return qrpay.parse_field59(fields.get(59) or "")
+        except qrpay.QrPayError as e:
+            raise Decline(FORMAT_ERROR, "F59: %s" % e)
+
+    def _qr_sale(self, reply, fields, terminal, now):
+        """B2C (F59 A3, the customer's code) or C2B (F59 A8, asking for a code to show)."""
+        batch, trace, amount = self._request_refs(fields, terminal)
+        repeat = self._repeat(reply, fields, terminal, "sale", batch, trace)
+        if repeat is not None:
+            return repeat
+        f59 = self._qr_fields(fields)
+        if amount <= 0:
+            raise Decline(INVALID_AMOUNT, "QR amount %d" % amount)
+        if "A3" in f59:
+            code = f59["A3"]
+            rc, status, debit = self.qr.decide_b2c(code, amount)
+            channel = None
+            try:
+                channel = qrpay.channel_of(code)
+            except qrpay.QrPayError:
+                pass
+            if debit:
+                self.ledger.adjust_balance(code, -amount)
+            txn_status = {"00": "approved", IN_PROGRESS: "waiting"}.get(rc, "declined")
+            pan = code if self.ledger.account(code) is not None else None
+        elif f59.get("A8") == "1":
+            rc, status, channel, txn_status, pan = IN_PROGRESS, WAITING, None, "waiting", None
+        else:
+            raise Decline(FORMAT_ERROR, "QR sale without a payment code (A3) or a code request (A8)")
+        seq = self.ledger.next_counter("rrn")
+        txn_id = self.ledger.add_transaction(
+            tid=terminal["tid"], mid=fields[42], batch=batch, trace=trace, mti="0200",
+            proc_code=fields.get(3, ""), kind="sale", amount=amount, pan=pan,
+            rrn="%s%06d" % (now.strftime("%H%M%S"), seq % 1000000),
+            auth_code="%06d" % (seq * 7919 % 1000000) if rc == APPROVED else None,
+            host_date=now.strftime("%m%d"), host_time=now.strftime("%H%M%S"),
+            status=txn_status, response_code=rc, request_key=request_key("sale", fields))
+        if status != "FAILED" or pan is not None:
+            self.qr.new_order(txn_id, channel, pan, amount, terminal["tid"], status, now)
+        return self._booked_reply(reply, self.ledger.transaction_by_id(txn_id))
+
+    def _qr_query(self, reply, fields, terminal, now):
+        """Where an order stands (A5), with the approval data once PAID."""
+        order_no = self._qr_fields(fields).get("A4")
+        order = self.qr.order(order_no) if order_no else None
+        if order is None or order["tid"] != terminal["tid"]:
+            return self._finish(reply, ORIGINAL_NOT_FOUND)
+        txn = self.ledger.transaction_by_id(order["txn_id"])
+        reply.fields[59] = self.qr.reply_field59(order)
+        reply.fields[37] = txn["rrn"]
+        if order["status"] == PAID:
+            reply.fields[38] = txn["auth_code"]
+        return self._finish(reply, APPROVED)
+
     def _void(self, reply, fields, terminal, now):
         batch, trace, amount = self._request_refs(fields, terminal)
         repeat = self._repeat(reply, fields, terminal, "void", batch, trace)
@@ -338,6 +406,14 @@ class Acquirer:
         refs = fields.get(61) or ""
         orig_date = refs[12:16] if len(refs) >= 16 and refs[12:16] != "0000" else None
         orig = self._refund_original(fields[42], orig_rrn, orig_date)
+        if pan is None and 59 in fields:
+            # A QR payment is refunded by its order number: the wallet is the order's.
+            order = self.qr.order(self._qr_fields(fields).get("A4") or "")
+            orig = self.ledger.transaction_by_id(order["txn_id"]) if order else None
+            if orig is None or orig["mid"] != fields[42]:
+                raise Decline(ORIGINAL_NOT_FOUND, "no QR order of this merchant by that number")
+            pan = orig["pan"]
+            orig_rrn = orig["rrn"]
         code = self._refund_decision(orig, pan, amount)
         extra = {"orig_rrn": orig_rrn, "orig_date": orig_date}
         if code != APPROVED:
@@ -383,12 +459,16 @@ class Acquirer:
         orig = self.ledger.find_by_trace(terminal["tid"], batch, trace) if trace is not None else None
         if orig is None:
             effect = "original unknown"
+        elif orig["status"] == "waiting" and self.qr.reversed(orig):
+            self.ledger.set_status(orig["id"], "reversed")
+            effect = "QR order closed unpaid"
         elif orig["status"] != "approved":
             effect = "nothing to undo (%s)" % orig["status"]
         elif amount is not None and amount != orig["amount"]:
             effect = "amount differs, not undone"
         else:
             self._undo(orig)
+            self.qr.reversed(orig)
             effect = "undone"
         self.ledger.add_reversal(tid=terminal["tid"], mid=fields[42], batch=batch,
                                  trace=trace if trace is not None else -1, amount=amount,
@@ -491,8 +571,11 @@ def request_key(kind, fields):
     amount, processing code, F60 and F61. Two requests under one trace are
     the same request (a repeat) only if their keys are equal."""
     pan, _ = _card_of(fields)
-    return "|".join((kind, pan or "", str(_int_field(fields, 4)), fields.get(3) or "",
-                     fields.get(60) or "", fields.get(61) or ""))
+    key = "|".join((kind, pan or "", str(_int_field(fields, 4)), fields.get(3) or "",
+                    fields.get(60) or "", fields.get(61) or ""))
+    if 59 in fields:     # a QR request: its code or order number identifies it too
+        key += "|" + fields[59]
+    return key
 
 
 def _expired(expiry, now):

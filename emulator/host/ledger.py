@@ -94,6 +94,20 @@ CREATE TABLE IF NOT EXISTS batch_uploads (
     trace INTEGER,
     summary TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS qr_wallets (
+    code TEXT PRIMARY KEY REFERENCES accounts(pan),
+    pays TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS qr_orders (
+    order_no TEXT PRIMARY KEY,
+    txn_id INTEGER NOT NULL REFERENCES transactions(id),
+    channel TEXT,
+    code TEXT,
+    amount INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    tid TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -254,13 +268,16 @@ class Ledger:
         return self._all("SELECT * FROM transactions WHERE tid = ? ORDER BY id", (tid,))
 
     def batch_totals(self, tid, batch):
-        """(sale amount, sale count, refund amount, refund count) of what
-        still stands in the batch: voided and reversed ones are out."""
+        """(sale amount, sale count, refund amount, refund count) of the cards
+        still standing in the batch: voided and reversed ones are out, and so
+        are QR payments (their wallets are not cards: F48 keeps them apart)."""
         totals = {}
         for kind in ("sale", "refund"):
             row = self._one("SELECT COALESCE(SUM(amount), 0) AS amount, COUNT(*) AS count"
                             " FROM transactions WHERE tid = ? AND batch = ? AND kind = ?"
-                            " AND status = 'approved'", (tid, batch, kind))
+                            " AND status = 'approved'"
+                            " AND (pan IS NULL OR pan NOT IN (SELECT code FROM qr_wallets))",
+                            (tid, batch, kind))
             totals[kind] = (row["amount"], row["count"])
         return totals["sale"] + totals["refund"]
 

@@ -24,7 +24,7 @@ import sys
 import threading
 
 from firmware import iso8583
-from hal.sim.deck import test_deck
+from hal.sim.deck import payment_codes, test_deck
 from emulator.host import security
 from emulator.host.faults import Faults
 from emulator.host.handlers import Acquirer, is_request_mti
@@ -57,6 +57,7 @@ class HostSimulator:
         self.acquirer = Acquirer(self.ledger, master_key, mac_algorithm=mac_algorithm,
                                  mac_key_length=mac_key_length, acquirer_id=acquirer_id,
                                  now=now)
+        self.acquirer.qr.seed(payment_codes())
         self.mac_algorithm = mac_algorithm
         self.faults = Faults()
         self.record_path = record_path

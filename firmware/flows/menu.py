@@ -1,6 +1,6 @@
 """The main menu: one key a transaction."""
 
-from firmware.flows import admin, refund, reprint, sale, settle, signon, void
+from firmware.flows import admin, qr_pay, refund, reprint, sale, settle, signon, void
 
 TITLE = "MENU"
 
@@ -12,6 +12,7 @@ ENTRIES = (
     ("MENU_SETTLE", settle.run),
     ("MENU_SIGNON", signon.run),
     ("MENU_ADMIN", admin.run),
+    ("MENU_QR", qr_pay.run),
 )
 
 

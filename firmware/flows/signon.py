@@ -39,7 +39,7 @@ async def run(app, quiet=False):
     if reply.get(60):
         batch_digits = parse_field60(reply[60])["batch"]
         host_batch = int(batch_digits) if batch_digits else None
-    if (host_batch and host_batch != state.batch and not state.batch_txns()
+    if (host_batch and host_batch != state.batch and state.batch_is_empty()
             and host_batch not in state.settled_batches and state.settling is None):
         # An empty batch takes the host's number; a batch with transactions
         # keeps its own until it is settled; a settled batch is never

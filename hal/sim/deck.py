@@ -65,3 +65,39 @@ def find_card(name):
         if card.name == name:
             return card
     raise KeyError("no test card named %r (known: %s)" % (name, ", ".join(c.name for c in test_deck())))
+
+
+class PaymentCode:
+    """A customer's payment code as a phone shows it (B2C). `pays`:
+    "at_once" (the wallet pays without asking), "confirm" (the customer
+    must confirm on the phone: the host answers 09 until they do, or until
+    the test says so), "decline" (the wallet refuses: 51)."""
+
+    def __init__(self, name, label, code, pays="at_once", balance=10000000):
+        self.name = name
+        self.label = label
+        self.code = code
+        self.pays = pays
+        self.balance = balance
+
+    def __repr__(self):
+        return "PaymentCode(%s)" % self.name
+
+
+def payment_codes():
+    """A new list of the deck's payment codes (test numbers of each family's shape)."""
+    return [
+        PaymentCode("wx-pay", "WeChat Pay, pays at once", "134567890123456789"),
+        PaymentCode("ali-confirm", "Alipay, customer confirms on the phone", "281234567890123456",
+                    pays="confirm"),
+        PaymentCode("up-pay", "UnionPay QR, pays at once", "6212345678901234567"),
+        PaymentCode("wx-low", "WeChat Pay, 10.00 yuan left", "101234567890123456", balance=1000),
+        PaymentCode("ali-refuse", "Alipay, the wallet refuses", "251234567890123456", pays="decline"),
+    ]
+
+
+def find_payment_code(name):
+    for code in payment_codes():
+        if code.name == name:
+            return code
+    raise KeyError("no payment code named %r (known: %s)" % (name, ", ".join(c.name for c in payment_codes())))

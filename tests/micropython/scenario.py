@@ -176,6 +176,9 @@ async def full(cashier, app, out):
     slip = "\n".join(escpos.decode_text(d.printout(before_reprint)[0][1], app.gb_table))
     out["reprint_marked"] = "REPRINT" in slip
     out["settled_batch"] = app.state.batch
+    # A settled batch leaves RAM (its sales go to the on-disk sale index):
+    # its journal as it stood just before the settlement.
+    out["batches"] = {"%d" % app.state.batch: d.journal()}
     await cashier.settle()
 
 
@@ -285,10 +288,11 @@ def main():
                 app_task.cancel()
 
     asyncio.run(session())
+    settled = out.get("batches") or {}
     out["batches"] = {}
     batch = out.get("first_batch")
     while batch is not None and batch <= app.state.batch:
-        out["batches"]["%d" % batch] = driver.journal(batch)
+        out["batches"]["%d" % batch] = settled.get("%d" % batch) or driver.journal(batch)
         batch += 1
     out["current_batch"] = app.state.batch
     out["printouts"] = driver.printout_count()

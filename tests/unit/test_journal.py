@@ -1,5 +1,7 @@
 """Journal: append-only, checksummed, a torn last record dropped on load."""
 
+import os
+
 import pytest
 
 from firmware.journal import Journal, encode_record
@@ -133,29 +135,31 @@ def test_new_transactions_leave_room_for_the_records_that_close_them(tmp_path):
     assert state.batch == 2
 
 
+def approved(state, batch, trace, kind, amount, rrn, **fields):
+    """A transaction sent, approved and printed."""
+    state.record("txn", batch=batch, trace=trace, type=kind, amount=amount, state="sent", **fields)
+    state.record("reply", batch=batch, trace=trace, state=APPROVED, rc="00", rrn=rrn)
+    state.record("printed", batch=batch, trace=trace)
+
+
 def test_compaction_keeps_counters_and_what_old_sales_can_still_refund(tmp_path):
     state = TerminalState(make_journal(tmp_path)).load()
-    state.record("txn", batch=1, trace=1, type="sale", amount=1000, state="sent")
-    state.record("reply", batch=1, trace=1, state=APPROVED, rc="00", rrn="000000000001")
-    state.record("txn", batch=1, trace=2, type="refund", amount=300, state="sent",
-                 orig={"rrn": "000000000001"})
-    state.record("reply", batch=1, trace=2, state=APPROVED, rc="00", rrn="000000000002")
-    state.record("txn", batch=1, trace=3, type="sale", amount=500, state="sent")
-    state.record("reply", batch=1, trace=3, state=APPROVED, rc="00", rrn="000000000003")
-    state.record("txn", batch=1, trace=4, type="refund", amount=500, state="sent",
-                 orig={"rrn": "000000000003"})
-    state.record("reply", batch=1, trace=4, state=APPROVED, rc="00", rrn="000000000004")
+    approved(state, 1, 1, "sale", 1000, "000000000001")
+    approved(state, 1, 2, "refund", 300, "000000000002", orig={"rrn": "000000000001"})
+    approved(state, 1, 3, "sale", 500, "000000000003")
+    approved(state, 1, 4, "refund", 500, "000000000004", orig={"rrn": "000000000003"})
     state.record("settle", batch=1, report=settle_report(1))
     state.compact()
     again = TerminalState(make_journal(tmp_path)).load()
     assert again.batch == 2 and again.next_trace() == TRACE_BLOCK + 1
     assert again.settled_batches == [1]
-    assert len(again.batch_txns(1)) == 4          # the last batch, whole
+    # in RAM: the last approved transaction only (reprint); the sales are in the index
+    assert [t["trace"] for t in again.batch_txns(1)] == [4]
     assert again.batch_txns() == []
     assert again.last_settlement == settle_report(1)
-    # a second settlement: batch 1 shrinks to what can still be refunded
-    again.record("txn", batch=2, trace=5, type="sale", amount=200, state="sent")
-    again.record("reply", batch=2, trace=5, state=APPROVED, rc="00", rrn="000000000005")
+    assert again.index.count == 2
+    # a second settlement: batch 1 stays refundable through the index
+    approved(again, 2, 5, "sale", 200, "000000000005")
     again.record("settle", batch=2, report=settle_report(2))
     size_before = (tmp_path / "data" / "journal.dat").stat().st_size
     again.compact()
@@ -166,10 +170,12 @@ def test_compaction_keeps_counters_and_what_old_sales_can_still_refund(tmp_path)
     # fully refunded, but still known: a further refund is refused on the terminal
     gone = third.find_by_rrn("000000000003")
     assert third.refunded_total(gone) == gone["amount"] == 500
-    assert [t["type"] for t in third.batch_txns(1)] == ["sale", "sale"]   # the refunds folded in
-    assert len(third.batch_txns(2)) == 1
+    assert third.find_by_rrn("000000000005")["amount"] == 200
+    assert third.index.count == 3
     assert third.batch == 3 and third.next_trace() == 5 + TRACE_BLOCK   # after the block trace 5 reserved
     assert 1 in third.settled_batches and 2 in third.settled_batches
+    # one index file: the old generation is gone
+    assert sorted(n for n in os.listdir(tmp_path / "data") if n.endswith(".idx")) == ["sales.2.idx"]
 
 
 def test_a_refund_in_a_later_batch_is_counted_once_however_often_the_journal_is_compacted(tmp_path):
@@ -199,11 +205,11 @@ def test_a_voided_sale_stays_voided_after_its_void_is_compacted_away(tmp_path):
         state.record("settle", batch=state.batch, report=settle_report(state.batch))
         state.compact()
     again = TerminalState(make_journal(tmp_path)).load()
-    assert again.voided_by(again.find_by_rrn("000000000001"))
-    assert [t["type"] for t in again.batch_txns(1)] == ["sale"]
+    sale = again.find_by_rrn("000000000001")
+    assert sale["indexed"] and sale["voided"] and again.voided_by(sale)
 
 
-def test_a_big_snapshot_is_many_records_and_unprinted_stays_unprinted(tmp_path):
+def test_a_big_batch_goes_to_the_sale_index_and_unprinted_stays_unprinted(tmp_path):
     state = TerminalState(make_journal(tmp_path)).load()
     for trace in range(1, 401):
         state.record("txn", batch=1, trace=trace, type="sale", amount=100, state="sent",
@@ -212,7 +218,9 @@ def test_a_big_snapshot_is_many_records_and_unprinted_stays_unprinted(tmp_path):
         if trace != 400:
             state.record("printed", batch=1, trace=trace)
     state.record("settle", batch=1, report=settle_report(1))
-    state.compact()   # well past one record's 64 KB
+    state.compact()
     again = TerminalState(make_journal(tmp_path)).load()
-    assert len(again.batch_txns(1)) == 400
+    assert again.index.count == 400
+    assert again.find_by_rrn("%012d" % 123)["trace"] == 123     # found on disk
+    assert [t["trace"] for t in again.batch_txns(1)] == [400]    # RAM: the receipt still owed
     assert [t["trace"] for t in again.unprinted()] == [400]
