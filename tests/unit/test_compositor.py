@@ -83,3 +83,19 @@ def tiny_receipt():
     from firmware import escpos, gb2312
     table = gb2312.load_table()
     return escpos.init() + escpos.text("RMB 12.34", table) + escpos.cut(), table
+
+
+def test_no_window_says_why(monkeypatch):
+    import sys
+    from emulator.window import window_unavailable
+    monkeypatch.setitem(sys.modules, "tkinter", None)        # a Python built without tkinter
+    reason = window_unavailable()
+    assert "no tkinter" in reason and "python3-tk" in reason and "tk-dev" in reason
+    monkeypatch.delitem(sys.modules, "tkinter")
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        return          # this Python really has none: said above
+    if sys.platform.startswith("linux"):
+        monkeypatch.delenv("DISPLAY", raising=False)
+        assert window_unavailable() == "no display (DISPLAY is not set)"
