@@ -61,6 +61,16 @@ def _colour_bytes(colour):
     return bytes((colour & 0xFF, colour >> 8))
 
 
+def _run(table, value):
+    """Make (and keep) the run of one byte of font bits in a _run_table."""
+    on, off = table[256]
+    run = b""
+    for bit in range(7, -1, -1):
+        run += on if value & (1 << bit) else off
+    table[value] = run
+    return run
+
+
 def _split_tokens(text, font):
     """-> list of (token, width_px, is_space). Latin words stay whole; each
     wide character is its own token; closing punctuation joins the token
@@ -141,23 +151,20 @@ class Screen:
         self.bg = bg
         self.title_fg = title_fg
         self.title_bg = title_bg
-        self._runs = {}    # (fg, bg) -> 256 runs of 8 pixels
+        self._runs = {}    # (fg, bg, scale) -> 256 runs of 8 pixels (None until used) + the colours
         self._spans = {}   # (colour, pixels) -> bytes
 
     # -- pixel helpers
 
-    def _run_table(self, fg, bg):
-        key = (fg, bg)
+    def _run_table(self, fg, bg, scale=1):
+        """The runs of 8 font bits (each `scale` pixels wide) in fg on bg,
+        made as they are first needed: a colour pair used for a few glyphs
+        (the status bar's) costs a few runs, not 256 (MicroPython's heap)."""
+        key = (fg, bg, scale)
         table = self._runs.get(key)
         if table is None:
-            on = _colour_bytes(fg)
-            off = _colour_bytes(bg)
-            table = []
-            for value in range(256):
-                run = b""
-                for bit in range(7, -1, -1):
-                    run += on if value & (1 << bit) else off
-                table.append(run)
+            table = [None] * 257
+            table[256] = (_colour_bytes(fg) * scale, _colour_bytes(bg) * scale)
             self._runs[key] = table
         return table
 
@@ -205,13 +212,16 @@ class Screen:
             at = y * stride + x * 2
             if width == 8:
                 for row in range(HEIGHT):
-                    fb[at:at + 16] = runs[bitmap[row]]
+                    bits = bitmap[row]
+                    fb[at:at + 16] = runs[bits] or _run(runs, bits)
                     at += stride
             else:
                 i = 0
                 for row in range(HEIGHT):
-                    fb[at:at + 16] = runs[bitmap[i]]
-                    fb[at + 16:at + 32] = runs[bitmap[i + 1]]
+                    bits = bitmap[i]
+                    fb[at:at + 16] = runs[bits] or _run(runs, bits)
+                    bits = bitmap[i + 1]
+                    fb[at + 16:at + 32] = runs[bits] or _run(runs, bits)
                     at += stride
                     i += 2
             x += width
@@ -224,18 +234,7 @@ class Screen:
         d = self.display
         if y < 0 or y + HEIGHT * BIG > d.height:
             return x
-        key = (fg, bg, BIG)
-        runs = self._runs.get(key)
-        if runs is None:
-            on = _colour_bytes(fg) * BIG
-            off = _colour_bytes(bg) * BIG
-            runs = []
-            for value in range(256):
-                run = b""
-                for bit in range(7, -1, -1):
-                    run += on if value & (1 << bit) else off
-                runs.append(run)
-            self._runs[key] = runs
+        runs = self._run_table(fg, bg, BIG)
         fb = d.framebuffer
         stride = d.width * 2
         span = 8 * BIG * 2  # bytes of one glyph byte's run
@@ -247,7 +246,8 @@ class Screen:
             at = y * stride + x * 2
             for row in range(HEIGHT):
                 for byte in range(per_row):
-                    run = runs[bitmap[row * per_row + byte]]
+                    bits = bitmap[row * per_row + byte]
+                    run = runs[bits] or _run(runs, bits)
                     start = at + byte * span
                     for _ in range(BIG):
                         fb[start:start + span] = run
