@@ -23,6 +23,9 @@ def world(make_handset, host):
     handset.start()
     yield world
     world.close()
+    # a clean stop closes the loop and its sockets (a power cut keeps them:
+    # a long pytest session must stay well under select()'s 1024 descriptors)
+    world.handset.stop()
 
 
 @pytest.fixture
