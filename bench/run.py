@@ -30,6 +30,9 @@ BENCHMARKS = (
     ("window", "bench.window_latency"),
     ("passwords", "bench.password_cost"),
     ("keys", "bench.keypress"),
+    ("journal", "bench.journal"),
+    ("drivers", "bench.drivers"),
+    ("printer", "bench.printer_line"),
 )
 
 

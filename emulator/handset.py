@@ -171,6 +171,9 @@ class Handset:
     def card(self, action, name=None):
         self.call(self.driver.card, action, name)
 
+    def scan(self, name_or_text):
+        self.call(self.driver.scan, name_or_text)
+
     def screen(self):
         return self.call(self.driver.screen)
 

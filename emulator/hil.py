@@ -23,6 +23,7 @@ import threading
 import tty
 
 from firmware import testproto
+from hal.sim.deck import find_payment_code
 
 FIRMWARE_OFF = "firmware is off (power cut): send reset"
 OP_TIMEOUT_S = 60  # on top of an op's own timeout_ms
@@ -42,7 +43,8 @@ class Bridge:
     def ops(self):
         ops = sorted(testproto.OPS)
         if not self.world.host_owned:
-            ops = [op for op in ops if op != "host" and (op != "fault" or self.world.control is not None)]
+            ops = [op for op in ops if op not in ("host", "qr_customer")
+                   and (op != "fault" or self.world.control is not None)]
         return ops
 
     async def answer(self, request):
@@ -113,6 +115,9 @@ class Bridge:
     async def _op_fault(self, request):
         await asyncio.to_thread(self.world.fault, request["kind"], request.get("mti"),
                                 request.get("count", 1), request.get("delay_ms"), request.get("code"))
+
+    async def _op_qr_customer(self, request):
+        return await asyncio.to_thread(qr_customer, self.world.own_host(), request)
 
     def _running(self):
         if not self.handset.running:
@@ -240,3 +245,16 @@ def open_hil_port(world, url):
     """Start serving the world's handset on `url`; -> (HilPort, address to print)."""
     port = HilPort(Bridge(world), url)
     return port, port.start()
+
+
+def qr_customer(host, request):
+    """The customer on the phone (the test protocol's qr_customer op, for
+    the emulator's and the virtual handset's bridges): confirms (pays) or
+    cancels a QR order at the host; for a code the terminal shows (C2B),
+    `wallet` names the test deck's payment code that pays it."""
+    qr = host.acquirer.qr
+    if request["action"] == "cancel":
+        return {"status": qr.customer_cancels(request["order"])}
+    wallet = request.get("wallet")
+    code = find_payment_code(wallet).code if wallet else None
+    return {"status": qr.customer_pays(request["order"], code)}

@@ -58,7 +58,7 @@ class World:
 
     def host_state(self, state):
         """'down': stop the in-process host; 'up': start it again on the same port."""
-        host = self._own_host()
+        host = self.own_host()
         if state == "down" and not self.host_down:
             host.stop_thread()
             self.host_down = True
@@ -103,7 +103,7 @@ class World:
             return ["%s%s" % (f.kind, " " + f.mti if f.mti else "") for f in self.host.faults.pending()]
         return []
 
-    def _own_host(self):
+    def own_host(self):
         if self.host is None:
             raise WorldError("the host is not the emulator's own (--host given)")
         return self.host

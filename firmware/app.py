@@ -17,6 +17,7 @@ from firmware.errors import PosError
 from firmware.journal import Journal
 from firmware.log import Log
 from firmware.operators import Operators
+from firmware.renewal import ServiceTerm
 from firmware.host import HostLink
 from firmware.terminal import TerminalState
 from firmware.ui import UI
@@ -57,6 +58,7 @@ class App:
         self.journal = Journal(devices.storage, mac=devices.keystore.journal_mac)
         self.state = TerminalState(self.journal)
         self.operators = Operators(devices.storage, devices.clock, settings, devices.keystore)
+        self.service_term = ServiceTerm(devices.storage)
         if draw is None:
             from firmware.screen import render as draw
         self.ui = UI(devices.display, self.events, settings, draw, self.status_bar)
@@ -119,6 +121,12 @@ class App:
             self.log("journal: trace numbers go on after the trace mark (%d skipped)", self.state.jumped_traces)
         if problems:
             self.need_service("journal", ("SERVICE_JOURNAL", len(problems)))
+        if not self.devices.storage.durable and not self.settings.allow_volatile_storage:
+            # Without fsync a power cut can lose an approved sale or a
+            # reversal owed: no money moves on such storage (an interpreter
+            # with neither os.fsync nor ffi), unless a simulator says so.
+            self.log("storage: no fsync on this interpreter: new transactions refused")
+            self.need_service("storage", "SERVICE_NOT_DURABLE")
         if self.journal.broken:
             await self.ui.message("TERMINAL", ["JOURNAL"])
         if self.operators.load().damaged:
@@ -199,6 +207,9 @@ class App:
                  "IDLE_F1"]
         if not self.signed_on:
             lines.append("SIGNED_OFF")
+        term = self.service_term.idle_line(self.devices.clock.now())
+        if term:
+            lines.append(term)
         if self.service_problems:
             lines = [self.settings.merchant_name, "SERVICE_NEEDED"] + [p[1] for p in self.service_problems] + [
                 "IDLE_MENU"]

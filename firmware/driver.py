@@ -54,6 +54,14 @@ class Driver:
             raise DriverError(str(e.args[0]))
         getattr(reader, action)(card)
 
+    def scan(self, name_or_text):
+        """The scanner reads a code: a payment code of the test deck by its
+        name ("wx-pay"), or any text."""
+        scanner = self.app.devices.scanner
+        if not hasattr(scanner, "present"):
+            raise DriverError("this scanner cannot be driven (not simulated)")
+        scanner.present(name_or_text)
+
     # -- output ----------------------------------------------------------------
 
     def screen(self):

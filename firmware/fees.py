@@ -64,3 +64,25 @@ def totals(items, rates):
             total[key] += row[key]
     out["total"] = total
     return out
+
+
+# UnionPay chip AIDs whose cards are credit (贷记卡) or quasi-credit (准贷记卡).
+CREDIT_AIDS = ("A000000333010102", "A000000333010103")
+
+
+def card_class(txn):
+    """"qr" for a QR payment, "credit" for a credit chip card, else
+    "debit". A swiped card carries no class on the terminal (that needs
+    the acquirer's BIN table): it counts as debit, whose cap keeps the
+    error small and on the merchant's side."""
+    if txn.get("order"):
+        return "qr"
+    if (txn.get("aid") or "").upper() in CREDIT_AIDS:
+        return "credit"
+    return "debit"
+
+
+def rates_from(settings):
+    cap = settings.fee_debit_cap_fen
+    return {"debit": (settings.fee_debit_bp, cap or None), "credit": (settings.fee_credit_bp, None),
+            "qr": (settings.fee_qr_bp, None)}

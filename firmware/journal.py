@@ -44,7 +44,7 @@ HEADER_SIZE = 12
 MAC_SIZE = 16
 MAX_PAYLOAD = 0xFFFF
 ZERO_MAC = bytes(MAC_SIZE)
-READ_CHUNK = 8 * 1024
+READ_CHUNK = 1024   # small: a 1 MiB heap fragmented by a boot has no room for big buffers
 SIDE_FILE_MAX = 64 * 1024   # evidence kept in a side file; beyond it, only reported
 
 
@@ -61,11 +61,7 @@ def unkeyed_mac(data):
 
 
 def _u32(value):
-    return bytes(((value >> 24) & 0xFF, (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF))
-
-
-def _get_u32(data, at):
-    return (data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]
+    return value.to_bytes(4, "big")
 
 
 def chain_mac(mac, prev_mac, seq, payload):
@@ -119,9 +115,9 @@ class _Reader:
         if end > self.size:
             return None
         body = self.get(offset + HEADER_SIZE, length + MAC_SIZE)
-        if crc32(header[2:8] + body) != _get_u32(header, 8):
+        if crc32(body, crc32(header[2:8])) != int.from_bytes(header[8:12], "big"):
             return None
-        return _get_u32(header, 4), body[:length], body[length:], end
+        return int.from_bytes(header[4:8], "big"), body[:length], body[length:], end
 
     def next_frame(self, offset):
         """-> (offset, frame) of the next intact frame at or after `offset`,
@@ -153,6 +149,7 @@ class Journal:
         self.broken = None  # why appends are refused, or None
         self.problems = []  # what load() found: damage, gaps, failed MACs (for the log and service)
         self.last_offset = None  # where the record replayed or appended last starts
+        self._file = None        # the file kept open for appends (storage.open_append)
 
     # -- reading -----------------------------------------------------------------
 
@@ -162,6 +159,7 @@ class Journal:
 
     def replay(self):
         """Yield the records one by one, reading the file in chunks."""
+        self.close()   # a torn tail may be cut below
         self.problems = []
         self.dropped_bytes = 0
         size = self.storage.size(self._name)
@@ -259,12 +257,16 @@ class Journal:
         if self.broken:
             raise JournalError("journal refuses records: %s" % self.broken)
         data, record_mac = encode_frame(json.dumps(record).encode(), self.next_seq, self._last_mac, self._mac)
-        size_before = self.storage.size(self._name)
+        if self._file is None:
+            self._file = self.storage.open_append(self._name)
+        size_before = self._file.size
         try:
-            self.storage.append(self._name, data, reserve)
+            self._file.append(data, reserve)
         except StorageError:
             # A half-written record would hide every later one from load():
-            # put the file back as it was before reporting the failure.
+            # put the file back as it was before reporting the failure (and
+            # open it afresh next time: the handle knows nothing of that).
+            self.close()
             try:
                 if self.storage.size(self._name) != size_before:
                     self.storage.truncate(self._name, size_before)
@@ -299,11 +301,19 @@ class Journal:
             frame, prev_mac = encode_frame(json.dumps(record).encode(), seq, prev_mac, self._mac)
             frames.append(frame)
             seq += 1
+        self.close()   # the handle would go on writing to the file replaced
         self.storage.write_atomic(self._name, b"".join(frames))
         self.next_seq = seq
         self._last_mac = prev_mac
 
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def size(self):
+        if self._file is not None:
+            return self._file.size
         return self.storage.size(self._name)
 
     @property

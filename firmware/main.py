@@ -40,6 +40,11 @@ def open_devices(addresses):
 
 def build_app(config, log_stream=None):
     devices = open_devices(config.get("devices"))
+    from firmware import decommission
+    if decommission.resume_at_boot(devices.storage, devices.keystore):
+        # A device return the host had confirmed: its wipe is finished now,
+        # and the devices open again as from the factory.
+        devices = open_devices(config.get("devices"))
     settings = Settings(devices.storage).load()
     if config.get("settings") is not None:
         try:

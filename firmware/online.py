@@ -65,6 +65,39 @@ def base_fields(app, processing_code, amount, type_code, card=None):
     return fields
 
 
+def sale_fields(app, amount, card, pin_block):
+    """0200 / 000000, 60.1 = 22."""
+    fields = base_fields(app, "000000", amount, SALE_TYPE, card)
+    fields.update(card_fields(app, card, pin_block))
+    return fields
+
+
+def void_fields(app, orig, card, pin_block):
+    """0200 / 200000, 60.1 = 23: F4 the original amount, F37/F38 the
+    original's RRN and auth code, F61 original batch (6) + trace (6). The
+    card is read only when the setting asks for it."""
+    fields = base_fields(app, "200000", orig["amount"], VOID_TYPE, card)
+    if card is not None:
+        fields.update(card_fields(app, card, pin_block))
+    fields[37] = orig.get("rrn", "")
+    if orig.get("auth"):
+        fields[38] = orig["auth"]
+    fields[61] = "%06d%06d" % (orig["batch"], orig["trace"])
+    return fields
+
+
+def refund_fields(app, amount, card, pin_block, orig_rrn, orig_date):
+    """0220 / 200000, 60.1 = 25: F37 the original RRN, F61 = 000000 +
+    000000 + the original's date MMDD. No card for a QR payment's refund
+    (the flow adds qr_order_fields)."""
+    fields = base_fields(app, "200000", amount, REFUND_TYPE, card)
+    if card is not None:
+        fields.update(card_fields(app, card, pin_block))
+    fields[37] = orig_rrn
+    fields[61] = "000000000000" + orig_date
+    return fields
+
+
 def settlement_fields(app, batch, trace, totals):
     """0500 (60.3 = 201): F48 = debit (sales still standing) amount n12 +
     count n3, credit (refunds) amount n12 + count n3, settle code 0 (the
@@ -273,6 +306,12 @@ def qr_sale_fields(app, amount, code=None):
     items.append(("A3", code) if code is not None else ("A8", "1"))
     fields[59] = qrpay.field59(items)
     return fields
+
+
+def qr_order_fields(order):
+    """What a void or refund of a QR payment adds: the order (F59 A4), and
+    the entry mode of a code instead of a card."""
+    return {22: QR_ENTRY_MODE, 25: "00", 59: qrpay.field59([("A4", order)])}
 
 
 async def query_order(app, txn):

@@ -6,9 +6,11 @@ the forced change (supervisor and operators alike). New passwords that are
 trivial (all one digit, a run up or down, a factory value) are refused.
 
 Kept in operators.json (atomic replace) as salted, iterated SHA-256 hashes
-with their iteration count (a hash made with fewer rounds than HASH_ROUNDS
-still verifies, and is made again with HASH_ROUNDS at its next success); a
-password never reaches a log or the journal.
+with their iteration count, then keyed (HMAC-SHA256) under a password key
+that lives in the key store, apart from the data directory: operators.json
+alone lets no one check a guess offline. A hash made with fewer rounds, or
+not keyed (older files), still verifies and is made again the current way
+at its next success. A password never reaches a log or the journal.
 
 The lockout. After `pw_max_failures` wrong tries in a row an account is
 locked for `pw_lockout_s` seconds on the wall clock (both fixed ranges in
@@ -28,8 +30,8 @@ passwords back.
 
 import json
 
-from hal.compat import hexlify, sha256, unhexlify, urandom
-from hal.errors import StorageError
+from hal.compat import hexlify, hmac_sha256, sha256, unhexlify, urandom
+from hal.errors import DeviceError, StorageError
 from firmware.errors import PosError
 
 SUPERVISOR = "00"
@@ -41,6 +43,11 @@ HASH_ROUNDS = 12000
 LEGACY_ROUNDS = 2000          # hashes written before the count was stored with them
 MAX_ROUNDS = 10 * HASH_ROUNDS  # more in the file is damage (each check would hang the terminal)
 SETUP_MARK = "passwords"      # in the key store: operators.json has existed on this terminal
+# The password key is derived in the key store from its journal key with
+# this label (HMAC as a PRF, a label no journal frame can be: every frame
+# starts with the previous record's MAC, never 16 bytes of 0xFF), so every
+# backend that gives journal_mac() gives it too and the key never leaves.
+PASSWORD_KEY_LABEL = b"\xff" * 16 + b"operators.json password key v1"
 
 
 def password_length(operator_id):
@@ -79,7 +86,7 @@ def seconds_since_2000(t):
     yoe = y - era * 400
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 730485
+    days = era * 146097 + doe - 730425   # 719468 to 1970-01-01, then 10957 days to 2000
     return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
@@ -87,8 +94,12 @@ def valid_operator_id(operator_id):
     return len(operator_id) == 2 and operator_id.isdigit()
 
 
+def _int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _whole(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return _int(value) and value >= 0
 
 
 def _hex(value, length):
@@ -106,11 +117,12 @@ def account_problem(operator_id, account):
     if not valid_operator_id(operator_id) or not isinstance(account, dict):
         return "account %r" % operator_id
     for name in account:
-        if name not in ("salt", "hash", "rounds", "factory", "failures", "locked_until"):
+        if name not in ("salt", "hash", "rounds", "keyed", "factory", "failures", "locked_until"):
             return "account %s: %r" % (operator_id, name)
-    if not _whole(account.get("failures", 0)) or not _whole(account.get("locked_until", 0)):
+    # locked_until may be negative: a clock reset to 1970 is before 2000
+    if not _whole(account.get("failures", 0)) or not _int(account.get("locked_until", 0)):
         return "account %s: counters" % operator_id
-    if not isinstance(account.get("factory", False), bool):
+    if not isinstance(account.get("factory", False), bool) or not isinstance(account.get("keyed", False), bool):
         return "account %s: factory" % operator_id
     if "hash" in account or "salt" in account:
         rounds = account.get("rounds", LEGACY_ROUNDS)
@@ -162,8 +174,14 @@ class Operators:
             data = self._storage.read(self.FILE)
         except StorageError as e:
             return self._damage("cannot be read: %s" % e)
+        try:
+            marked = self._keystore.has_mark(SETUP_MARK)
+        except DeviceError as e:
+            # Without the key store nothing tells a deleted file from a new
+            # terminal, and no hash can be checked: locked, on the safe side.
+            return self._damage("cannot be checked: key store: %s" % e)
         if data is None:
-            if self._keystore.has_mark(SETUP_MARK):
+            if marked:
                 # Passwords were set up here, and now there is no file: a
                 # deletion, not a new terminal. The factory passwords must
                 # not come back (they would unlock every void and refund).
@@ -174,7 +192,7 @@ class Operators:
             self._accounts = parse_accounts(data)
         except ValueError as e:
             return self._damage("damaged: %s" % e)
-        if not self._keystore.has_mark(SETUP_MARK):
+        if not marked:
             self._keystore.set_mark(SETUP_MARK)  # a key store new since the file was written
         return self
 
@@ -209,8 +227,18 @@ class Operators:
     # -- checks ---------------------------------------------------------------
 
     def locked_for(self, operator_id):
-        """Seconds left of a lockout, 0 if none."""
-        left = self._account(operator_id).get("locked_until", 0) - self._now()
+        """Seconds left of a lockout, 0 if none. A lockout never lasts longer
+        than `pw_lockout_s` from now: a clock that went back (a flat RTC
+        battery back at 2000-01-01) must not lock the shop out for years.
+        Such a lockout starts again from now, on disk."""
+        account = self._account(operator_id)
+        left = account.get("locked_until", 0) - self._now()
+        longest = self._settings.pw_lockout_s
+        if left > longest and not self.damaged:
+            account = dict(account)
+            account["locked_until"] = self._now() + longest
+            self._save(operator_id, account)
+            left = longest
         return left if left > 0 else 0
 
     def refuse_if_closed(self, operator_id):
@@ -244,8 +272,9 @@ class Operators:
             cleared = dict(account)
             cleared["failures"] = 0
             cleared["locked_until"] = 0
-            if "hash" in account and account.get("rounds", LEGACY_ROUNDS) < HASH_ROUNDS:
-                # An older, cheaper hash: made again at today's cost.
+            if "hash" in account and (account.get("rounds", LEGACY_ROUNDS) < HASH_ROUNDS
+                                      or not account.get("keyed")):
+                # An older hash (cheaper, or not keyed): made again today's way.
                 cleared.update(self._hashed(password))
             self._save(operator_id, cleared)
             return
@@ -256,8 +285,10 @@ class Operators:
     def _verify(self, operator_id, account, password):
         if "hash" in account:
             salt = unhexlify(account["salt"])
-            rounds = account.get("rounds", LEGACY_ROUNDS)
-            return hexlify(hash_password(password, salt, rounds)) == account["hash"]
+            digest = hash_password(password, salt, account.get("rounds", LEGACY_ROUNDS))
+            if account.get("keyed"):
+                digest = hmac_sha256(self._password_key(), digest)
+            return hexlify(digest) == account["hash"]
         # A factory account has no hash: its password is public. The same
         # work is done anyway, so a guess costs the same on every account.
         hash_password(password, b"\x00" * 8)
@@ -280,8 +311,11 @@ class Operators:
 
     def _hashed(self, password):
         salt = urandom(8)
-        return {"salt": hexlify(salt), "hash": hexlify(hash_password(password, salt)),
-                "rounds": HASH_ROUNDS}
+        digest = hmac_sha256(self._password_key(), hash_password(password, salt))
+        return {"salt": hexlify(salt), "hash": hexlify(digest), "rounds": HASH_ROUNDS, "keyed": True}
+
+    def _password_key(self):
+        return self._keystore.journal_mac(PASSWORD_KEY_LABEL)
 
     def change(self, operator_id, new_password):
         if not valid_operator_id(operator_id):

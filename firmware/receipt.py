@@ -124,7 +124,13 @@ def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_
         if with_qr:
             data = txn_verification_data(settings, txn, copy, reprint_no).decode()
             lines.append(("qr", data + "|" + code))
-    if copy == MERCHANT_COPY:
+    cvm = txn.get("cvm")
+    if cvm == "no_pin_no_signature":
+        # 小额双免: the cardholder neither keyed a PIN nor signs.
+        lines.append(("bold", "免密免签 NO PIN, NO SIGNATURE REQUIRED"))
+    elif cvm == "no_signature":
+        lines.append(("bold", "免签 NO SIGNATURE REQUIRED"))
+    elif copy == MERCHANT_COPY:
         lines += [
             ("normal", "持卡人签名 CARDHOLDER SIGNATURE:"),
             ("normal", ""),
@@ -157,8 +163,31 @@ def settlement_lines(settings, report, reprint=False):
     for kind, label in (("sale", "消费 SALE"), ("void", "撤销 VOID"), ("refund", "退货 REFUND")):
         lines.append(("normal", escpos.justify(label, "%d   %s" % (
             totals[kind + "_count"], format_amount(totals[kind + "_amount"])))))
+    channels = report.get("channels") or {}
+    if channels:
+        lines.append(("rule", RULE))
+        lines.append(("normal", "扫码收款 QR PAYMENTS"))
+        for channel in sorted(channels):
+            row = channels[channel]
+            lines.append(("normal", escpos.justify(CHANNEL_LABELS.get(channel, channel), "%d   %s" % (
+                row["count"], format_amount(row["amount"])))))
     lines.append(("rule", RULE))
     lines.append(("bold", "对账平 BALANCED" if report["balanced"] else "对账不平 UNBALANCED"))
+    fee_rows = report.get("fees")
+    if fee_rows:
+        # What the acquirer keeps (费率): per class, computed per transaction
+        # in fen, half up (firmware/fees.py). Cards are balanced above; this
+        # is the merchant's own arithmetic of what reaches the bank account.
+        lines.append(("rule", RULE))
+        lines.append(("normal", escpos.justify("手续费 FEES", "交易额/手续费/净额")))
+        for name, label in (("debit", "借记卡 DEBIT"), ("credit", "贷记卡 CREDIT"), ("qr", "扫码 QR"),
+                            ("total", "合计 TOTAL")):
+            row = fee_rows.get(name)
+            if row is None:
+                continue
+            lines.append(("normal", label))
+            lines.append(("normal", escpos.justify("", "%s/%s/%s" % (
+                format_amount(row["gross"]), format_amount(row["fee"]), format_amount(row["net"])))))
     unconfirmed = report.get("unconfirmed") or []
     if unconfirmed:
         # Refunds the host answered 94 on a resend: not in the totals, not
@@ -172,6 +201,25 @@ def settlement_lines(settings, report, reprint=False):
     if reprint:
         lines.append(("title", "重打印凭证 REPRINT"))
     return lines
+
+
+def decommission_lines(settings, time_text, batch, last_trace):
+    """The slip a returned terminal prints before its wipe (退机凭条)."""
+    return [
+        ("title", "退机凭条 DEVICE RETURN"),
+        ("rule", RULE),
+        ("normal", "商户名称 MERCHANT NAME:"),
+        ("normal", settings.merchant_name),
+        ("normal", "商户编号 MERCHANT NO:" + settings.merchant_id),
+        ("normal", "终端编号 TERMINAL NO:" + settings.terminal_id),
+        ("normal", "日期/时间 DATE/TIME:"),
+        ("normal", _date_time(time_text)),
+        ("normal", "已结算,无未完成交易 SETTLED, NOTHING OWED"),
+        ("normal", "下一批次 NEXT BATCH:%06d" % batch),
+        ("normal", "最后凭证号 LAST VOUCHER:%06d" % last_trace),
+        ("rule", RULE),
+        ("normal", "密钥及数据将被清除 KEYS AND DATA WIPED"),
+    ]
 
 
 def unconfirmed_refund_lines(settings, txn):

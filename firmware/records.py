@@ -37,8 +37,9 @@ OPT_REPORT = REPORT + (NONE,)
 # opens it; `kept` is the condensed copy compact() writes after a settlement.
 TXN_REQUIRED = {"type": STR, "amount": INT, "state": STR}
 TXN_OPTIONAL = {"mti": STR, "time": STR, "op": STR, "req": DICT, "pan": OPT_STR, "exp": OPT_STR,
-                "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT, "channel": STR}
-KEPT_OPTIONAL = {"order": STR, "rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR,
+                "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT, "channel": STR,
+                "order": STR, "cvm": STR}
+KEPT_OPTIONAL = {"rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR,
                  "tc": OPT_STR, "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST,
                  "copies_started": LIST, "reprints": INT}
 
@@ -109,18 +110,23 @@ class RecordSchemas:
         for name in required:
             if name not in record:
                 return "%s: missing %s" % (kind, name)
-            problem = _misfit(record[name], required[name])
-            if problem:
-                return "%s: %s %s" % (kind, name, problem)
+            types = required[name]
+            if type(record[name]) not in types:   # the fast path: a plain type that fits
+                problem = _misfit(record[name], types)
+                if problem:
+                    return "%s: %s %s" % (kind, name, problem)
+        if len(record) == len(required) + 1:
+            return None   # no optional field
         for name in record:
             if name == "k" or name in required:
                 continue
             types = optional.get(name)
             if types is None:
                 return "%s: unexpected field %s" % (kind, name)
-            problem = _misfit(record[name], types)
-            if problem:
-                return "%s: %s %s" % (kind, name, problem)
+            if type(record[name]) not in types:
+                problem = _misfit(record[name], types)
+                if problem:
+                    return "%s: %s %s" % (kind, name, problem)
         return None
 
     def check(self, record):

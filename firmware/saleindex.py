@@ -125,15 +125,13 @@ class SaleIndex:
 
     def write_next(self, added, refunds, keep):
         """Write generation gen+1: this one's entries (with `refunds`, rrn ->
-        fen refunded since, folded in) merged with `added` (new entries),
-        the newest `keep` sales in all. -> the new generation. Raises
-        StorageError (the old generation is untouched)."""
+        fen refunded since, folded in) merged with `added` (encoded lines of
+        new entries, generation gen+1), the newest `keep` sales in all. ->
+        the new generation. Raises StorageError (the old one is untouched)."""
         gen = self.gen + 1
         name = index_name(gen)
         self._storage.remove(name)   # a leftover of a settlement a power cut stopped
-        for entry in added:
-            entry["gen"] = gen
-        added = sorted(added, key=lambda e: e["rrn"])
+        added.sort()                 # lines begin with the RRN
         oldest = self._oldest_gen_kept(len(added), keep)
         out = []
 
@@ -146,8 +144,9 @@ class SaleIndex:
         for entry in self.lines():
             if entry["gen"] < oldest:
                 continue
-            while new_at < len(added) and added[new_at]["rrn"] < entry["rrn"]:
-                out.append(encode_line(added[new_at]))
+            rrn = entry["rrn"].encode()
+            while new_at < len(added) and added[new_at][:RRN].rstrip() < rrn:
+                out.append(added[new_at])
                 new_at += 1
             if entry["rrn"] in refunds:
                 entry["refunded"] += refunds[entry["rrn"]]
@@ -155,8 +154,10 @@ class SaleIndex:
             if len(out) * LINE >= WRITE_CHUNK:
                 flush()
         while new_at < len(added):
-            out.append(encode_line(added[new_at]))
+            out.append(added[new_at])
             new_at += 1
+            if len(out) * LINE >= WRITE_CHUNK:
+                flush()
         flush()
         if self._storage.size(name) == 0:
             self._storage.append(name, b"")

@@ -56,7 +56,7 @@ def unsettled(storage, keystore):
         owed.append("%d reversal(s) not answered" % len(state.pending_reversals()))
     if state.pending_refunds():
         owed.append("%d refund(s) not answered" % len(state.pending_refunds()))
-    if state.batch_txns():
+    if not state.batch_is_empty():
         owed.append("batch %06d not settled (%d transaction(s))" % (state.batch, len(state.batch_txns())))
     return owed
 

@@ -123,7 +123,9 @@ class Text(Rule):
             return self.what()
 
     def bad_values(self):
-        bad = ["", self.prefix + "x" * self.hi + "x", 5, None, True, [self.prefix]]
+        bad = [self.prefix + "x" * self.hi + "x", 5, None, True, [self.prefix]]
+        if self.lo > 0:
+            bad.append("")
         if self.lo > 1 + len(self.prefix):
             bad.append(self.prefix + "0")
         good = self.prefix + "0" * (self.lo - len(self.prefix))
@@ -169,8 +171,18 @@ SETTINGS = (
     ("receipt_copies", 2, Whole(1, 2)),
     ("qr_poll_ms", 3000, Whole(100, 10000)),             # how often a QR order being paid is queried
     ("qr_wait_ms", 45000, Whole(1000, 120000)),          # then it is cancelled (wallets give up near 45-60 s)
+    # 小额双免 (QuickPass): a contactless sale at or below these needs no PIN / no
+    # signature; 1000.00 yuan is UnionPay's default since 2018-06-01 (flows/common.quick_pass).
+    ("qps_no_pin_limit_fen", 100000, Whole(0, 10000000)),
+    ("qps_no_signature_limit_fen", 100000, Whole(0, 10000000)),
+    # Merchant discount rates (firmware/fees.py): basis points (0.50 % = 50), caps in fen (0: none).
+    ("fee_debit_bp", 50, Whole(0, 1000)),
+    ("fee_debit_cap_fen", 2000, Whole(0, 100000000)),
+    ("fee_credit_bp", 60, Whole(0, 1000)),
+    ("fee_qr_bp", 38, Whole(0, 1000)),
     ("receipt_qr", True, Flag()),                       # the printer prints QR codes (ESC/POS GS ( k)
     ("test_protocol", False, Flag()),                   # the HIL test port; off in a production build
+    ("allow_volatile_storage", False, Flag()),          # EMULATOR ONLY: take payments on storage that cannot fsync
 )
 
 

@@ -13,10 +13,10 @@ closes the `settling` record with a result: the host did not settle.
 """
 
 from hal.errors import DeviceError, StorageError
-from firmware import online, receipt
+from firmware import fees, online, receipt
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError
-from firmware.terminal import APPROVED, UNCONFIRMED
+from firmware.terminal import APPROVED, REFUND, SALE, UNCONFIRMED, VOID
 
 BALANCED = "1"
 
@@ -36,8 +36,9 @@ async def settle_batch(app):
     balanced = (reply.get(48) or "")[30:31] == BALANCED
     if not balanced:
         await _batch_upload(app, batch)
-    report = {"batch": batch, "time": online.now_text(app), "totals": totals, "balanced": balanced}
-    unconfirmed = [{"trace": t["trace"], "amount": t["amount"]} for t in state.batch_txns()
+    report = {"batch": batch, "time": online.now_text(app), "totals": totals, "balanced": balanced,
+              "channels": state.channel_totals(batch), "fees": fee_report(app, batch)}
+    unconfirmed = [{"trace": t["trace"], "amount": t["amount"]} for t in state.iter_batch()
                    if t["state"] == UNCONFIRMED]
     if unconfirmed:
         report["unconfirmed"] = unconfirmed
@@ -55,6 +56,21 @@ async def settle_batch(app):
         app.service_done("journal")
     app.log("batch %06d settled (%s)", batch, "balanced" if balanced else "unbalanced")
     return report
+
+
+def fee_report(app, batch):
+    """Gross, fee and net by class (debit, credit, qr) and in total, from
+    the batch's money still standing: sales not voided, less refunds."""
+    state = app.state
+    items = []
+    for txn in state.batch_txns(batch):
+        if txn["state"] != APPROVED or txn["type"] == VOID:
+            continue
+        if txn["type"] == SALE and state.voided_by(txn):
+            continue
+        sign = -1 if txn["type"] == REFUND else 1
+        items.append((fees.card_class(txn), sign * txn["amount"]))
+    return fees.totals(items, fees.rates_from(app.settings))
 
 
 async def _exchange(app, mti, fields):
@@ -92,7 +108,7 @@ async def _batch_upload(app, batch):
     """Every approved transaction of the batch, then the end marker."""
     state = app.state
     uploaded = 0
-    for txn in state.batch_txns(batch):
+    for txn in state.iter_batch(batch):
         if txn["state"] != APPROVED:
             continue
         await _exchange(app, "0320", online.batch_upload_fields(app, batch, state.reserve_trace(), txn))

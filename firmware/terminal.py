@@ -36,9 +36,10 @@ the flows ask are answered through indices kept up to date as records
 apply: by RRN, the voids of a sale, the refunds of an RRN.
 """
 
+from hal.compat import collect_garbage
 from hal.errors import StorageError
 from firmware.records import RecordSchemas
-from firmware.saleindex import SaleIndex
+from firmware.saleindex import SaleIndex, encode_line
 
 SALE = "sale"
 VOID = "void"
@@ -56,6 +57,7 @@ UNCONFIRMED = "unconfirmed"  # a refund resend answered 94: the host holds anoth
                              # its trace; never paid as far as we know (call the acquirer)
 
 MAX_TRACE = 999999
+KEY_BASE = MAX_TRACE + 1   # batch and trace as one int (no heap of its own under MicroPython)
 MAX_BATCH = 999999
 
 TXN_RESERVE = 16 * 1024   # bytes a new transaction leaves free for closing records
@@ -64,7 +66,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed", "copies_started", "reprints", "channel", "order")
+               "printed", "copies_printed", "copies_started", "reprints", "channel", "order", "cvm")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -73,13 +75,123 @@ KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", 
 HANDLER_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 
 
+GC_EVERY = 100            # records replayed between collections at boot (hal.compat.collect_garbage)
 TRACE_BLOCK = 20          # traces reserved by one write of the trace mark
 TRACE_MARK = "trace.mark"
+
+
+def _u32(value):
+    return value.to_bytes(4, "big")
+
+
+# A cold transaction is one bytes object (a tuple of five and a bytes of
+# offsets cost twice as much of a 1 MiB heap):
+#     type code | state code | len(channel) + 1 (0: a card) | amount (6) | channel | offsets (4 each)
+TYPE_CODES = (SALE, VOID, REFUND)
+STATE_CODES = (SENT, APPROVED, DECLINED, UNKNOWN, REVERSED, NOT_SENT, UNCONFIRMED, WAITING)
+
+
+def _pack(txn, where):
+    """-> the cold form of a txn, or None if it has no code (it stays hot)."""
+    if txn["type"] not in TYPE_CODES or txn["state"] not in STATE_CODES:
+        return None
+    channel = _channel(txn)
+    name = channel.encode() if channel is not None else b""
+    if len(name) > 250 or not 0 <= txn["amount"] < 1 << 48:
+        return None
+    return (bytes((TYPE_CODES.index(txn["type"]), STATE_CODES.index(txn["state"]),
+                   0 if channel is None else len(name) + 1)) +
+            txn["amount"].to_bytes(6, "big") + name + where)
+
+
+def _unpack(packed):
+    """-> (type, state, amount, offsets, channel) of a cold txn."""
+    size = packed[2]
+    channel = packed[9:8 + size].decode() if size else None
+    return (TYPE_CODES[packed[0]], STATE_CODES[packed[1]], int.from_bytes(packed[3:9], "big"),
+            packed[9 + max(size - 1, 0):], channel)
+
+
+def txn_key(batch, trace):
+    """A transaction's key: batch and trace as one int."""
+    return batch * KEY_BASE + trace
+
+
+def _channel(txn):
+    """The wallet of a QR payment ("qr" if it names none), None for a card."""
+    if txn.get("order"):
+        return txn.get("channel") or "qr"
+    return None
+
+
+def _rrn_key(rrn):
+    """An RRN as a dict key: its number when it is all digits (a small int
+    takes no heap of its own under MicroPython: 1,000 of them as strings
+    cost 100 KB of a 1 MiB heap), else the text."""
+    return int(rrn) if rrn.isdigit() else rrn
 
 
 def _trace_after(trace, n=1):
     """The trace `n` after `trace`, wrapping 999999 -> 1."""
     return (trace + n - 1) % MAX_TRACE + 1
+
+
+class ShardedDict:
+    """A dict in SHARDS small ones. Under MicroPython a dict of a 1,000
+    entries is one table of 16-20 KB that must be found in one piece each
+    time it grows; on a 1 MiB heap fragmented by a boot's garbage that
+    fails (MemoryError) while half the heap is free. Small tables fit."""
+
+    SHARDS = 16
+
+    def __init__(self):
+        self._shards = [{} for _ in range(self.SHARDS)]
+
+    def _shard(self, key):
+        return self._shards[hash(key) & (self.SHARDS - 1)]
+
+    def get(self, key, default=None):
+        return self._shard(key).get(key, default)
+
+    def __getitem__(self, key):
+        return self._shard(key)[key]
+
+    def __setitem__(self, key, value):
+        self._shard(key)[key] = value
+
+    def __contains__(self, key):
+        return key in self._shard(key)
+
+    def __len__(self):
+        return sum(len(shard) for shard in self._shards)
+
+
+class ChunkedList:
+    """An append-only list in chunks of CHUNK items, for the same reason."""
+
+    CHUNK = 128
+
+    def __init__(self):
+        self._chunks = []
+
+    def append(self, item):
+        if not self._chunks or len(self._chunks[-1]) >= self.CHUNK:
+            self._chunks.append([])
+        self._chunks[-1].append(item)
+
+    def __iter__(self):
+        for chunk in self._chunks:
+            for item in chunk:
+                yield item
+
+    def backwards(self):
+        for index in range(len(self._chunks) - 1, -1, -1):
+            chunk = self._chunks[index]
+            for at in range(len(chunk) - 1, -1, -1):
+                yield chunk[at]
+
+    def __len__(self):
+        return sum(len(chunk) for chunk in self._chunks)
 
 
 class TraceMark:
@@ -139,12 +251,15 @@ class TerminalState:
         self.batch = 1
         self.last_trace = 0
         self.jumped_traces = 0    # how far load() moved last_trace on to the trace mark
-        self.txns = {}            # (batch, trace) -> txn dict
-        self.order = []           # (batch, trace) in journal order
-        self._sale_by_rrn = {}    # rrn -> key of a sale journaled by a `txn` record (not `kept`)
+        # Keys are txn_key(batch, trace): one int (a tuple would be 32 bytes
+        # of heap a transaction).
+        self.txns = ShardedDict()  # key -> txn dict (hot) or its packed form (cold)
+        self.order = ChunkedList()  # keys in journal order
+        self._sale_by_rrn = ShardedDict()    # _rrn_key(rrn) -> key of a sale (`txn`, not `kept`)
         self._voids_of = {}       # key of a sale -> keys of its voids
         self._refunds_of = {}     # rrn of a sale -> keys of refunds against it
-        self._txn_at = {}         # key -> where its `txn` record is in the journal (its request)
+        self._where = {}          # key of a hot txn -> where its records are in the journal (4 bytes each)
+        self._kept = {}           # keys of `kept` transactions (settled: already in the sale index)
         self.settled_batches = []
         self.last_settlement = None   # the report dict of the last settlement
         self.last_printed = None      # ("txn", (batch, trace)) or ("settle", batch)
@@ -157,7 +272,11 @@ class TerminalState:
         schema (or its handler) never stops the boot: it is quarantined to
         a side file and named in `problems` (the app then needs service)."""
         self.problems = []
+        count = 0
         for record in self._journal.replay():
+            count += 1
+            if count % GC_EVERY == 0:
+                collect_garbage()
             problem = self._schemas.problem(record)
             if problem is None:
                 try:
@@ -168,6 +287,7 @@ class TerminalState:
             self._journal.quarantine(record)
             self.problems.append("record quarantined (%s)" % problem)
         self.problems = self._journal.problems + self.problems
+        collect_garbage()   # the replay's garbage, before the boot goes on
         mark = self._marks.read()
         if self._marks.problem:
             self.problems.append(self._marks.problem)
@@ -215,24 +335,37 @@ class TerminalState:
         Call only with no pending work (settlement clears it first)."""
         if not self.batch_is_empty():
             return   # the new batch has begun: compacted at its settlement
-        added = []
-        refunds = {}
+        added = []       # index lines of this batch's approved sales (encoded: 160 bytes each in RAM)
+        refunds = {}     # rrn of an older sale -> fen refunded against it in this batch
+        kept_keys = []
+        last = None
+        gen = self.index.gen + 1
         for key in self.order:
+            kind, state, amount, _, _ = self._brief(key)
+            if state != APPROVED:
+                continue
+            last = key
             txn = self.txns[key]
-            if key in self._txn_at and txn["state"] == APPROVED:
-                if txn["type"] == SALE and txn.get("rrn"):
-                    added.append(self._index_entry(txn))
-                elif txn["type"] == REFUND:
-                    rrn = (txn.get("orig") or {}).get("rrn")
-                    if rrn and rrn not in self._sale_by_rrn:
-                        refunds[rrn] = refunds.get(rrn, 0) + txn["amount"]
+            if type(txn) is dict and not txn.get("printed"):
+                kept_keys.append(key)
+            if key in self._kept or kind not in (SALE, REFUND):
+                continue   # a kept one is in the index already
+            txn = self._get(key)
+            if kind == SALE:
+                if txn.get("rrn"):
+                    added.append(encode_line(self._index_entry(txn, gen)))
+            else:
+                rrn = (txn.get("orig") or {}).get("rrn")
+                if rrn and _rrn_key(rrn) not in self._sale_by_rrn:   # else counted in its sale's line
+                    refunds[rrn] = refunds.get(rrn, 0) + amount
         old_gen = self.index.gen
-        gen = self.index.write_next(added, refunds, MAX_KEPT_TXNS)
+        self.index.write_next(added, refunds, MAX_KEPT_TXNS)
+        if last is not None and last not in kept_keys:
+            kept_keys.append(last)
         keep = []
-        last = self.last_txn()
         for key in self.order:
-            txn = self.txns[key]
-            if txn is last or (txn["state"] == APPROVED and not txn.get("printed")):
+            if key in kept_keys:
+                txn = self._get(key)
                 kept = {"k": "kept"}
                 for name in KEPT_FIELDS:
                     if name in txn:
@@ -253,16 +386,17 @@ class TerminalState:
         except StorageError:
             self.index.remove(gen)   # the journal still names the old generation
             raise
+        # Again from the new journal: every record's place in it is new.
         self._reset()
-        self._apply(snapshot)
-        for kept in keep:
-            self._apply(kept)
+        for record in self._journal.replay():
+            self._apply(record)
         self.index.remove(old_gen)
 
-    def _index_entry(self, sale):
-        """The sale index line of a settled sale."""
+    def _index_entry(self, sale, gen):
+        """The sale index entry of a settled sale."""
         entry = {"rrn": sale["rrn"], "batch": sale["batch"], "trace": sale["trace"], "amount": sale["amount"],
-                 "refunded": self.refunded_total(sale), "voided": bool(self.voided_by(sale))}
+                 "refunded": self.refunded_total(sale), "gen": gen,
+                 "voided": self._approved_void(txn_key(sale["batch"], sale["trace"])) is not None}
         for name in ("pan", "exp", "mode", "pan_sealed"):
             if sale.get(name):
                 entry[name] = sale[name]
@@ -289,89 +423,110 @@ class TerminalState:
     def _on_kept(self, r):
         # Only for receipts: its refunds and voids are counted in the sale
         # index, so it takes no part in the indices below.
-        self._add_txn(r)
+        key = self._add_txn(r)
+        self._kept[key] = True
+        self._cool(key)
 
     def _on_trace(self, r):
         self.last_trace = r["trace"]
 
     def _on_txn(self, r):
-        txn = self._add_txn(r)
-        txn["tries"] = 0
+        key = self._add_txn(r)
+        self.txns[key]["tries"] = 0
         self.last_trace = r["trace"]
-        key = (r["batch"], r["trace"])
-        self._txn_at[key] = self._journal.last_offset
         orig = r.get("orig") or {}
         if r["type"] == VOID and "trace" in orig:
-            self._voids_of.setdefault((orig.get("batch"), orig["trace"]), []).append(key)
+            self._voids_of.setdefault(txn_key(orig.get("batch") or 0, orig["trace"]), []).append(key)
         elif r["type"] == REFUND and orig.get("rrn"):
             self._refunds_of.setdefault(orig["rrn"], []).append(key)
 
     def _add_txn(self, r):
         txn = dict(r)
         del txn["k"]
-        key = (r["batch"], r["trace"])
+        key = txn_key(r["batch"], r["trace"])
         self.txns[key] = txn
         self.order.append(key)
-        return txn
+        self._where[key] = _u32(self._journal.last_offset)
+        return key
+
+    # Records about a transaction already opened: the same steps for every
+    # kind, then the kind's own fold (_fold_<kind>, on the txn dict alone,
+    # so that a transaction kept on disk is rebuilt by the same code).
 
     def _on_reply(self, r):
-        txn = self.find(r["batch"], r["trace"])
-        if txn is not None:
-            for name in r:
-                if name != "k":
-                    txn[name] = r[name]
-            if txn["type"] == SALE and r.get("rrn"):
-                self._sale_by_rrn[r["rrn"]] = (r["batch"], r["trace"])
-            if txn["state"] in (APPROVED, DECLINED) and "req" in txn:
-                # The request only serves a reversal or a resend: a final
-                # answer ends that (and it is most of a transaction's RAM).
-                del txn["req"]
-
-    def _restore_request(self, txn):
-        """An answered transaction that turns out to need reversing after all
-        (the card refused the approval): its request back from the journal."""
-        if "req" not in txn:
-            at = self._txn_at.get((txn["batch"], txn["trace"]))
-            record = self._journal.read_record(at) if at is not None else None
-            if record is not None and "req" in record:
-                txn["req"] = record["req"]
+        txn = self._txn_record(r)
+        if txn is not None and txn["type"] == SALE and r.get("rrn"):
+            self._sale_by_rrn[_rrn_key(r["rrn"])] = txn_key(r["batch"], r["trace"])
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _on_unknown(self, r):
-        txn = self.find(r["batch"], r["trace"])
+        txn = self._txn_record(r)
         if txn is not None:
             self._restore_request(txn)
-            txn["state"] = UNKNOWN
-            txn["reason"] = r["reason"]
 
     def _on_offline(self, r):
-        txn = self.find(r["batch"], r["trace"])
-        if txn is not None:
-            txn["state"] = NOT_SENT
+        self._txn_record(r)
+        self._cool(txn_key(r["batch"], r["trace"]))
 
     def _on_reversal(self, r):
-        txn = self.find(r["batch"], r["trace"])
+        self._txn_record(r)
+        self._cool(txn_key(r["batch"], r["trace"]))
+
+    def _on_resend(self, r):
+        self._txn_record(r)
+
+    def _on_chip(self, r):
+        self._txn_record(r)
+        self._cool(txn_key(r["batch"], r["trace"]))
+
+    def _on_printing(self, r):
+        self._txn_record(r)
+        self._cool(txn_key(r["batch"], r["trace"]))
+
+    def _on_printed(self, r):
+        if self._txn_record(r) is not None:
+            self.last_printed = ("txn", (r["batch"], r["trace"]))
+        self._cool(txn_key(r["batch"], r["trace"]))
+
+    def _txn_record(self, r):
+        key = txn_key(r["batch"], r["trace"])
+        txn = self._hot(key)
         if txn is None:
-            return
+            return None
+        self._where[key] += _u32(self._journal.last_offset)
+        getattr(self, "_fold_" + r["k"])(txn, r)
+        return txn
+
+    def _fold_reply(self, txn, r):
+        for name in r:
+            if name != "k":
+                txn[name] = r[name]
+        if txn["state"] in (APPROVED, DECLINED) and "req" in txn:
+            # The request only serves a reversal or a resend: a final
+            # answer ends that (and it is most of a transaction's RAM).
+            del txn["req"]
+
+    def _fold_unknown(self, txn, r):
+        txn["state"] = UNKNOWN
+        txn["reason"] = r["reason"]
+
+    def _fold_offline(self, txn, r):
+        txn["state"] = NOT_SENT
+
+    def _fold_reversal(self, txn, r):
         txn["tries"] = txn.get("tries", 0) + r.get("tries", 1)
         if r["result"] == "done":
             txn["state"] = REVERSED
         elif r["result"] == "failed":
             txn["reversal_failed"] = True
 
-    def _on_resend(self, r):
-        txn = self.find(r["batch"], r["trace"])
-        if txn is not None:
-            txn["tries"] = txn.get("tries", 0) + 1
+    def _fold_resend(self, txn, r):
+        txn["tries"] = txn.get("tries", 0) + 1
 
-    def _on_chip(self, r):
-        txn = self.find(r["batch"], r["trace"])
-        if txn is not None:
-            txn["tc"] = r["tc"]
+    def _fold_chip(self, txn, r):
+        txn["tc"] = r["tc"]
 
-    def _on_printing(self, r):
-        txn = self.find(r["batch"], r["trace"])
-        if txn is None:
-            return
+    def _fold_printing(self, txn, r):
         if r["reprint"]:
             # Every reprint has its own number (its verification code says
             # which it is), never reused after a power cut.
@@ -379,15 +534,84 @@ class TerminalState:
         else:
             txn["copies_started"] = (txn.get("copies_started") or []) + [r["copy"]]
 
-    def _on_printed(self, r):
-        key = (r["batch"], r["trace"])
+    def _fold_printed(self, txn, r):
+        if r.get("copy"):
+            txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
+        if r.get("all", True):
+            txn["printed"] = True
+
+    def _restore_request(self, txn):
+        """An answered transaction that turns out to need reversing after all
+        (the card refused the approval): its request back from the journal."""
+        if "req" not in txn:
+            where = self._where[txn_key(txn["batch"], txn["trace"])]
+            record = self._journal.read_record(int.from_bytes(where[:4], "big"))
+            if record is not None and "req" in record:
+                txn["req"] = record["req"]
+
+    # -- hot and cold transactions -------------------------------------------
+    # A transaction with work owed (outcome unknown, receipt not printed) is
+    # "hot": its dict stays in RAM. A finished one is "cold": RAM keeps only
+    # (type, state, amount, where its records are in the journal, QR wallet) for totals
+    # and checks; the whole dict is rebuilt from its records when asked for.
+
+    def _cool(self, key):
         txn = self.txns.get(key)
-        if txn is not None:
-            if r.get("copy"):
-                txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
-            if r.get("all", True):
-                txn["printed"] = True
-            self.last_printed = ("txn", key)
+        if type(txn) is not dict or txn["state"] in (SENT, UNKNOWN, WAITING):
+            return
+        if txn["state"] == APPROVED and not txn.get("printed"):
+            return
+        packed = _pack(txn, self._where[key])
+        if packed is not None:
+            del self._where[key]
+            self.txns[key] = packed
+
+    def _hot(self, key):
+        """The live dict of a transaction (rebuilt, and kept, if cold), or None."""
+        txn = self.txns.get(key)
+        if txn is None or type(txn) is dict:
+            return txn
+        where = _unpack(txn)[3]
+        txn = self._rebuilt(key)
+        self.txns[key] = txn
+        self._where[key] = where
+        return txn
+
+    def _get(self, key):
+        """The dict of a transaction: live if hot, a rebuilt copy if cold."""
+        txn = self.txns.get(key)
+        if txn is None or type(txn) is dict:
+            return txn
+        return self._rebuilt(key)
+
+    def _brief(self, key):
+        """(type, state, amount, ...) of a transaction, without rebuilding it."""
+        txn = self.txns[key]
+        if type(txn) is dict:
+            return txn["type"], txn["state"], txn["amount"], None, _channel(txn)
+        return _unpack(txn)
+
+    def _rebuilt(self, key):
+        txn = None
+        txn = self.txns[key]
+        where = self._where[key] if type(txn) is dict else _unpack(txn)[3]
+        txn = None
+        for at in range(0, len(where), 4):
+            r = self._journal.read_record(int.from_bytes(where[at:at + 4], "big"))
+            if r is None:
+                continue   # the file changed under us: what can be read stands
+            if r["k"] in ("txn", "kept"):
+                txn = dict(r)
+                del txn["k"]
+                if r["k"] == "txn":
+                    txn["tries"] = 0
+            elif txn is not None:
+                getattr(self, "_fold_" + r["k"])(txn, r)
+        if txn is None:
+            brief = self._brief(key)   # unreadable: what RAM knows
+            txn = {"batch": key // KEY_BASE, "trace": key % KEY_BASE, "type": brief[0], "state": brief[1],
+                   "amount": brief[2]}
+        return txn
 
     def _on_settling(self, r):
         # Opened before the 0500 leaves; a result closes it unsettled (the
@@ -425,25 +649,25 @@ class TerminalState:
     # -- questions the flows ask ------------------------------------------------
 
     def find(self, batch, trace):
-        return self.txns.get((batch, trace))
+        return self._get(txn_key(batch, trace))
 
     def find_in_batch(self, trace):
-        return self.txns.get((self.batch, trace))
+        return self._get(txn_key(self.batch, trace))
 
     def find_trace_any_batch(self, trace):
         """Newest transaction with that trace, in any batch (RAM, then the
         sale index: a scan, only for the void flow's error message)."""
-        for key in reversed(self.order):
-            if key[1] == trace:
-                return self.txns[key]
+        for key in self.order.backwards():
+            if key % KEY_BASE == trace:
+                return self._get(key)
         return self._indexed_sale(self.index.find_trace(trace))
 
     def find_by_rrn(self, rrn):
         """The sale with this RRN: in the current batch (O(1)), else in the
         sale index of settled batches (O(log n) reads)."""
-        key = self._sale_by_rrn.get(rrn)
+        key = self._sale_by_rrn.get(_rrn_key(rrn))
         if key is not None:
-            return self.txns[key]
+            return self._get(key)
         return self._indexed_sale(self.index.find(rrn))
 
     def _indexed_sale(self, entry):
@@ -456,13 +680,26 @@ class TerminalState:
         sale["indexed"] = True
         return sale
 
-    def batch_txns(self, batch=None):
+    def iter_batch(self, batch=None):
+        """The batch's transactions one at a time (a settled one: those
+        still in RAM), never all rebuilt at once."""
         batch = self.batch if batch is None else batch
-        return [self.txns[k] for k in self.order if k[0] == batch]
+        for key in self.order:
+            if key // KEY_BASE == batch:
+                yield self._get(key)
+
+    def batch_txns(self, batch=None):
+        return list(self.iter_batch(batch))
+
+    def transactions(self):
+        """{(batch, trace): txn} of every transaction in RAM, each rebuilt
+        whole: for tests and tools on a desktop (on a handset it would
+        hold a whole batch of dicts at once)."""
+        return dict(((key // KEY_BASE, key % KEY_BASE), self._get(key)) for key in self.order)
 
     def batch_is_empty(self):
         for key in self.order:
-            if key[0] == self.batch:
+            if key // KEY_BASE == self.batch:
                 return False
         return True
 
@@ -471,62 +708,95 @@ class TerminalState:
         was voided), or None. O(voids of the sale)."""
         if sale.get("voided"):
             return True
-        for txn in self._children(sale, VOID):
-            if txn["state"] == APPROVED:
-                return txn
+        key = self._approved_void(txn_key(sale["batch"], sale["trace"]))
+        return self._get(key) if key is not None else None
+
+    def _approved_void(self, sale_key):
+        for key in self._voids_of.get(sale_key) or ():
+            if key in self.txns and self._brief(key)[1] == APPROVED:
+                return key
         return None
 
     def pending_children(self, sale, kind):
-        return [t for t in self._children(sale, kind) if t["state"] in (SENT, UNKNOWN, UNCONFIRMED)]
+        return [self._get(k) for k in self._children(sale, kind)
+                if self._brief(k)[1] in (SENT, UNKNOWN, UNCONFIRMED)]
 
     def refunded_total(self, sale):
         """Fen refunded so far against this sale (approved refunds).
         O(refunds of the sale)."""
         # `refunded`: what settled batches refunded (the sale index's count)
-        return sale.get("refunded", 0) + sum(t["amount"] for t in self._children(sale, REFUND)
-                                             if t["state"] == APPROVED)
+        total = sale.get("refunded", 0)
+        for key in self._children(sale, REFUND):
+            kind, state, amount, _, _ = self._brief(key)
+            if state == APPROVED:
+                total += amount
+        return total
 
     def _children(self, sale, kind):
         if kind == VOID:
-            keys = self._voids_of.get((sale["batch"], sale["trace"])) or ()
+            keys = self._voids_of.get(txn_key(sale["batch"], sale["trace"])) or ()
         else:
-            keys = self._refunds_of.get(sale.get("rrn")) or () if sale.get("rrn") else ()
-        return [self.txns[key] for key in keys if key in self.txns]
+            keys = (self._refunds_of.get(sale["rrn"]) or ()) if sale.get("rrn") else ()
+        return [key for key in keys if key in self.txns]
+
+    def _hot_where(self, test):
+        """Hot transactions (work owed) that pass test(txn), in journal order."""
+        return [self.txns[k] for k in self.order if type(self.txns[k]) is dict and test(self.txns[k])]
 
     def pending_reversals(self):
         """Sales and voids whose outcome is unknown: the host may have
         applied them, so they must be reversed before anything else."""
-        return [self.txns[k] for k in self.order
-                if self.txns[k]["state"] in (SENT, UNKNOWN, WAITING) and self.txns[k]["type"] in (SALE, VOID)]
+        return self._hot_where(lambda t: t["state"] in (SENT, UNKNOWN, WAITING) and t["type"] in (SALE, VOID))
 
     def pending_refunds(self):
         """Refunds sent without a usable answer: resent with the same trace."""
-        return [self.txns[k] for k in self.order
-                if self.txns[k]["state"] in (SENT, UNKNOWN) and self.txns[k]["type"] == REFUND]
+        return self._hot_where(lambda t: t["state"] in (SENT, UNKNOWN) and t["type"] == REFUND)
 
     def unprinted(self):
-        return [self.txns[k] for k in self.order
-                if self.txns[k]["state"] == APPROVED and not self.txns[k].get("printed")]
+        return self._hot_where(lambda t: t["state"] == APPROVED and not t.get("printed"))
 
     def last_txn(self):
-        for key in reversed(self.order):
-            if self.txns[key]["state"] == APPROVED:
-                return self.txns[key]
+        for key in self.order.backwards():
+            if self._brief(key)[1] == APPROVED:
+                return self._get(key)
         return None
 
     def totals(self, batch=None):
-        """Settlement totals of a batch in fen, as the host counts them:
-        sales still standing (approved, not voided; reversed ones are not
+        """Card settlement totals of a batch in fen, as the host counts them
+        (F48 carries cards only; QR payments are the wallets'): sales still standing (approved, not voided; reversed ones are not
         approved), voids, refunds. F48's debit is the sales line, its credit
-        the refunds line."""
+        the refunds line. One pass over the batch's (type, state, amount),
+        O(1) a transaction: no transaction is rebuilt."""
+        batch = self.batch if batch is None else batch
         totals = {"sale_amount": 0, "sale_count": 0, "void_amount": 0, "void_count": 0,
                   "refund_amount": 0, "refund_count": 0}
-        for txn in self.batch_txns(batch):
-            if txn["state"] != APPROVED:
+        for key in self.order:
+            if key // KEY_BASE != batch:
                 continue
-            kind = txn["type"]
-            if kind == SALE and self.voided_by(txn):
+            kind, state, amount, _, channel = self._brief(key)
+            if state != APPROVED or channel is not None:
+                continue        # QR payments are not card totals (channel_totals has them)
                 continue
-            totals[kind + "_amount"] += txn["amount"]
+            if kind == SALE and self._approved_void(key) is not None:
+                continue
+            totals[kind + "_amount"] += amount
             totals[kind + "_count"] += 1
         return totals
+
+    def channel_totals(self, batch=None):
+        """QR payments of a batch by wallet: {channel: {"amount", "count"}},
+        approved sales still standing."""
+        batch = self.batch if batch is None else batch
+        out = {}
+        for key in self.order:
+            if key // KEY_BASE != batch:
+                continue
+            kind, state, amount, _, channel = self._brief(key)
+            if state != APPROVED or channel is None or kind != SALE:
+                continue
+            if self._approved_void(key) is not None:
+                continue
+            row = out.setdefault(channel, {"amount": 0, "count": 0})
+            row["amount"] += amount
+            row["count"] += 1
+        return out

@@ -35,7 +35,7 @@ LOCKED = "test protocol locked (setting test_protocol is off)"
 CARD_ACTIONS = ("swipe", "insert", "tap", "remove")
 # Ops a program cannot do to a real handset: the emulator's bridge
 # (emulator/hil.py) answers them before a request reaches handle().
-EMULATOR_OPS = ("reset", "power_cut", "paper", "host", "modem", "fault", "clock")
+EMULATOR_OPS = ("reset", "power_cut", "paper", "host", "modem", "fault", "clock", "qr_customer")
 
 
 class ProtocolError(Exception):
@@ -70,6 +70,11 @@ def _check_digits(value):
 def _check_action(value):
     if value not in CARD_ACTIONS:
         return "action must be one of " + ", ".join(CARD_ACTIONS)
+
+
+def _check_customer_action(value):
+    if value not in ("pay", "cancel"):
+        return "action must be pay or cancel"
 
 
 def _check_name(value):
@@ -124,6 +129,9 @@ OPS = {
     "key": {"key": (_check_key, True)},
     "keys": {"text": (_check_digits, True)},
     "card": {"action": (_check_action, True), "card": (_check_name, False)},
+    "scan": {"code": (_check_text, True)},
+    "qr_customer": {"order": (_check_text, True), "action": (_check_customer_action, True),
+                    "wallet": (_check_name, False)},
     "screen": {"png": (_check_bool, False)},
     "wait_text": {"text": (_check_text, True), "timeout_ms": (_check_timeout, False),
                   "since": (_check_index, False)},
@@ -251,6 +259,11 @@ async def _card(driver, request):
     return {}
 
 
+async def _scan(driver, request):
+    driver.scan(request["code"])
+    return {}
+
+
 async def _screen(driver, request):
     screen = driver.screen()
     if request.get("png"):
@@ -291,7 +304,7 @@ async def _journal(driver, request):
 
 
 HANDLERS = {
-    "hello": _hello, "key": _key, "keys": _keys, "card": _card, "screen": _screen,
+    "hello": _hello, "key": _key, "keys": _keys, "card": _card, "scan": _scan, "screen": _screen,
     "wait_text": _wait_text, "wait_idle": _wait_idle, "printout": _printout, "journal": _journal,
 }
 

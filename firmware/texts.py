@@ -17,6 +17,7 @@ MESSAGES = {
     "MENU": ("主菜单", "Main menu"),
     "SERVICE_NEEDED": ("终端需维护,暂停新交易", "Service needed: no new sales"),
     "SERVICE_JOURNAL": ("流水异常%s处,请联系维护", "Journal: %s problem(s) found"),
+    "SERVICE_NOT_DURABLE": ("存储不能落盘,禁止交易", "Storage cannot fsync"),
     "SUPPORT_EXPORTED": ("维护数据已导出:%s", "Support data saved: %s"),
     "MENU_SALE": ("1.消费", "1.Sale"),
     "MENU_VOID": ("2.消费撤销", "2.Void"),
@@ -173,6 +174,17 @@ MESSAGES = {
     "RC_KEY_ERROR": ("密钥错误,请重新签到", "Key error, sign on again"),
     "INTERNAL": ("内部错误,交易未完成", "Internal error"),
     "PRESS_KEY": ("按任意键返回", "Press any key"),
+    # Decommission (firmware/flows/decommission.py)
+    "ADMIN_DECOMMISSION": ("6.退机", "6.Decommission"),
+    "DECOMMISSION": ("退机", "Decommission"),
+    "DECOM_WARNING": ("结算后清除密钥和数据", "Settles, then wipes keys, data"),
+    "DECOM_OWED": ("仍有%s笔未完成,不能退机", "%s still owed: not returned"),
+    "DECOM_WIPING": ("正在清除密钥和数据...", "Wiping keys and data..."),
+    "DECOM_DONE": ("已退机,请关机", "Returned: power off"),
+    # The service term (firmware/renewal.py)
+    "SERVICE_EXPIRES": ("服务到期日 %s", "Service expires on %s"),
+    "SERVICE_EXPIRED": ("服务已于%s到期", "Service expired on %s"),
+    "SERVICE_EXPIRED_SALE": ("服务已于%s到期,请续费后收款;退货结算可用", "Service ended %s: renew to take sales"),
     # QR payments (firmware/qrpay.py, firmware/flows/qr_pay.py)
     "QR_CODE_UNKNOWN": ("不是有效付款码,请顾客刷新后重扫", "Not a payment code: ask to refresh, scan again"),
     "QR_FORMAT": ("扫码报文格式错误", "QR payment message malformed"),

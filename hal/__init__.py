@@ -23,10 +23,17 @@ BACKENDS = {
     ("storage", "dir"): ("hal.storage", "DirStorage"),
     ("keystore", "sim"): ("hal.sim.keystore", "SimKeyStore"),
     ("scanner", "sim"): ("hal.sim.scanner", "SimScanner"),
+    ("scanner", "scanner"): ("hal.linux.scanner", "SerialScanner"),
+    ("scanner", "wedge"): ("hal.linux.scanner", "WedgeScanner"),
     # Linux drivers (docs/DRIVERS.md)
     ("printer", "escpos"): ("hal.linux.escpos", "EscPosPrinter"),
     ("modem", "at"): ("hal.linux.at", "AtModem"),
     ("card_reader", "reader"): ("hal.linux.reader", "SerialCardReader"),
+    ("keypad", "evdev"): ("hal.linux.evdev", "EvdevKeypad"),
+    ("touch", "sim"): ("hal.sim.touch", "SimTouch"),
+    ("touch", "evdev"): ("hal.linux.evdev", "EvdevTouch"),
+    ("display", "fb"): ("hal.linux.fbdev", "FbDisplay"),
+    ("clock", "system"): ("hal.linux.clock", "SystemClock"),
 }
 
 

@@ -4,6 +4,7 @@ Everything in firmware/ and hal/ imports time, asyncio and hashing helpers
 from here instead of probing the interpreter itself.
 """
 
+import binascii
 import sys
 import time
 
@@ -23,6 +24,23 @@ else:
 
     def ticks_diff(a, b):
         return a - b
+
+
+async def open_connection(host, port):
+    """asyncio.open_connection that fails when the connection fails.
+    MicroPython's returns streams as soon as the socket polls writable,
+    which a refused or unreachable connect also does: the error would
+    only show at the first read, after the request was "sent". A
+    zero-byte send returns the socket's pending error (ECONNREFUSED,
+    EHOSTUNREACH) and sends nothing on a good connection."""
+    reader, writer = await asyncio.open_connection(host, port)
+    if IS_MICROPYTHON:
+        try:
+            writer.s.send(b"")
+        except OSError:
+            writer.close()
+            raise
+    return reader, writer
 
 
 async def sleep_ms(ms):
@@ -91,6 +109,28 @@ def sha256(data):
     return hashlib.sha256(data).digest()
 
 
+def collect_garbage():
+    """Collect now, under MicroPython (where it matters: long loops that
+    make garbage while they build long-lived state scatter that state over
+    the heap when the collector only runs once it is full, and then a table
+    of a few KB finds no room in a 1 MiB heap that is mostly free). A no-op
+    elsewhere."""
+    if IS_MICROPYTHON:
+        import gc
+        gc.collect()
+
+
+def hmac_sha256(key, data):
+    """HMAC-SHA256: CPython's C one where there is one (a few microseconds:
+    the journal's append waits on it), else hal.crypto's (RFC 2104 in a
+    few lines over hashlib.sha256, which MicroPython has)."""
+    if not IS_MICROPYTHON:
+        import hmac
+        return hmac.digest(key, data, "sha256")
+    from hal.crypto import hmac_sha256 as portable
+    return portable(key, data)
+
+
 def hexlify(data):
     import binascii
     return binascii.hexlify(data).decode()
@@ -101,9 +141,9 @@ def unhexlify(text):
     return binascii.unhexlify(text)
 
 
-def crc32(data):
-    import binascii
-    return binascii.crc32(data) & 0xFFFFFFFF
+def crc32(data, value=0):
+    """CRC-32 of data; `value`: the CRC of what came before (to go on)."""
+    return binascii.crc32(data, value) & 0xFFFFFFFF
 
 
 def fsync_file(f):
@@ -211,10 +251,22 @@ def exception_text(e):
 
 def open_device_file(path, writable=True):
     """Open a device node (or a pty, FIFO, plain file standing in for one),
-    unbuffered. CPython adds O_NOCTTY: a tty the firmware drives must never
-    become its controlling terminal (a hang-up would then signal us)."""
+    unbuffered, with O_NOCTTY: a tty the firmware drives must never become
+    its controlling terminal (a hang-up would then signal us). MicroPython
+    has no os.open: libc open through `ffi` where there is one (its open()
+    takes the descriptor), else a plain open()."""
     mode = "r+b" if writable else "rb"
     if IS_MICROPYTHON:
+        libc_open = _libc_function("i", "open", "si")
+        if libc_open is not None:
+            fd = libc_open(path, (2 if writable else 0) | 0o400)   # O_RDWR / O_RDONLY | O_NOCTTY
+            if fd >= 0:
+                try:
+                    return open(fd, mode)
+                except (TypeError, OSError):
+                    # A build whose open() takes no descriptor: without O_NOCTTY then.
+                    _libc_function("i", "close", "i")(fd)
+        # No ffi, or the open failed: a plain open says why, as an OSError.
         return open(path, mode)
     import os
     flags = (os.O_RDWR if writable else os.O_RDONLY) | getattr(os, "O_NOCTTY", 0)
@@ -308,3 +360,47 @@ def set_raw(fd):
     else:
         import tty
         tty.setraw(fd)
+
+
+def set_system_time(epoch_seconds):
+    """Set the system clock (CLOCK_REALTIME); True if it was set, False if
+    the process may not (no root) or the interpreter cannot (no ffi)."""
+    if not IS_MICROPYTHON:
+        try:
+            time.clock_settime(time.CLOCK_REALTIME, epoch_seconds)
+            return True
+        except (AttributeError, OSError):
+            return False
+    clock_settime = _libc_function("i", "clock_settime", "ip")
+    if clock_settime is None:
+        return False
+    import struct
+    # struct timespec: time_t seconds, long nanoseconds (both a C long on Linux).
+    spec = bytearray(struct.pack("qq" if word_bytes() == 8 else "ii", epoch_seconds, 0))
+    return clock_settime(0, spec) == 0
+
+
+def map_device(f, size):
+    """Map `size` bytes of an open device file (a framebuffer) shared and
+    writable; -> an object that takes slice assignment, or None where the
+    interpreter cannot map (MicroPython without `ffi`). CPython: the mmap
+    module. MicroPython: libc mmap through `ffi`, seen through
+    uctypes.bytearray_at."""
+    if not IS_MICROPYTHON:
+        import mmap
+        try:
+            return mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except (OSError, ValueError):
+            return None
+    libc_mmap = _libc_function("p", "mmap", "pLiiil")
+    if libc_mmap is None:
+        return None
+    try:
+        import uctypes
+    except ImportError:
+        return None
+    # PROT_READ | PROT_WRITE = 3, MAP_SHARED = 1
+    address = libc_mmap(None, size, 3, 1, f.fileno(), 0)
+    if not address or address == -1 or address >= (1 << (8 * word_bytes())) - 4096:
+        return None   # MAP_FAILED
+    return uctypes.bytearray_at(address, size)

@@ -24,7 +24,7 @@ element computes HMAC-SHA256 itself): the journal's tamper evidence
 """
 
 from hal import crypto
-from hal.compat import urandom
+from hal.compat import hmac_sha256, urandom
 from hal.device import Device
 from hal.errors import KeyStoreError
 
@@ -57,6 +57,13 @@ class KeyStore(Device):
         raise NotImplementedError
 
     def _journal_key(self):
+        raise NotImplementedError
+
+    def erase(self):
+        """Forget every key and mark: the terminal goes back to the factory
+        (decommission, firmware/decommission.py) and needs a new key
+        injection. Every backend implements it (a secure element: its erase
+        command)."""
         raise NotImplementedError
 
     # -- master and working keys ----------------------------------------------
@@ -173,7 +180,7 @@ class KeyStore(Device):
         chain that makes an edited, deleted or reordered journal record
         detectable (firmware/journal.py). Every backend must give it; the
         key stays in the key store (on a handset: in the secure element)."""
-        return crypto.hmac_sha256(self._journal_key(), data)
+        return hmac_sha256(self._journal_key(), data)
 
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):

@@ -4,7 +4,7 @@ A backend implements _open() and a Link's _read/_write/_close; the wait with
 a timeout is written once, here.
 """
 
-from hal.compat import TimeoutError, asyncio, wait_for_ms
+from hal.compat import TimeoutError, open_connection, wait_for_ms
 from hal.device import Device
 from hal.errors import ModemError
 
@@ -79,7 +79,7 @@ class StreamLink(Link):
 
 async def open_tcp(host, port):
     """A StreamLink to host:port over the kernel's network."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await open_connection(host, port)
     return StreamLink(reader, writer)
 
 

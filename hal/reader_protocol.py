@@ -60,7 +60,7 @@ class FrameError(ValueError):
     buffer to drop before looking for the next STX."""
 
     def __init__(self, message, skip):
-        ValueError.__init__(self, message)
+        super().__init__(message)
         self.skip = skip
 
 

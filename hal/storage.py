@@ -4,18 +4,23 @@ Used by the journal (append + fsync) and by settings (atomic replace).
 The same directory backend serves the simulator and the handset (its data
 partition); only the root differs.
 
-Durability: write paths end in fsync where the interpreter has it. Under
-MicroPython's unix port there is no os.fsync: data reaches the OS page cache
-(which survives a killed process, not a power cut), and `durable` says so.
+Durability: write paths end in fsync where the interpreter has it: os.fsync,
+or libc fsync through `ffi` (Debian's MicroPython). PyPI's MicroPython unix
+port has neither: data reaches the OS page cache (which survives a killed
+process, not a power cut), `durable` says so, and the app then refuses new
+transactions unless the setting allow_volatile_storage (emulator only) is on.
 """
 
 import os
 
-from hal.compat import fsync_dir, fsync_file, truncate_file
+from hal.compat import can_fsync, fsync_dir, fsync_file, truncate_file
 from hal.device import Device
 from hal.errors import StorageError, StorageFullError
 
 ENOSPC = 28
+# Free space is asked of the file system (statvfs) again only when what is
+# known to be left, less what this storage wrote since, comes within this.
+FREE_SLACK = 1024 * 1024
 
 
 def _path_exists(path):
@@ -56,6 +61,61 @@ class Storage(Device):
     def remove(self, name):
         raise NotImplementedError
 
+    def open_append(self, name):
+        """A file kept open for appends (the journal's): an object with
+        append(data, reserve), `size` and close(). This default goes
+        through append(); a backend that can keep a handle does better."""
+        return _AppendByName(self, name)
+
+
+class _AppendByName:
+    def __init__(self, storage, name):
+        self._storage = storage
+        self._name = name
+        self.size = storage.size(name)
+
+    def append(self, data, reserve=0):
+        self._storage.append(self._name, data, reserve)
+        self.size += len(data)
+
+    def close(self):
+        pass
+
+
+class _AppendFile:
+    """DirStorage's kept-open file: one write and one fsync an append, no
+    stat, no open, no close; its size counted, not asked."""
+
+    def __init__(self, storage, name):
+        self._storage = storage
+        self._name = name
+        path = storage._path(name)
+        new_file = not _path_exists(path)
+        try:
+            self._file = open(path, "ab")
+        except OSError as e:
+            storage._fail(name, e, "open")
+        if new_file:
+            fsync_dir(storage.root)   # the new directory entry must survive a power cut
+        self.size = storage.size(name)
+
+    def append(self, data, reserve=0):
+        self._storage._check_room(len(data), reserve)
+        try:
+            self._file.write(data)
+            fsync_file(self._file)
+        except OSError as e:
+            self.size = self._storage.size(self._name)   # what reached the file, for the undo
+            self._storage._fail(self._name, e, "append to")
+        self.size += len(data)
+        self._storage._spend(len(data))
+
+    def close(self):
+        try:
+            self._file.close()
+        except OSError:
+            pass
+
 
 class DirStorage(Storage):
     """Files under `root`. `capacity` (bytes, optional) makes a small disk
@@ -65,12 +125,10 @@ class DirStorage(Storage):
         Storage.__init__(self)
         self.root = root
         self.capacity = capacity
-        self.durable = True
-        try:
-            import os as _os
-            _os.fsync  # noqa: B018 - probing, MicroPython lacks it
-        except AttributeError:
-            self.durable = False
+        self._free_left = None   # bytes free as last asked, less what was written since
+        # os.fsync (CPython) or libc fsync through ffi (Debian's MicroPython);
+        # PyPI's MicroPython has neither (hal/compat.py).
+        self.durable = can_fsync()
         if not _path_exists(root):
             self._makedirs(root)
 
@@ -119,9 +177,25 @@ class DirStorage(Storage):
         return st[0] * st[4]  # f_bsize * f_bavail
 
     def _check_room(self, extra, reserve=0):
-        free = self.free_bytes()
+        """Refuse (StorageFullError) unless extra + reserve bytes fit. The
+        file system is asked again only when little is left (FREE_SLACK):
+        an append costs no system call here; a test capacity is counted
+        exactly (a directory walk: tests only)."""
+        if self.capacity is not None:
+            free = self.free_bytes()
+        else:
+            if self._free_left is None or self._free_left < extra + reserve + FREE_SLACK:
+                self._free_left = self.free_bytes()
+            free = self._free_left
         if free is not None and extra + reserve > free:
             raise StorageFullError("storage full: %d bytes more do not fit" % extra)
+
+    def _spend(self, n):
+        if self._free_left is not None:
+            self._free_left -= n
+
+    def open_append(self, name):
+        return _AppendFile(self, name)
 
     def _fail(self, name, e, doing):
         if e.args and e.args[0] == ENOSPC:
@@ -162,6 +236,7 @@ class DirStorage(Storage):
             os.rename(tmp, path)
         except OSError as e:
             self._fail(name, e, "write")
+        self._spend(len(data))
         fsync_dir(self.root)  # the rename itself must survive a power cut
 
     def append(self, name, data, reserve=0):
@@ -176,6 +251,7 @@ class DirStorage(Storage):
                 fsync_file(f)
         except OSError as e:
             self._fail(name, e, "append to")
+        self._spend(len(data))
         if new_file:
             fsync_dir(self.root)
 

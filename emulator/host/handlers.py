@@ -39,6 +39,10 @@ REFUND_PROC = "200000"
 # 60.3 network management codes of the sign-on request.
 SIGNON_DOUBLE_KEYS = "003"
 SIGNON_WITH_TRACK_KEY = "004"
+# 小额双免: contactless sales at or below this need no PIN (UnionPay's default since 2018-06-01).
+QUICK_PASS_LIMIT_FEN = 100000
+# 60.3 of the 0820 a terminal sends when it is returned (firmware/flows/decommission.py).
+DECOMMISSION_CODE = "960"
 # 60.3 of the batch upload messages that end an upload.
 BATCH_UPLOAD_END_CODES = ("202", "207")
 
@@ -107,6 +111,7 @@ class Acquirer:
         self.acquirer_id = acquirer_id
         self.now = now or datetime.datetime.now
         self.qr = QrDesk(ledger)
+        self.quick_pass_limit_fen = QUICK_PASS_LIMIT_FEN
 
     # -- entry point --------------------------------------------------------
 
@@ -143,8 +148,8 @@ class Acquirer:
             return self._finish(reply, UNKNOWN_TERMINAL)
         if mti == "0800":
             return self._sign_on(reply, fields, tid, mid, now, decline_code)
-        if mti == "0820":
-            return self._finish(reply, decline_code or APPROVED)
+        if mti == "0820" and _field60(fields).get("network_code") != DECOMMISSION_CODE:
+            return self._finish(reply, decline_code or APPROVED)   # an echo test: no MAC asked
         if terminal is None or terminal["mac_key"] is None:
             # Never signed on: no keys to check a MAC or a PIN with.
             return self._finish(reply, MAC_ERROR)
@@ -172,6 +177,8 @@ class Acquirer:
             return self._refund
         if mti == "0400":
             return self._reversal
+        if mti == "0820":
+            return self._decommission
         if mti == "0500":
             return self._settle
         if mti == "0320":
@@ -228,6 +235,16 @@ class Acquirer:
         terminal = self.ledger.sign_on(tid, mid, pin_key, mac_key, now.isoformat())
         reply.fields[60] = iso8583.field60("00", "%06d" % terminal["batch"], network_code)
         reply.fields[62] = security.working_keys_field(self.master_key, pin_key, mac_key, track_key)
+        expires = self.ledger.service_expiry(tid)
+        if expires:
+            # The service term (续费): the terminal warns before it, refuses sales after it.
+            reply.fields[59] = qrpay.field59([("A9", expires)])
+        return self._finish(reply, APPROVED)
+
+    def _decommission(self, reply, fields, terminal, now):
+        """A terminal going back to its provider (退机), its 0820 MACed like
+        any request: from now on it is unknown here (97) until registered again."""
+        self.ledger._sql("UPDATE terminals SET status = 'unknown' WHERE tid = ?", (terminal["tid"],))
         return self._finish(reply, APPROVED)
 
     # -- financial ----------------------------------------------------------
@@ -295,7 +312,9 @@ class Acquirer:
         expiry = fields.get(14) or track_expiry or account["expiry"]
         if _expired(expiry, now):
             return EXPIRED_CARD
-        if account["pin"]:
+        quick_pass = (fields.get(22) or "").startswith("07") and amount <= self.quick_pass_limit_fen
+        if account["pin"] and not (quick_pass and 52 not in fields):
+            # 小额双免: a contactless sale at or below the QuickPass limit goes without a PIN.
             if not security.pin_matches(terminal["pin_key"], fields.get(52), account["pin"], pan):
                 return WRONG_PIN
         if account["balance"] < amount:

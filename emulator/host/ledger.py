@@ -108,6 +108,10 @@ CREATE TABLE IF NOT EXISTS qr_orders (
     tid TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS services (
+    tid TEXT PRIMARY KEY,
+    expires TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -216,6 +220,19 @@ class Ledger:
                   " signed_on_at = excluded.signed_on_at",
                   (tid, mid, pin_key, mac_key, when))
         return self.terminal(tid)
+
+    def set_service_expiry(self, tid, expires):
+        """The end of the terminal's service term, YYYYMMDD (None: no term)."""
+        with self.transaction():
+            if expires is None:
+                self._sql("DELETE FROM services WHERE tid = ?", (tid,))
+            else:
+                self._sql("INSERT INTO services (tid, expires) VALUES (?, ?)"
+                          " ON CONFLICT(tid) DO UPDATE SET expires = excluded.expires", (tid, expires))
+
+    def service_expiry(self, tid):
+        row = self._one("SELECT expires FROM services WHERE tid = ?", (tid,))
+        return row["expires"] if row else None
 
     def advance_batch(self, tid, settled_batch):
         """Close `settled_batch` for the terminal: its transactions are

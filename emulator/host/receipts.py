@@ -28,7 +28,7 @@ def _code(key, row, copy, number):
     data = receipt.verification_data(row["tid"], row["batch"], row["trace"], row["rrn"], row["amount"],
                                      row["host_date"], row["kind"], copy, number)
     # The stdlib's HMAC here, the terminal's own in hal/crypto: two
-    # implementations that must agree (tests/unit/test_host_receipts.py).
+    # implementations that must agree (tests/flows/test_receipt_codes.py).
     return receipt.code_from_mac(hmac.new(key, data, hashlib.sha256).digest())
 
 

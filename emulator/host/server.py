@@ -180,6 +180,10 @@ class HostSimulator:
         from emulator.host import receipts
         return receipts.verify(self.ledger, self.acquirer.master_key, code_or_text)
 
+    def set_service_expiry(self, tid, expires):
+        """The end of a terminal's service term (YYYYMMDD), sent at its next sign-on."""
+        self.ledger.set_service_expiry(tid, expires)
+
     def terminal(self, tid):
         """The terminal's row (tid, mid, status, batch, keys...) or None."""
         return self.ledger.terminal(tid)

@@ -10,12 +10,14 @@ once, wherever it comes in the stream, with the state's status byte.
     sim.load_paper(); sim.open_cover(); sim.close_cover()
     sim.silent = True                       # a printer that answers nothing
     sim.garble = True                       # answers status requests with noise
+    sim.error = True                        # offline with an error (a jammed cutter)
 """
 
 from hal import escpos_status as status
 from emulator.peripherals.pty import PtyPeer
 
 DLE_EOT = bytes((status.DLE, status.EOT))
+INIT = b"\x1b@"
 
 
 class EscPosPrinterSim(PtyPeer):
@@ -25,6 +27,7 @@ class EscPosPrinterSim(PtyPeer):
         self.status_requests = 0
         self.garble = False
         self.cover_open = False
+        self.error = False       # an error that keeps it offline (cutter jammed, head too hot)
         self._paper = True
         self._bytes_left = None  # None: an endless roll
         self._line = bytearray()
@@ -55,6 +58,21 @@ class EscPosPrinterSim(PtyPeer):
 
     def has_paper(self):
         return self._paper
+
+    def slips(self):
+        """What was printed, one slip each (every slip starts with ESC @,
+        as firmware/escpos.py's start() makes it)."""
+        with self._lock:
+            data = bytes(self.printed)
+        return [INIT + part for part in data.split(INIT) if part]
+
+    def save_png(self, path, table, font=None):
+        """The paper so far, drawn by the emulator's paper view (the same
+        renderer as the desktop emulator's receipts)."""
+        from emulator.paper import save_receipt_png
+        with self._lock:
+            data = bytes(self.printed)
+        return save_receipt_png(data, table, path, font)
 
     def take(self):
         """Everything printed since the last take() (for a paper view that
@@ -94,15 +112,15 @@ class EscPosPrinterSim(PtyPeer):
             return
         if n not in (1, 2, 3, 4):
             return  # not a status request a printer knows: no answer
-        self.send(bytes((status.encode_status(n, cover_open=self.cover_open,
-                                              paper_out=not self._paper),)))
+        self.send(bytes((status.encode_status(n, cover_open=self.cover_open, paper_out=not self._paper,
+                                              error=self.error),)))
 
     def _end_line(self):
         line = bytes(self._line)
         self._line = bytearray()
         if not line:
             return
-        if not self._paper or self.cover_open:
+        if not self._paper or self.cover_open or self.error:
             return  # offline: what comes in is lost, as on the real printer
         if self._bytes_left is not None:
             if len(line) > self._bytes_left:

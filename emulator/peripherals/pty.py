@@ -80,7 +80,7 @@ class PtyPeer:
                 try:
                     n = os.write(self._fd, view)
                 except BlockingIOError:
-                    select.select([], [self._fd], [], 1)
+                    _wait(self._fd, select.POLLOUT, 1000)
                     continue
                 view = view[n:]
 
@@ -93,7 +93,10 @@ class PtyPeer:
             if fd is None:
                 return
             try:
-                readable, _, _ = select.select([fd, self._stop_r], [], [])
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                poller.register(self._stop_r, select.POLLIN)
+                readable = [ready for ready, _ in poller.poll()]
             except (OSError, ValueError):
                 return
             if self._stop_r in readable:
@@ -105,10 +108,20 @@ class PtyPeer:
             except OSError:
                 # EIO: no process holds the other side (attached mode, the
                 # guest not yet up); wait and try again.
-                if select.select([self._stop_r], [], [], 0.05)[0]:
+                if _wait(self._stop_r, select.POLLIN, 50):
                     return
                 continue
             if not data:
                 continue
             with self._lock:
                 self.on_bytes(data)
+
+
+def _wait(fd, events, timeout_ms):
+    """True when `fd` is ready for `events` within `timeout_ms`. poll, not
+    select: select() cannot watch a descriptor numbered 1024 or more, and a
+    long test session (every emulated power cut keeps its sockets, as a
+    real one would) gets there; the peer then went silent."""
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(timeout_ms))

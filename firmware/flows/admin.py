@@ -10,12 +10,16 @@ TITLE = "ADMIN"
 
 async def run(app):
     choice = await app.ui.choose(TITLE, ["ADMIN_CHANGE_SUP", "ADMIN_CHANGE_OP", "ADMIN_LANGUAGE",
-                                         "ADMIN_SIGN_IN", "ADMIN_SUPPORT"])
+                                         "ADMIN_SIGN_IN", "ADMIN_SUPPORT", "ADMIN_DECOMMISSION"])
     if choice == 3:
         await operator_sign_in(app)
         return
     if choice == 4:
         await support_export(app)
+        return
+    if choice == 5:
+        from firmware.flows import decommission
+        await decommission.run(app)
         return
     just_changed = await common.supervisor(app, TITLE)
     if choice == 0:

@@ -7,6 +7,7 @@ from firmware import card as cards
 from firmware import pending
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
+from firmware.terminal import SALE
 from firmware.texts import format_amount
 
 CARD_TRIES = 3
@@ -17,6 +18,14 @@ def refuse_if_service_needed(app):
     journal...): what it already holds can still be settled and reprinted."""
     if app.service_problems:
         raise PosError("SERVICE_NEEDED")
+
+
+def refuse_if_service_expired(app):
+    """After the service term (firmware/renewal.py) no new sale; money can
+    still go back (refund, void) and the day can be closed."""
+    if app.service_term.expired(app.devices.clock.now()):
+        from firmware.renewal import shown
+        raise PosError("SERVICE_EXPIRED_SALE", shown(app.service_term.expires))
 
 
 async def ensure_signed_on(app):
@@ -106,9 +115,29 @@ async def _read(app, event, amount, chip_failed, kind):
         raise PosError("CHIP_ERROR")
 
 
-async def ask_pin(app, title, card, amount):
+def quick_pass(app, card, amount):
+    """小额双免 (UnionPay QuickPass, since 2018-06-01): a contactless sale at
+    or below the limits needs no PIN, and no signature. -> the journal's
+    "cvm" note: "no_pin_no_signature", "no_signature", or None (the card's
+    own CVM applies: online PIN above the no-PIN limit, a signature line on
+    the slip above the no-signature limit)."""
+    if card is None or card.entry_mode != "tap":
+        return None
+    no_pin = amount <= app.settings.qps_no_pin_limit_fen
+    no_signature = amount <= app.settings.qps_no_signature_limit_fen
+    if no_pin and no_signature:
+        return "no_pin_no_signature"
+    if no_signature:
+        return "no_signature"
+    return None
+
+
+async def ask_pin(app, title, card, amount, kind=None):
     """The cardholder's PIN as an encrypted block, or None when the card
-    needs none. The clear PIN lives only in this call."""
+    needs none (or a QuickPass sale under the limit asks none). The clear
+    PIN lives only in this call."""
+    if kind == SALE and quick_pass(app, card, amount) == "no_pin_no_signature":
+        return None
     if not cards.pin_required(card):
         return None
     lines = [("AMOUNT", format_amount(amount))]

@@ -16,6 +16,7 @@ SCAN, SHOW = 0, 1
 
 async def run(app):
     common.refuse_if_service_needed(app)
+    common.refuse_if_service_expired(app)
     await common.ensure_signed_on(app)
     how = await app.ui.choose(TITLE, ["QR_MENU_SCAN", "QR_MENU_SHOW"])
     amount = await app.ui.ask_amount(TITLE, max_fen=app.settings.sale_max_fen)

@@ -2,7 +2,8 @@
 cardholder has left.
 
 Supervisor password, original reference number (RRN) and date, amount,
-card, PIN. Partial refunds are allowed; the sum never passes the original
+card, PIN (a QR payment: no card; the money goes back to the wallet of its
+order). Partial refunds are allowed; the sum never passes the original
 when the original is in the journal (the host checks every original). The
 refund is journaled before it leaves and, without an answer, sent again
 with the SAME trace (never a new one) until the host answers: the host
@@ -60,18 +61,24 @@ async def run(app):
     cap = app.settings.refund_max_fen
     if cap and amount > cap:
         raise PosError("REFUND_OVER_CAP", format_amount(cap))
-    card = await common.read_card(app, TITLE, amount, [("AMOUNT", format_amount(amount))], kind=REFUND)
-    if orig is not None and not common.same_card(app, card, orig):
-        raise PosError("CARD_MISMATCH")
-    pin_block = await common.ask_pin(app, TITLE, card, amount)
-    await common.generate_cryptogram(app, card, pin_block)
-    fields = online.base_fields(app, "200000", amount, online.REFUND_TYPE, card)
-    fields.update(online.card_fields(app, card, pin_block))
-    fields[37] = rrn
-    fields[61] = "000000000000" + date
+    qr_order = orig.get("order") if orig is not None else None
+    card = None
+    extra = None
+    if qr_order:
+        # A QR payment goes back to the wallet it came from: no card.
+        fields = online.refund_fields(app, amount, None, None, rrn, date)
+        fields.update(online.qr_order_fields(qr_order))
+        extra = {"order": qr_order, "channel": orig.get("channel") or ""}
+    else:
+        card = await common.read_card(app, TITLE, amount, [("AMOUNT", format_amount(amount))], kind=REFUND)
+        if orig is not None and not common.same_card(app, card, orig):
+            raise PosError("CARD_MISMATCH")
+        pin_block = await common.ask_pin(app, TITLE, card, amount)
+        await common.generate_cryptogram(app, card, pin_block)
+        fields = online.refund_fields(app, amount, card, pin_block, rrn, date)
     orig_ref = {"rrn": rrn, "date": date}
     if orig is not None:
         orig_ref["batch"] = orig["batch"]
         orig_ref["trace"] = orig["trace"]
-    txn = await online.authorise(app, REFUND, "0220", fields, amount, card, orig=orig_ref)
+    txn = await online.authorise(app, REFUND, "0220", fields, amount, card, orig=orig_ref, extra=extra)
     await common.finish(app, TITLE, txn, "REFUND_OK")

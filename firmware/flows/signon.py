@@ -6,13 +6,23 @@ key store checks both before it keeps either. At boot, pending reversals go
 out first (DESIGN.md), so the terminal starts clean.
 """
 
-from firmware import pending
+from firmware import pending, qrpay
 from firmware.errors import PosError, response_message_code
 from firmware.host import HostError
 from firmware.iso8583 import field60, parse_field60
 from hal.errors import KeyStoreError
 
 TITLE = "SIGNON"
+
+
+def service_expiry(reply):
+    """The end of the service term the host gives in F59 A9 (YYYYMMDD), or None."""
+    if not reply.get(59):
+        return None
+    try:
+        return qrpay.parse_field59(reply[59]).get("A9")
+    except qrpay.QrPayError:
+        return None
 
 
 async def run(app, quiet=False):
@@ -45,6 +55,7 @@ async def run(app, quiet=False):
         # keeps its own until it is settled; a settled batch is never
         # reopened; a batch whose settlement is open stays until it is done.
         state.record("batch", batch=host_batch)
+    app.service_term.update(service_expiry(reply))
     app.signed_on = True
     app.log("signed on, batch %06d", state.batch)
     # Work left from before (a power cut, a dead link) goes before anything new.

@@ -52,23 +52,21 @@ async def run(app):
     await app.ui.confirm(TITLE, summary)
     card = None
     pin_block = None
-    if app.settings.void_needs_card:
+    qr_order = orig.get("order")       # a QR payment: no card to read, the order is voided
+    if app.settings.void_needs_card and not qr_order:
         card = await common.read_card(app, TITLE, amount, summary, kind=VOID)
         if not common.same_card(app, card, orig):
             raise PosError("CARD_MISMATCH")
         if app.settings.void_needs_pin:
             pin_block = await common.ask_pin(app, TITLE, card, amount)
         await common.generate_cryptogram(app, card, pin_block)
-    fields = online.base_fields(app, "200000", amount, online.VOID_TYPE, card)
-    if card is not None:
-        fields.update(online.card_fields(app, card, pin_block))
-    fields[37] = orig.get("rrn", "")
-    if orig.get("auth"):
-        fields[38] = orig["auth"]
-    fields[61] = "%06d%06d" % (orig["batch"], orig["trace"])
+    fields = online.void_fields(app, orig, card, pin_block)
     # Without a card read, the receipt shows the original's (masked) card.
     extra = None if card is not None else {"pan": orig.get("pan"), "exp": orig.get("exp"),
                                            "mode": orig.get("mode"), "pan_sealed": orig.get("pan_sealed")}
+    if qr_order:
+        fields.update(online.qr_order_fields(qr_order))
+        extra = {"order": qr_order, "channel": orig.get("channel") or ""}
     txn = await online.authorise(app, VOID, "0200", fields, amount, card,
                                  orig={"batch": orig["batch"], "trace": orig["trace"], "rrn": orig.get("rrn")},
                                  extra=extra)

@@ -2,8 +2,9 @@
 
     open_device("modem", "at:/dev/ttyS1?baud=115200")
     options: baud (115200), answer_ms (2000: wait for a command's final
-    line), refresh_ms (30000: status older than this is asked again before
-    a connection)
+    line), refresh_ms (0: status older than this is asked again before a
+    connection; 0 asks before every one, a few AT round trips of some ms
+    against a connection that takes seconds)
 
 The AT port tells the state: SIM (+CPIN), signal (+CSQ), registration
 (+CEREG for LTE, +CREG for circuit switched). The data itself goes through
@@ -21,11 +22,16 @@ command and its answer never corrupts the answer.
 from hal import at_commands as at
 from hal.compat import TimeoutError, asyncio, ticks_diff, ticks_ms, wait_for_ms
 from hal.errors import ModemError
-from hal.linux.serial import DeviceGone, SerialPort, int_option, parse_baud
+from hal.linux.serial import DeviceGone, SerialPort, int_option, parse_baud, stop_task
 from hal.modem import Modem, open_tcp
 
 READ_CHUNK = 256
 KEEP_UNSOLICITED = 16
+
+
+class ModemNotResponding(ModemError):
+    """No answer within answer_ms, or the line is gone (as opposed to an
+    answer that says ERROR)."""
 
 
 class _Pending:
@@ -40,7 +46,7 @@ class _Pending:
 
 
 class AtModem(Modem):
-    def __init__(self, path, baud=115200, answer_ms=2000, refresh_ms=30000):
+    def __init__(self, path, baud=115200, answer_ms=2000, refresh_ms=0):
         Modem.__init__(self)
         self.path = path
         self.answer_ms = answer_ms
@@ -51,13 +57,14 @@ class AtModem(Modem):
         self._pending = None
         self._gone = None            # why the line went away, once it has
         self._refreshed_at = None
+        self._set_up = False         # echo off and unsolicited registration lines on
         self.rssi = 99
         self.sim = "UNKNOWN"
         self.networks = {}           # '+CEREG:' -> 'home' ...
         self.unsolicited = []        # the last unsolicited lines, for tests and the log
 
     @classmethod
-    def from_address(cls, path, baud="115200", answer_ms="2000", refresh_ms="30000"):
+    def from_address(cls, path, baud="115200", answer_ms="2000", refresh_ms="0"):
         if not path:
             raise TypeError("at: needs the modem's AT port, like at:/dev/ttyS1")
         return cls(path, parse_baud(baud), int_option("answer_ms", answer_ms, 10, 600000),
@@ -96,19 +103,23 @@ class AtModem(Modem):
             return True
         if self.registration() not in (at.HOME, at.ROAMING):
             return True
-        return ticks_diff(ticks_ms(), self._refreshed_at) > self.refresh_ms
+        return ticks_diff(ticks_ms(), self._refreshed_at) >= self.refresh_ms
 
     # -- asking the modem ----------------------------------------------------------
 
     async def refresh(self):
         """Ask SIM, signal and registration again; ModemError if the modem
         does not answer."""
-        await self.command("ATE0")   # no echo: answers are shorter, and an echo is no answer
-        for prefix in ("+CREG", "+CEREG"):
-            try:
-                await self.command("AT%s=1" % prefix)  # unsolicited lines on change, 1 field
-            except ModemError:
-                pass                                   # a 2G-only modem has no +CEREG
+        if not self._set_up:
+            await self.command("ATE0")   # no echo: answers are shorter, and an echo is no answer
+            for prefix in ("+CREG", "+CEREG"):
+                try:
+                    await self.command("AT%s=1" % prefix)  # unsolicited lines on change, 1 field
+                except ModemNotResponding:
+                    raise
+                except ModemError:
+                    pass                         # ERROR: a 2G-only modem has no +CEREG
+            self._set_up = True
         lines, error = await self.command("AT+CPIN?", "+CPIN:", allow_error=True)
         self.sim = at.sim_state(at.parse_cpin(lines[0]) if lines else None, error)
         lines, _ = await self.command("AT+CSQ", "+CSQ:")
@@ -126,27 +137,36 @@ class AtModem(Modem):
             return default
 
     async def command(self, command, prefix=None, allow_error=False):
+        try:
+            return await self._command(command, prefix, allow_error)
+        except ModemNotResponding:
+            # A modem that was reset or replaced has echo back on and no
+            # unsolicited lines: set it up again next time.
+            self._set_up = False
+            raise
+
+    async def _command(self, command, prefix, allow_error):
         """Send one command; -> (its information lines, None) or, with
         allow_error, (lines, the error). ModemError when the modem does not
         answer within answer_ms, answers with an error, or is gone."""
         self.start()
         async with self._lock:
             if self._gone:
-                raise ModemError("modem %s is gone: %s" % (self.path, self._gone))
+                raise ModemNotResponding("modem %s is gone: %s" % (self.path, self._gone))
             pending = _Pending(command, prefix)
             self._pending = pending
             try:
                 self._port.write(at.command_line(command))
                 await wait_for_ms(pending.done.wait(), self.answer_ms)
             except TimeoutError:
-                raise ModemError("modem not responding: no answer to %s within %d ms"
+                raise ModemNotResponding("modem not responding: no answer to %s within %d ms"
                                  % (command, self.answer_ms))
             except DeviceGone as e:
-                raise ModemError("modem not responding: %s" % e)
+                raise ModemNotResponding("modem not responding: %s" % e)
             finally:
                 self._pending = None
         if pending.final is None:
-            raise ModemError("modem %s is gone: %s" % (self.path, self._gone))
+            raise ModemNotResponding("modem %s is gone: %s" % (self.path, self._gone))
         error = at.final_error(pending.final)
         if error is not None and not allow_error:
             raise ModemError("modem answered %s to %s" % (pending.final, command))
@@ -216,7 +236,6 @@ class AtModem(Modem):
             pending.done.set()  # final stays None: command() reports the line gone
 
     def close(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        stop_task(self._task)
+        self._task = None
         self._port.close()

@@ -73,17 +73,23 @@ class EscPosPrinter(Printer):
 
     async def _ask_ready(self):
         """True if online; False for paper end, an open cover or the feed
-        button; PrinterError for anything else that keeps it offline."""
-        if not status.is_offline(await self.query(status.PRINTER)):
-            self._last_ready = True
-            return True
-        causes = status.offline_cause(await self.query(status.OFFLINE_CAUSE))
-        if status.parse_paper_status(await self.query(status.PAPER_SENSOR)) == status.PAPER_OUT:
-            causes.add("paper_out")
-        self._last_ready = False
-        if causes & {"paper_out", "cover_open", "feeding"}:
-            return False
-        raise PrinterError("printer offline: %s" % (", ".join(sorted(causes)) or "no cause given"))
+        button (or offline for no reason it gives: waiting to recover);
+        PrinterError for an error that keeps it offline."""
+        for _ in range(2):
+            if not status.is_offline(await self.query(status.PRINTER)):
+                self._last_ready = True
+                return True
+            causes = status.offline_cause(await self.query(status.OFFLINE_CAUSE))
+            if status.parse_paper_status(await self.query(status.PAPER_SENSOR)) == status.PAPER_OUT:
+                causes.add("paper_out")
+            self._last_ready = False
+            if "error" in causes:
+                raise PrinterError("printer offline: %s" % ", ".join(sorted(causes)))
+            if causes:
+                return False
+            # Offline, yet no cause: the paper went back in between the
+            # questions, or the printer is recovering. Ask once more.
+        return False
 
     async def query(self, n):
         """Ask DLE EOT n; -> the reply byte. Stale input is dropped first

@@ -15,7 +15,7 @@ from hal import reader_protocol as rp
 from hal.card_reader import INSERT, REMOVE, SWIPE, TAP, CardEvent, CardReader
 from hal.compat import TimeoutError, asyncio, sleep_ms, ticks_diff, ticks_ms
 from hal.errors import CardError
-from hal.linux.serial import DeviceGone, SerialPort, int_option, parse_baud
+from hal.linux.serial import DeviceGone, SerialPort, int_option, parse_baud, stop_task
 
 NO_CHIP = "NO_CHIP"   # the same error word the simulated reader gives a card without a chip
 GARBLED = "GARBLED"   # a swipe whose track the module could not read
@@ -52,6 +52,10 @@ class SerialCardReader(CardReader):
         status (no card, mute card), ReaderError for the module failing."""
         async with self._lock:
             try:
+                # An answer to a command that was given up (CANCEL, a
+                # timeout) must not pass for this one's.
+                self._buffer = b""
+                self._port.discard_input()
                 self._port.write(rp.encode_frame(command, data))
                 answer_command, answer_data = await self._read_frame()
             except DeviceGone as e:
@@ -116,7 +120,7 @@ class SerialCardReader(CardReader):
             try:
                 await self.poll()
                 self.failure = None
-            except CardError as e:
+            except Exception as e:  # noqa: BLE001 - the poll must outlive any one bad answer
                 # A module that fails is reported where a card is wanted
                 # (transceive raises); polling goes on so that a module
                 # that comes back is used again.
@@ -142,7 +146,6 @@ class SerialCardReader(CardReader):
         return card_event
 
     def close(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        stop_task(self._task)
+        self._task = None
         self._port.close()

@@ -38,6 +38,18 @@ def int_option(name, value, low, high):
     return number
 
 
+def stop_task(task):
+    """Cancel a driver's watching task. After a power cut (the emulator
+    stops a loop dead) its loop is closed and the task cannot be
+    cancelled; closing the device's file is then all there is to do."""
+    if task is None:
+        return
+    try:
+        task.cancel()
+    except RuntimeError:
+        pass
+
+
 class SerialPort:
     """`path` is opened at once and set raw at `baud` (None: leave the line
     settings alone, for a FIFO or file standing in for the line)."""

@@ -91,6 +91,9 @@ class SimKeyStore(KeyStore):
         except ValueError:
             raise KeyStoreError("%s in %s is damaged" % (name, STATE_FILE))
 
+    def erase(self):
+        self._commit({})
+
     # -- what a key-loading device does to a real terminal --------------------
 
     def set_master_key(self, key):

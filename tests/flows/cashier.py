@@ -111,3 +111,19 @@ def receipts_text(h, since=0):
 
 def last_txn(h):
     return h.journal()[-1]
+
+
+def qr_start(h, how, amount):
+    """Menu 8 (QR payment), 1 scan the customer's code or 2 show ours, the amount."""
+    menu(h, "8")
+    h.wait_text("1.Scan customer's code")
+    h.keys(how)
+    h.wait_text("Enter amount")
+    h.keys(str(amount))
+    h.enter()
+
+
+def qr_scan(h, code):
+    """At the scan prompt: the scanner reads a deck payment code (by name) or text."""
+    h.wait_text("Scan customer's payment code")
+    h.scan(code)

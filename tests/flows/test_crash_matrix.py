@@ -71,6 +71,21 @@ class Cutter:
         for name in ("append", "write_atomic", "truncate"):
             original = getattr(storage, name)
             setattr(storage, name, self._before(name, original))
+        # The journal keeps its file open for appends: those writes too.
+        open_append = storage.open_append
+
+        def opened(name):
+            kept = open_append(name)
+            append = kept.append
+
+            def appended(data, reserve=0):
+                self.event("append %s" % name)
+                return append(data, reserve)
+
+            kept.append = appended
+            return kept
+
+        storage.open_append = opened
         modem = app.devices.modem
         open_link = modem._open
         cutter = self
@@ -203,12 +218,10 @@ def play(tmp_path, flow, first_cut, second_cut):
     with HostSimulator(None) as host:
         scenario = Scenario(tmp_path, host)
         try:
-            assert scenario.boot(Cutter(armed=False))
-            scenario.run(setup_sale, Cutter(armed=False))
-            scenario.handset.before_boot = None
-            cutter = Cutter(first_cut)
-            cutter.handset = scenario.handset
-            scenario.handset.call(cutter.install, scenario.handset.app)
+            cutter = Cutter(armed=False)
+            assert scenario.boot(cutter)
+            scenario.run(setup_sale, cutter)
+            cutter.cut_at, cutter.armed = first_cut, True    # from here on, every event counts
             finished = scenario.run(FLOWS[flow], cutter)
             assert finished == (first_cut is None or first_cut >= len(cutter.events)), cutter.events
             recovery = Cutter(second_cut)
@@ -225,7 +238,7 @@ def play(tmp_path, flow, first_cut, second_cut):
 def check(scenario, host):
     h = scenario.handset
     state = h.app.state
-    txns = h.call(lambda: dict(state.txns))
+    txns = h.call(state.transactions)
     tid = scenario.settings.get("terminal_id") or h.app.settings.terminal_id
     rows = host.transactions(tid)
     # Nothing lost, nothing doubled: the host's standing transactions are

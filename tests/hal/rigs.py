@@ -48,12 +48,12 @@ class SimPrinterRig(Rig):
 
 class EscPosPrinterRig(Rig):
     name = "escpos"
-    faults = ("silent", "garble", "unplug", "cover")
+    faults = ("silent", "garble", "unplug", "cover", "error")
 
     def __init__(self):
         from emulator.peripherals.printer import EscPosPrinterSim
         self.peer = EscPosPrinterSim().start()
-        self.device = open_device("printer", "escpos:%s?line_ms=0&answer_ms=200&paper_poll_ms=20"
+        self.device = open_device("printer", "escpos:%s?line_ms=0&answer_ms=500&paper_poll_ms=20"
                                   % self.peer.path)
 
     def printed(self):
@@ -79,6 +79,9 @@ class EscPosPrinterRig(Rig):
 
     def garble(self):
         self.peer.garble = True
+
+    def fail(self):
+        self.peer.error = True
 
     def unplug(self):
         self.peer.unplug()
@@ -116,7 +119,7 @@ class AtModemRig(Rig):
     def __init__(self):
         from emulator.peripherals.modem import AtModemSim
         self.peer = AtModemSim().start()
-        self.device = open_device("modem", "at:%s?answer_ms=300&refresh_ms=0" % self.peer.path)
+        self.device = open_device("modem", "at:%s?answer_ms=1000" % self.peer.path)
 
     def remove_sim(self):
         self.peer.remove_sim()
@@ -165,11 +168,16 @@ class SerialReaderRig(Rig):
         from emulator.peripherals.card_module import CardModuleSim
         self.peer = CardModuleSim().start()
         self.hand = self.peer
-        self.device = open_device("card_reader", "reader:%s?poll_ms=10&answer_ms=300" % self.peer.path)
+        self.device = open_device("card_reader", "reader:%s?poll_ms=10&answer_ms=1000" % self.peer.path)
 
     async def settle(self):
-        # Two poll rounds: whatever the hand did has been seen.
-        await asyncio.sleep(0.08)
+        # Until the module has handed out every event, then one more poll
+        # round so the driver has posted the last one.
+        for _ in range(400):
+            if not self.peer.events:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.03)
 
     def silent(self):
         self.peer.silent = True
@@ -183,3 +191,203 @@ class SerialReaderRig(Rig):
     def close(self):
         Rig.close(self)
         self.peer.stop()
+
+
+# -- keypad and touch (evdev over a FIFO) ---------------------------------------------
+
+class InputFifo:
+    """A FIFO standing in for /dev/input/eventN: the test writes records."""
+
+    def __init__(self, tmp_path, record_size):
+        import os
+        from hal.linux import evdev
+        self.path = str(tmp_path / ("event-%d" % record_size))
+        os.mkfifo(self.path)
+        # O_RDWR never blocks on a FIFO, so the driver's open for reading
+        # does not either.
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        self.record_size = record_size
+        self._evdev = evdev
+
+    def write(self, *events):
+        import os
+        data = b"".join(self._evdev.encode_event(t, c, v, self.record_size) for t, c, v in events)
+        os.write(self.fd, data)
+
+    def unplug(self):
+        import os
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    async def drained(self):
+        """Until the driver has read everything written (FIONREAD is 0),
+        then a moment for it to handle what it read."""
+        import fcntl
+        import struct
+        import termios
+        for _ in range(400):
+            if self.fd is None:
+                break
+            waiting = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            if not waiting:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
+
+
+class SimKeypadRig(Rig):
+    name = "sim"
+
+    def __init__(self, tmp_path):
+        self.device = open_device("keypad", "sim:")
+
+    def press(self, key):
+        self.device.press(key)
+
+    async def settle(self):
+        await asyncio.sleep(0)
+
+
+class EvdevKeypadRig(Rig):
+    faults = ("repeat", "unplug", "scan_codes")
+
+    def __init__(self, tmp_path, record_size):
+        from hal.linux import evdev
+        self.name = "evdev%d" % record_size
+        self.fifo = InputFifo(tmp_path, record_size)
+        self.device = open_device("keypad", "evdev:%s?keymap=pc&record=%d" % (self.fifo.path, record_size))
+        self.codes = {}
+        for code, key in sorted(evdev.PC_KEYMAP.items(), reverse=True):
+            self.codes[key] = code
+        self.evdev = evdev
+
+    def press(self, key, repeats=0):
+        e = self.evdev
+        code = self.codes[key]
+        self.fifo.write((e.EV_KEY, code, e.PRESS), (e.EV_SYN, 0, 0))
+        for _ in range(repeats):
+            self.fifo.write((e.EV_KEY, code, e.AUTOREPEAT), (e.EV_SYN, 0, 0))
+        self.fifo.write((e.EV_KEY, code, e.RELEASE), (e.EV_SYN, 0, 0))
+
+    def raw(self, *events):
+        self.fifo.write(*events)
+
+    async def settle(self):
+        await self.fifo.drained()
+
+    def unplug(self):
+        self.fifo.unplug()
+
+    def close(self):
+        Rig.close(self)
+        self.fifo.unplug()
+
+
+class SimTouchRig(Rig):
+    name = "sim"
+
+    def __init__(self, tmp_path):
+        self.device = open_device("touch", "sim:?width=240&height=320")
+
+    def stroke(self, points):
+        self.device.press_at(*points[0])
+        for point in points[1:]:
+            self.device.move_to(*point)
+        self.device.lift()
+
+    async def settle(self):
+        await asyncio.sleep(0)
+
+
+class EvdevTouchRig(Rig):
+    """A tablet whose raw axes are 0..32767 (QEMU's virtio-tablet), mounted
+    mirrored in x (calibration 32767..0) to prove the calibration is used."""
+    faults = ("unplug",)
+
+    def __init__(self, tmp_path, record_size):
+        from hal.linux import evdev
+        self.name = "evdev%d" % record_size
+        self.fifo = InputFifo(tmp_path, record_size)
+        self.device = open_device("touch", "evdev:%s?calibration=32767,0,0,32767&width=240&height=320&record=%d"
+                                  % (self.fifo.path, record_size))
+        self.evdev = evdev
+
+    def stroke(self, points):
+        e = self.evdev
+        for i, (x, y) in enumerate(points):
+            raw_x = 32767 - x * 32767 // 239
+            raw_y = y * 32767 // 319
+            events = [(e.EV_ABS, e.ABS_X, raw_x), (e.EV_ABS, e.ABS_Y, raw_y)]
+            if i == 0:
+                events.append((e.EV_KEY, e.BTN_TOUCH, 1))
+            events.append((e.EV_SYN, 0, 0))
+            self.fifo.write(*events)
+        self.fifo.write((e.EV_KEY, e.BTN_TOUCH, 0), (e.EV_SYN, 0, 0))
+
+    async def settle(self):
+        await self.fifo.drained()
+
+    def unplug(self):
+        self.fifo.unplug()
+
+    def close(self):
+        Rig.close(self)
+        self.fifo.unplug()
+
+
+# -- display (a file and a fake sysfs folder standing in for /dev/fb0) ------------------
+
+class SimDisplayRig(Rig):
+    name = "sim"
+
+    def __init__(self, tmp_path):
+        self.device = open_device("display", "sim:?width=240&height=320")
+
+    def glass(self):
+        """What the screen shows, as RGB565 bytes, row after row."""
+        return bytes(self.device.framebuffer)
+
+
+class FbDisplayRig(Rig):
+    """A framebuffer file of `bpp` bits a pixel whose rows are `pad` bytes
+    wider than the picture; the padding starts as 0xAA and must stay so."""
+
+    def __init__(self, tmp_path, bpp, pad, write="auto"):
+        self.name = "fb%d%s-%s" % (bpp, "-wide" if pad else "", write)
+        self.bpp = bpp
+        self.width, self.height = 240, 320
+        self.stride = self.width * bpp // 8 + pad
+        sysfs = tmp_path / "sysfs"
+        sysfs.mkdir()
+        (sysfs / "virtual_size").write_text("%d,%d\n" % (self.width, self.height))
+        (sysfs / "bits_per_pixel").write_text("%d\n" % bpp)
+        (sysfs / "stride").write_text("%d\n" % self.stride)
+        self.path = tmp_path / "fb0"
+        self.path.write_bytes(b"\xaa" * (self.stride * self.height))
+        self.tty = tmp_path / "tty0"
+        self.tty.write_bytes(b"")
+        self.device = open_device("display", "fb:%s?sysfs=%s&tty=%s&write=%s" % (self.path, sysfs, self.tty, write))
+
+    def raw(self):
+        return self.path.read_bytes()
+
+    def glass(self):
+        data = self.raw()
+        row_bytes = self.width * self.bpp // 8
+        out = bytearray()
+        for y in range(self.height):
+            row = data[y * self.stride:y * self.stride + row_bytes]
+            if self.bpp == 16:
+                out += row
+                continue
+            for x in range(0, row_bytes, 4):
+                b, g, r = row[x], row[x + 1], row[x + 2]
+                pixel = ((r >> 3) << 11) | ((g >> 2) << 5) | (b >> 3)
+                out += bytes((pixel & 0xFF, pixel >> 8))
+        return bytes(out)
+
+    def padding(self):
+        data = self.raw()
+        row_bytes = self.width * self.bpp // 8
+        return b"".join(data[y * self.stride + row_bytes:(y + 1) * self.stride] for y in range(self.height))

@@ -145,3 +145,22 @@ def test_the_base_bounds_a_hanging_backend():
     with pytest.raises(CardError) as caught:
         run(Hanging().transceive(SELECT_PSE))
     assert "50 ms" in str(caught.value)
+
+
+def test_a_cancelled_exchange_leaves_the_reader_usable(reader_rig):
+    """CANCEL while an APDU is on its way: the next exchange gets its own answer."""
+    async def go():
+        watch(reader_rig)
+        reader_rig.hand.insert("chip-pin")
+        await reader_rig.settle()
+        exchange = asyncio.ensure_future(reader_rig.device.transceive(SELECT_PSE))
+        await asyncio.sleep(0)
+        exchange.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await exchange
+        await asyncio.sleep(0.05)
+        get_atc = bytes.fromhex("80CA9F3600")     # GET DATA: the application transaction counter
+        response = await reader_rig.device.transceive(get_atc)
+        assert response[:2] == b"\x9f\x36" and response[-2:] == b"\x90\x00", response.hex()
+
+    run(go())

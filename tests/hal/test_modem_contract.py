@@ -169,3 +169,48 @@ def test_an_unplugged_modem_is_a_clear_error(modem_rig, echo_server):
     modem_rig.require("unplug")
     modem_rig.unplug()
     _fails_clearly(modem_rig, echo_server, ["gone", "not responding"])
+
+
+def test_a_modem_that_comes_back_is_used_again(modem_rig, echo_server):
+    modem_rig.require("silent")
+
+    async def go():
+        modem_rig.silent()
+        with pytest.raises(ModemError):
+            await modem_rig.device.connect("127.0.0.1", echo_server, 3000)
+        modem_rig.peer.silent = False
+        modem_rig.peer.echo = True     # it was reset meanwhile: echo on again
+        (await modem_rig.device.connect("127.0.0.1", echo_server, 3000)).close()
+        assert "ATE0" in modem_rig.peer.commands[-8:]
+
+    run(go())
+
+
+def test_every_connection_asks_the_state_afresh(modem_rig, echo_server):
+    """A SIM pulled since the last connection is seen without waiting for
+    an unsolicited line."""
+    async def go():
+        (await modem_rig.device.connect("127.0.0.1", echo_server, 2000)).close()
+        modem_rig.remove_sim()
+        with pytest.raises(ModemError, match="SIM"):
+            await modem_rig.device.connect("127.0.0.1", echo_server, 2000)
+
+    run(go())
+
+
+def test_a_cancelled_connection_leaves_the_modem_usable(modem_rig, echo_server):
+    """CANCEL while the modem is asked or the link opens: nothing hangs and
+    the next connection works."""
+    async def go():
+        attempt = asyncio.ensure_future(modem_rig.device.connect("127.0.0.1", echo_server, 2000))
+        await asyncio.sleep(0)
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        await asyncio.sleep(0.05)
+        link = await modem_rig.device.connect("127.0.0.1", echo_server, 2000)
+        await link.send(b"0800")
+        assert await link.recv_exact(4, 2000) == b"0800"
+        link.close()
+
+    run(go())

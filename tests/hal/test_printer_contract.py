@@ -110,3 +110,10 @@ def test_an_unplugged_printer_is_not_responding(printer_rig):
     printer_rig.require("unplug")
     printer_rig.unplug()
     _fails_clearly(printer_rig, ["not responding"])
+
+
+def test_a_printer_offline_with_an_error_is_a_printer_error(printer_rig):
+    printer_rig.require("error")
+    printer_rig.fail()
+    error = _fails_clearly(printer_rig, ["offline: error"])
+    assert error.code == "PRINTER"

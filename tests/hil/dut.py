@@ -131,6 +131,12 @@ class Dut:
             args["card"] = name
         self.request("card", **args)
 
+    def scan(self, code):
+        """The scanner reads `code` (a deck payment code's name, or text)."""
+        if self.info is not None and self.info.get("scanner") not in (None, "sim"):
+            pytest.skip("the scanner of this target cannot be driven (docs/HIL.md: bench build)")
+        self.request("scan", code=code)
+
     # -- the cashier's eyes -------------------------------------------------------
 
     def screen(self, png=False):
@@ -143,17 +149,24 @@ class Dut:
     def screen_png(self):
         return base64.b64decode(self.screen(png=True)["png"])
 
+    def slower(self, timeout_ms):
+        """A wait stretched by the target's `time_scale` (hello): the
+        virtual ARM handset's CPU is 12-16x slower than this machine's, so
+        what takes a second here takes ten there; the flows are the same."""
+        scale = (self.info or {}).get("time_scale", 1)
+        return min(int(timeout_ms * scale), 600000)
+
     def wait_text(self, text, timeout_ms=10000, since=None):
         """`since`: a screen number (self.screens after a request): only
         screens drawn after it count (docs/HIL.md)."""
         if since is None:
-            self.request("wait_text", text=text, timeout_ms=timeout_ms)
+            self.request("wait_text", text=text, timeout_ms=self.slower(timeout_ms))
         else:
-            self.request("wait_text", text=text, timeout_ms=timeout_ms, since=since)
+            self.request("wait_text", text=text, timeout_ms=self.slower(timeout_ms), since=since)
         return True
 
     def wait_idle(self, timeout_ms=20000):
-        self.request("wait_idle", timeout_ms=timeout_ms)
+        self.request("wait_idle", timeout_ms=self.slower(timeout_ms))
         return True
 
     def printout(self, since=0):
@@ -198,6 +211,14 @@ class Dut:
         self.require("paper")
         self.request("paper", state="in")
         self.changed.discard("paper")
+
+    def qr_customer(self, order, action="pay", wallet=None):
+        """The customer on the phone pays or cancels a QR order (the host's side)."""
+        self.require("qr_customer")
+        args = {"order": order, "action": action}
+        if wallet is not None:
+            args["wallet"] = wallet
+        return self.request("qr_customer", **args)["status"]
 
     def host_down(self):
         self.require("host")

@@ -4,6 +4,7 @@
     pytest tests/hil --hil-via socket              the same emulator over socket://
     pytest tests/hil --hil-port /dev/ttyUSB0       a handset on a serial cable
     pytest tests/hil --hil-port socket://127.0.0.1:7000   an emulator started by hand
+    pytest tests/hil --hil-target arm              the virtual ARM handset (pos-vm, QEMU), started here
 
 --hil-port takes anything pyserial's serial_for_url() does (a device path,
 socket://, rfc2217://, loop://...). The `dut` fixture is the device under
@@ -26,7 +27,13 @@ from tests.hil.dut import Dut, HilError
 # Short waits so the suite runs in a minute or two; the flows are the same.
 EMULATOR_SETTINGS = {"message_ms": 200, "reply_timeout_ms": 1500, "connect_timeout_ms": 1500,
                      "ui_timeout_ms": 20000, "tear_pause_ms": 200}
+# The virtual ARM handset's guest runs 12-16x slower than native (QEMU
+# TCG): a step that takes 100 ms here takes over a second there, so its
+# host timeouts get the room a slow handset would get.
+ARM_SETTINGS = dict(EMULATOR_SETTINGS, reply_timeout_ms=5000, connect_timeout_ms=5000)
 STARTUP_TIMEOUT_S = 60
+# The virtual ARM handset may build its image first (downloads once), then boots.
+ARM_STARTUP_TIMEOUT_S = 900
 
 
 def pytest_addoption(parser):
@@ -38,6 +45,9 @@ def pytest_addoption(parser):
     group.addoption("--hil-via", choices=("pty", "socket"), default="pty",
                     help="without --hil-port: how to reach the emulator this plugin starts "
                          "(default: %(default)s)")
+    group.addoption("--hil-target", choices=("emulator", "arm"), default="emulator",
+                    help="without --hil-port: what this plugin starts: the desktop emulator, or the "
+                         "virtual ARM handset (pos-vm: QEMU, docs/HANDSET.md) (default: %(default)s)")
 
 
 def pytest_configure(config):
@@ -54,24 +64,34 @@ def pytest_collection_modifyitems(config, items):
 class Emulator:
     """pos-emulator --hil, in a process of its own, as a bench would see a handset."""
 
-    def __init__(self, work_dir, via):
+    def __init__(self, work_dir, via, target="emulator"):
         self.work_dir = str(work_dir)
         self.via = via
+        self.target = target
         self.log_path = os.path.join(self.work_dir, "emulator.log")
         self.process = None
         self.url = None
 
     def start(self):
-        command = [sys.executable, "-m", "emulator.cli", "--log", "--lang", "en",
-                   "--data", os.path.join(self.work_dir, "data"),
-                   "--hil", "pty" if self.via == "pty" else "socket://127.0.0.1:0"]
-        for name, value in EMULATOR_SETTINGS.items():
+        hil = "pty" if self.via == "pty" else "socket://127.0.0.1:0"
+        if self.target == "arm":
+            # the firmware's log is the guest's console: work_dir/vm/console.log
+            command = [sys.executable, "-m", "emulator.qemu.cli", "--lang", "en",
+                       "--work", os.path.join(self.work_dir, "vm"), "--hil", hil]
+            timeout_s = ARM_STARTUP_TIMEOUT_S
+            settings = ARM_SETTINGS
+        else:
+            command = [sys.executable, "-m", "emulator.cli", "--log", "--lang", "en",
+                       "--data", os.path.join(self.work_dir, "data"), "--hil", hil]
+            timeout_s = STARTUP_TIMEOUT_S
+            settings = EMULATOR_SETTINGS
+        for name, value in settings.items():
             command += ["--set", "%s=%s" % (name, value)]
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=log, cwd=self.work_dir)
         log.close()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        deadline = time.monotonic() + timeout_s
         output = b""
         while b"\n" not in output:
             left = deadline - time.monotonic()
@@ -79,8 +99,9 @@ class Emulator:
             chunk = os.read(self.process.stdout.fileno(), 4096) if ready else b""
             if not chunk:
                 self.stop()
-                raise RuntimeError("pos-emulator --hil did not start (%s); log: %s\n%s"
-                                   % ("timed out" if not ready else "exited", self.log_path, self.log_tail()))
+                raise RuntimeError("%s did not start (%s); log: %s\n%s"
+                                   % (command[2], "timed out" if not ready else "exited", self.log_path,
+                                      self.log_tail()))
             output += chunk
         first = output.split(b"\n")[0].decode()
         if not first.startswith("HIL port: "):
@@ -120,7 +141,8 @@ def hil_device(request, tmp_path_factory):
     emulator = None
     log_path = None
     if url is None:
-        emulator = Emulator(tmp_path_factory.mktemp("hil-emulator"), request.config.getoption("--hil-via"))
+        target = request.config.getoption("--hil-target")
+        emulator = Emulator(tmp_path_factory.mktemp("hil-" + target), request.config.getoption("--hil-via"), target)
         url = emulator.start()
         log_path = emulator.log_path
     port = open_port(url, request.config.getoption("--hil-baud"))

@@ -91,8 +91,9 @@ def test_the_firmware_answers_on_its_own_uart_under_micropython(host, tmp_path):
     script = tmp_path / "handset.py"
     script.write_text(MP_HANDSET)
     (tmp_path / "data").mkdir()
+    # PyPI's MicroPython has no fsync (nor ffi): this desk run may take money without it.
     settings = {"test_protocol": True, "lang": "en", "host_port": host.port, "message_ms": 200,
-                "reply_timeout_ms": 3000, "connect_timeout_ms": 3000}
+                "reply_timeout_ms": 3000, "connect_timeout_ms": 3000, "allow_volatile_storage": True}
     config = tmp_path / "pos.json"      # the handset's boot configuration, test port unlocked
     config.write_text(json.dumps({"devices": {"storage": "dir:" + str(tmp_path / "data")},
                                   "settings": settings,

@@ -7,19 +7,10 @@ import pytest
 
 from firmware import iso8583, qrpay
 from hal.sim.deck import find_card, find_payment_code
-from emulator.host.server import HostSimulator
 from tests.unit.test_host_terminal import Terminal
 
 WX = find_payment_code("wx-pay")
 CONFIRM = find_payment_code("ali-confirm")
-
-
-@pytest.fixture
-def host(tmp_path):
-    simulator = HostSimulator(str(tmp_path / "host.sqlite"))
-    simulator.start_in_thread()
-    yield simulator
-    simulator.close()
 
 
 @pytest.fixture

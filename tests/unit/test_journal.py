@@ -224,3 +224,50 @@ def test_a_big_batch_goes_to_the_sale_index_and_unprinted_stays_unprinted(tmp_pa
     assert again.find_by_rrn("%012d" % 123)["trace"] == 123     # found on disk
     assert [t["trace"] for t in again.batch_txns(1)] == [400]    # RAM: the receipt still owed
     assert [t["trace"] for t in again.unprinted()] == [400]
+
+
+def test_a_failed_write_on_the_open_file_is_undone_and_the_next_append_lands_right(tmp_path):
+    storage = DirStorage(str(tmp_path / "data"))
+    journal = Journal(storage)
+    journal.append({"k": "batch", "batch": 1})
+    real_open = storage.open_append
+
+    class HalfWrite:
+        """A disk that fills up in the middle of the frame."""
+        def __init__(self, name):
+            self.inner = real_open(name)
+            self.size = self.inner.size
+
+        def append(self, data, reserve=0):
+            self.inner._file.write(data[:len(data) // 2])
+            self.inner._file.flush()
+            raise StorageFullError("disk full")
+
+        def close(self):
+            self.inner.close()
+
+    journal.close()
+    storage.open_append = HalfWrite
+    with pytest.raises(StorageFullError):
+        journal.append({"k": "batch", "batch": 2})
+    storage.open_append = real_open
+    journal.append({"k": "batch", "batch": 3})        # the same journal object goes on
+    again = Journal(storage)                          # and after a reboot
+    assert again.load() == [{"k": "batch", "batch": 1}, {"k": "batch", "batch": 3}]
+    assert again.problems == [] and again.dropped_bytes == 0
+
+
+def test_appends_keep_one_file_open_and_ask_no_stat(tmp_path, monkeypatch):
+    import hal.storage
+    storage = DirStorage(str(tmp_path / "data"))
+    journal = Journal(storage)
+    journal.append({"k": "batch", "batch": 1})
+    calls = []
+    monkeypatch.setattr(hal.storage.os, "stat", lambda *a: calls.append(("stat", a)))
+    monkeypatch.setattr(hal.storage.os, "statvfs", lambda *a: calls.append(("statvfs", a)))
+    monkeypatch.setattr(hal.storage.os, "listdir", lambda *a: calls.append(("listdir", a)))
+    for batch in range(2, 20):
+        journal.append({"k": "batch", "batch": batch})
+    assert calls == []
+    monkeypatch.undo()
+    assert len(Journal(storage).load()) == 19

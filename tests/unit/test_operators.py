@@ -153,6 +153,27 @@ def test_a_lockout_ends_on_the_clock_and_the_right_password_works_again(terminal
     terminal.boot().check(SUPERVISOR, GOOD)
 
 
+@pytest.mark.parametrize("t, seconds", [((2000, 1, 1, 0, 0, 0), 0), ((2000, 3, 1, 0, 0, 1), 60 * 86400 + 1),
+                                        ((2001, 1, 1, 0, 0, 0), 366 * 86400), ((1970, 1, 1, 0, 0, 0), -10957 * 86400)])
+def test_seconds_since_2000(t, seconds):
+    assert ops.seconds_since_2000(t) == seconds
+
+
+def test_a_clock_that_went_back_does_not_lock_for_years_nor_unlock_at_once(terminal):
+    set_up(terminal)
+    operators = terminal.boot()
+    for i in range(3):
+        code_of(operators.check, SUPERVISOR, "00000%d" % i)
+    terminal.clock.set((1970, 1, 1, 0, 0, 0))      # the RTC lost its battery
+    operators = terminal.boot()
+    assert 0 < operators.locked_for(SUPERVISOR) <= 300
+    assert code_of(operators.check, SUPERVISOR, GOOD) == "LOCKED"
+    terminal.clock.set((1970, 1, 1, 0, 4, 0))
+    assert code_of(terminal.boot().check, SUPERVISOR, GOOD) == "LOCKED"
+    terminal.clock.set((1970, 1, 1, 0, 5, 1))
+    terminal.boot().check(SUPERVISOR, GOOD)
+
+
 def test_a_full_disk_refuses_the_try_before_comparing(terminal, monkeypatch):
     """No count, no comparison: a try that cannot be counted is not made."""
     from hal.errors import StorageFullError
@@ -222,6 +243,19 @@ def test_a_damaged_or_deleted_file_while_locked_never_brings_back_the_factory_pa
     assert code_of(operators.refuse_if_closed, SUPERVISOR) == "PW_SERVICE"
     assert not operators.is_factory(SUPERVISOR)
     assert terminal.file() == left   # the evidence stays as it was found
+
+
+def test_a_key_store_that_cannot_be_read_leaves_every_account_locked(terminal, monkeypatch):
+    from hal.errors import KeyStoreError
+    set_up(terminal)
+
+    def broken(name):
+        raise KeyStoreError("key file damaged")
+
+    monkeypatch.setattr(terminal.keystore, "has_mark", broken)
+    operators = terminal.boot()
+    assert "key store" in operators.damaged
+    assert code_of(operators.check, SUPERVISOR, GOOD) == "PW_SERVICE"
 
 
 def test_a_file_without_the_supervisor_account_is_damaged(terminal):
@@ -365,12 +399,31 @@ def old_hash(password, salt, rounds):
     return digest
 
 
-def test_new_hashes_store_their_round_count(terminal):
+def keyed(terminal, digest):
+    """The last step, under the key store's password key (HMAC-SHA256,
+    written again with the standard library)."""
+    import hmac
+    key = terminal.keystore.journal_mac(ops.PASSWORD_KEY_LABEL)
+    return hmac.new(key, digest, hashlib.sha256).digest()
+
+
+def test_new_hashes_store_their_round_count_and_are_keyed_in_the_key_store(terminal):
     set_up(terminal)
     account = json.loads(terminal.file())[SUPERVISOR]
-    assert account["rounds"] == ops.HASH_ROUNDS >= 10000
+    assert account["rounds"] == ops.HASH_ROUNDS >= 10000 and account["keyed"] is True
     salt = bytes.fromhex(account["salt"])
-    assert old_hash(GOOD, salt, account["rounds"]).hex() == account["hash"]
+    digest = old_hash(GOOD, salt, account["rounds"])
+    assert digest.hex() != account["hash"]                  # the file alone checks no guess
+    assert keyed(terminal, digest).hex() == account["hash"]
+
+
+def test_the_file_alone_is_no_use_on_another_terminal(terminal, tmp_path):
+    """operators.json copied next to another key store: even the right
+    password does not verify there (an offline guesser is in the same place)."""
+    set_up(terminal)
+    other = Terminal(tmp_path / "other")
+    other.storage.write_atomic(Operators.FILE, terminal.file())
+    assert code_of(other.boot().check, SUPERVISOR, GOOD) == "WRONG_PW"
 
 
 def test_an_old_cheap_hash_still_verifies_and_is_made_again_at_todays_cost(terminal):
@@ -383,8 +436,9 @@ def test_an_old_cheap_hash_still_verifies_and_is_made_again_at_todays_cost(termi
     assert "rounds" not in json.loads(terminal.file())[SUPERVISOR]    # a wrong guess upgrades nothing
     operators.check(SUPERVISOR, GOOD)
     account = json.loads(terminal.file())[SUPERVISOR]
-    assert account["rounds"] == ops.HASH_ROUNDS and account["salt"] != salt.hex()
-    assert old_hash(GOOD, bytes.fromhex(account["salt"]), ops.HASH_ROUNDS).hex() == account["hash"]
+    assert account["rounds"] == ops.HASH_ROUNDS and account["keyed"] and account["salt"] != salt.hex()
+    assert keyed(terminal, old_hash(GOOD, bytes.fromhex(account["salt"]), ops.HASH_ROUNDS)).hex() == \
+        account["hash"]
     terminal.boot().check(SUPERVISOR, GOOD)
 
 
@@ -403,6 +457,7 @@ def test_micropython_hashes_and_refuses_as_cpython_does(tmp_path):
         "from hal.storage import DirStorage\n"
         "print(hexlify(hash_password('135790', b'saltsalt')))\n"
         "print(','.join(p for p in ('111111', '234567', '890123', '135790', '1234', '2580') if is_trivial(p)))\n"
+        "print(ops.seconds_since_2000((1970, 1, 1, 0, 0, 0)), ops.seconds_since_2000((2026, 11, 22, 10, 0, 0)))\n"
         "st = DirStorage(%r)\n"
         "ks = SimKeyStore(st)\n"
         "boot = lambda: Operators(st, SimClock((2026, 11, 22, 10, 0, 0)), Settings(), ks).load()\n"
@@ -422,6 +477,12 @@ def test_micropython_hashes_and_refuses_as_cpython_does(tmp_path):
         "    boot().check(SUPERVISOR, '123456')\n"
         "except PosError as e:\n"
         "    print(e.code)\n"
+        "boot().check('05', '0000')\n"
+        "boot().change('05', '2580')\n"
+        "boot().check('05', '2580')\n"
+        "import json\n"
+        "account = json.loads(st.read('operators.json'))['05']\n"
+        "print(account['salt'], account['hash'])\n"
         "st.remove('operators.json')\n"
         "try:\n"
         "    boot().check(SUPERVISOR, '123456')\n"
@@ -430,4 +491,11 @@ def test_micropython_hashes_and_refuses_as_cpython_does(tmp_path):
     lines = run_script(interpreter, script).split()
     assert lines[0] == ops.hash_password("135790", b"saltsalt").hex()
     assert lines[1] == "111111,234567,890123,1234"
-    assert lines[2:] == ["LOCKED", "PW_SERVICE"]
+    assert lines[2:4] == [str(ops.seconds_since_2000((1970, 1, 1, 0, 0, 0))),
+                          str(ops.seconds_since_2000((2026, 11, 22, 10, 0, 0)))]
+    assert lines[4] == "LOCKED" and lines[7] == "PW_SERVICE"
+    # the keyed hash MicroPython wrote for operator 05 is the one CPython
+    # computes from the same key store
+    salt, written = lines[5], lines[6]
+    digest = old_hash("2580", bytes.fromhex(salt), ops.HASH_ROUNDS)
+    assert keyed(Terminal(tmp_path / "mp"), digest).hex() == written

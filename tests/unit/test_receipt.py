@@ -8,8 +8,12 @@ import os
 
 import pytest
 
+import sys
+
 from firmware import escpos, receipt
 from hal import crypto
+from tests.support import micropython_path, run_script
+from firmware import fees
 from firmware.gb2312 import load_table
 from firmware.settings import Settings
 
@@ -24,7 +28,11 @@ VOID = dict(SALE, trace=14, type="void", amount=12345, orig={"batch": 1, "trace"
 REFUND = dict(SALE, trace=15, type="refund", amount=2500, orig={"rrn": "123456789012", "date": "1122"})
 REPORT = {"batch": 1, "time": "20261122230000", "balanced": True,
           "totals": {"sale_amount": 30000, "sale_count": 3, "void_amount": 10000, "void_count": 1,
-                     "refund_amount": 2500, "refund_count": 1}}
+                     "refund_amount": 2500, "refund_count": 1},
+          "channels": {"wechat": {"amount": 1234, "count": 1}, "alipay": {"amount": 5000, "count": 2}},
+          "fees": fees.totals([("debit", 20000), ("debit", 10000), ("debit", -2500), ("qr", 1234),
+                               ("qr", 2000), ("qr", 3000)],
+                              {"debit": (50, 2000), "credit": (60, None), "qr": (38, None)})}
 
 MASTER_KEY = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")   # the test master key
 
@@ -126,3 +134,21 @@ def test_the_qr_code_holds_the_verification_data_and_the_code(table):
                            "merchant", "0"]
     assert len(fields[10]) == 12
     assert segno.make(text, error="m").version <= 6
+
+
+CODE_SCRIPT = """
+import sys
+sys.path.insert(0, '')
+from firmware import receipt
+from hal import crypto
+key = bytes.fromhex('0123456789ABCDEFFEDCBA9876543210')
+for copy, number in (('merchant', 0), ('cardholder', 0), ('merchant', 3)):
+    data = receipt.verification_data('10000001', 1, 12, '123456789012', 12345, '1122', 'sale', copy, number)
+    print(receipt.code_from_mac(crypto.receipt_mac(key, data)))
+"""
+
+
+@pytest.mark.skipif(micropython_path() is None, reason="no micropython interpreter")
+def test_receipt_codes_are_the_same_under_micropython():
+    """The handset (MicroPython) and the host (CPython) compute one code."""
+    assert run_script(micropython_path(), CODE_SCRIPT) == run_script(sys.executable, CODE_SCRIPT)

@@ -1,0 +1,304 @@
+"""Linux input events (evdev): the keypad and the touch screen.
+
+    open_device("keypad", "evdev:/dev/input/event0?keymap=pc")
+    open_device("touch", "evdev:/dev/input/event1?calibration=0,32767,0,32767&width=240&height=320")
+    options (both): record (16 or 24: the size of struct input_event; by
+    default the interpreter's word size decides), grab (1: EVIOCGRAB, so
+    the events do not also reach the console; 0 leaves it)
+
+struct input_event is a struct timeval (two C longs) then type (u16),
+code (u16), value (s32): 16 bytes on a 32-bit system, 24 on a 64-bit one.
+(A 32-bit system built with a 64-bit time_t also has 24: set record=24.)
+"""
+
+import struct
+
+from hal import keypad as keypad_module
+from hal.compat import TimeoutError, ioctl, open_device_file, read_when_ready, word_bytes
+from hal.errors import DeviceError
+from hal.keypad import Keypad
+from hal.linux.serial import int_option, stop_task
+from hal.touch import Touch
+
+EV_SYN = 0x00
+EV_KEY = 0x01
+EV_ABS = 0x03
+SYN_REPORT = 0
+ABS_X = 0x00
+ABS_Y = 0x01
+ABS_MT_POSITION_X = 0x35
+ABS_MT_POSITION_Y = 0x36
+BTN_LEFT = 0x110
+BTN_TOUCH = 0x14A
+RELEASE = 0
+PRESS = 1
+AUTOREPEAT = 2
+EVIOCGRAB = 0x40044590   # _IOW('E', 0x90, int)
+
+RECORD_FORMATS = {16: "<iiHHi", 24: "<qqHHi"}
+
+# Linux key codes (linux/input-event-codes.h) of a PC keyboard -> our keys:
+# the virtual handset's virtio keyboard, a USB keypad, a desk test.
+PC_KEYMAP = {
+    2: "1", 3: "2", 4: "3", 5: "4", 6: "5", 7: "6", 8: "7", 9: "8", 10: "9", 11: "0",
+    79: "1", 80: "2", 81: "3", 75: "4", 76: "5", 77: "6", 71: "7", 72: "8", 73: "9", 82: "0",
+    52: ".", 83: ".",                     # KEY_DOT, KEY_KPDOT
+    28: "ENTER", 96: "ENTER",             # KEY_ENTER, KEY_KPENTER
+    1: "CANCEL",                          # KEY_ESC
+    14: "CLEAR", 111: "CLEAR",            # KEY_BACKSPACE, KEY_DELETE
+    59: "F1", 60: "F2",                   # KEY_F1, KEY_F2
+    139: "MENU", 61: "MENU",              # KEY_MENU, KEY_F3
+    103: "UP", 108: "DOWN",               # KEY_UP, KEY_DOWN
+    55: "00", 62: "00",                   # KEY_KPASTERISK, KEY_F4 (a PC has no 00 key)
+}
+KEYMAPS = {"pc": PC_KEYMAP}
+# Held down, these repeat; a digit never does (a held 1 must not type 1111 into an amount).
+REPEATING_KEYS = ("CLEAR", "UP", "DOWN")
+
+
+def default_record_size():
+    return 24 if word_bytes() == 8 else 16
+
+
+def parse_record_size(value):
+    if value is None:
+        return default_record_size()
+    size = int_option("record", value, 16, 24)
+    if size not in RECORD_FORMATS:
+        raise TypeError("record must be 16 or 24, not %d" % size)
+    return size
+
+
+def encode_event(event_type, code, value, size=None, seconds=0, micros=0):
+    """One struct input_event (for tests and simulators)."""
+    return struct.pack(RECORD_FORMATS[size or default_record_size()], seconds, micros, event_type, code, value)
+
+
+def decode_events(buffer, size):
+    """bytes -> ([(type, code, value)], the rest that is not a whole record)."""
+    fmt = RECORD_FORMATS[size]
+    whole = len(buffer) - len(buffer) % size
+    events = []
+    for at in range(0, whole, size):
+        _sec, _usec, event_type, code, value = struct.unpack_from(fmt, buffer, at)
+        events.append((event_type, code, value))
+    return events, buffer[whole:]
+
+
+def load_keymap(spec):
+    """'pc' (built in) or the path of a JSON file {"2": "1", "28": "ENTER", ...}
+    -> {scan code: key}. Every key must be one of ours."""
+    if spec in KEYMAPS:
+        return dict(KEYMAPS[spec])
+    import json
+    try:
+        with open(spec) as f:
+            raw = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DeviceError("keymap %r: not a built-in map (%s) nor a readable JSON file: %s"
+                          % (spec, ", ".join(sorted(KEYMAPS)), e))
+    keymap = {}
+    for code, key in raw.items():
+        if key not in keypad_module.KEYS:
+            raise DeviceError("keymap %s: %r is not a key (known: %s)" % (spec, key, " ".join(keypad_module.KEYS)))
+        try:
+            keymap[int(code)] = key
+        except ValueError:
+            raise DeviceError("keymap %s: scan code %r is not a number" % (spec, code))
+    return keymap
+
+
+class EventFile:
+    """An evdev node (or a FIFO / file of records standing in): reads whole
+    records, grabs the device where ioctl is available."""
+
+    def __init__(self, path, record_size, grab):
+        self.path = path
+        self.record_size = record_size
+        self.grabbed = None   # True, False (refused: not an evdev node), None (no ioctl here)
+        self._buffer = b""
+        try:
+            self._file = open_device_file(path, writable=False)
+        except OSError as e:
+            raise DeviceError("input device %s cannot open: %s" % (path, e))
+        if grab:
+            try:
+                self.grabbed = True if ioctl(self._file, EVIOCGRAB, 1) else None
+            except OSError:
+                self.grabbed = False
+
+    async def read_events(self, timeout_ms=None):
+        """The next events (at least one); DeviceError when the device is
+        gone (EOF, EIO), TimeoutError with a timeout."""
+        while True:
+            if self._file is None:
+                raise DeviceError("input device %s is closed" % self.path)
+            try:
+                # One record a read: MicroPython's read(n) goes on reading
+                # until it has n bytes, and a second read() of an evdev node
+                # with no event pending blocks the whole loop. The kernel
+                # hands out whole records, so asking for one is answered by
+                # one read(); the next waits for the poll again.
+                chunk = await read_when_ready(self._file, self.record_size, timeout_ms)
+            except TimeoutError:
+                raise
+            except OSError as e:
+                raise DeviceError("input device %s: %s" % (self.path, e))
+            if not chunk:
+                raise DeviceError("input device %s went away (end of file)" % self.path)
+            events, self._buffer = decode_events(self._buffer + chunk, self.record_size)
+            if events:
+                return events
+
+    def close(self):
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+
+
+class _Watching:
+    """The reading task both evdev drivers share: read, hand each event to
+    handle(), stop with `failure` set when the device goes away."""
+
+    def _start_reading(self):
+        from hal.compat import asyncio
+        if self._task is None:
+            self._task = asyncio.create_task(self._read_forever())
+
+    async def _read_forever(self):
+        while True:
+            try:
+                events = await self.events.read_events()
+            except DeviceError as e:
+                self.failure = str(e)
+                return
+            for event in events:
+                self.handle(*event)
+
+    def _stop_reading(self):
+        stop_task(self._task)
+        self._task = None
+        self.events.close()
+
+
+class EvdevKeypad(_Watching, Keypad):
+    def __init__(self, path, keymap, record_size=None, grab=True, repeating=REPEATING_KEYS):
+        Keypad.__init__(self)
+        self.keymap = keymap
+        self.repeating = repeating
+        self.events = EventFile(path, record_size or default_record_size(), grab)
+        self.held = set()
+        self.failure = None
+        self._task = None
+
+    @classmethod
+    def from_address(cls, path, keymap="pc", record=None, grab="1"):
+        if not path:
+            raise TypeError("evdev: needs the input device, like evdev:/dev/input/event0")
+        return cls(path, load_keymap(keymap), parse_record_size(record), grab != "0")
+
+    def start(self):
+        self._start_reading()
+
+    def handle(self, event_type, code, value):
+        if event_type != EV_KEY:
+            return
+        key = self.keymap.get(code)
+        if key is None:
+            return  # a key we do not use (or a button of a touch panel on the same node)
+        if value == PRESS:
+            self.held.add(key)
+            self.press(key)
+        elif value == AUTOREPEAT:
+            if key in self.repeating:
+                self.press(key)
+        elif value == RELEASE:
+            self.held.discard(key)
+
+    def close(self):
+        self._stop_reading()
+
+
+def parse_calibration(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 4 or values[0] == values[1] or values[2] == values[3]:
+        raise TypeError("calibration must be xmin,xmax,ymin,ymax (raw axis values), not %r" % text)
+    return values
+
+
+def _scale(offset, span, size):
+    """offset / span * size, rounded to the nearest pixel (a mirrored axis
+    has a negative span): QEMU's tablet at pixel 10 of 240 must land on 10."""
+    numerator = offset * size
+    if span < 0:
+        numerator, span = -numerator, -span
+    return (2 * numerator + span) // (2 * span)
+
+
+class EvdevTouch(_Watching, Touch):
+    """Raw absolute axes -> screen coordinates by a linear calibration:
+    raw xmin..xmax -> 0..width-1 (xmin > xmax mirrors), swap_xy for a
+    panel mounted turned. The defaults fit QEMU's virtio-tablet (0..32767)."""
+
+    def __init__(self, path, calibration=(0, 32767, 0, 32767), width=240, height=320, swap_xy=False,
+                 record_size=None, grab=True):
+        Touch.__init__(self, width, height)
+        self.calibration = tuple(calibration)
+        self.swap_xy = swap_xy
+        self.events = EventFile(path, record_size or default_record_size(), grab)
+        self.failure = None
+        self._task = None
+        self._raw_x = None
+        self._raw_y = None
+        self._touching = False
+        self._was_touching = False
+
+    @classmethod
+    def from_address(cls, path, calibration="0,32767,0,32767", width="240", height="320", swap_xy="0",
+                     record=None, grab="1"):
+        if not path:
+            raise TypeError("evdev: needs the input device, like evdev:/dev/input/event1")
+        return cls(path, parse_calibration(calibration), int_option("width", width, 1, 8192),
+                   int_option("height", height, 1, 8192), swap_xy == "1", parse_record_size(record),
+                   grab != "0")
+
+    def start(self):
+        self._start_reading()
+
+    def to_screen(self, raw_x, raw_y):
+        if self.swap_xy:
+            raw_x, raw_y = raw_y, raw_x
+        xmin, xmax, ymin, ymax = self.calibration
+        return _scale(raw_x - xmin, xmax - xmin, self.width - 1), _scale(raw_y - ymin, ymax - ymin, self.height - 1)
+
+    def handle(self, event_type, code, value):
+        if event_type == EV_ABS:
+            if code in (ABS_X, ABS_MT_POSITION_X):
+                self._raw_x = value
+            elif code in (ABS_Y, ABS_MT_POSITION_Y):
+                self._raw_y = value
+        elif event_type == EV_KEY and code in (BTN_TOUCH, BTN_LEFT):
+            self._touching = value != RELEASE
+        elif event_type == EV_SYN and code == SYN_REPORT:
+            self._report()
+
+    def _report(self):
+        # One report is one moment: the axes and the touch state together.
+        if self._touching and self._raw_x is not None and self._raw_y is not None:
+            x, y = self.to_screen(self._raw_x, self._raw_y)
+            if self._was_touching:
+                self._move(x, y)
+            else:
+                self._down(x, y)
+        elif self._was_touching and not self._touching:
+            self._up()
+        self._was_touching = self._touching
+
+    def close(self):
+        self._stop_reading()
