@@ -33,6 +33,7 @@ BENCHMARKS = (
     ("journal", "bench.journal"),
     ("drivers", "bench.drivers"),
     ("printer", "bench.printer_line"),
+    ("flash", "bench.flash_update"),
 )
 
 
