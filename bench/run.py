@@ -32,6 +32,7 @@ BENCHMARKS = (
     ("journal", "bench.journal"),
     ("drivers", "bench.drivers"),
     ("printer", "bench.printer_line"),
+    ("flash", "bench.flash_update"),
     ("vm", "bench.virtual_handset"),
 )
 

@@ -35,6 +35,8 @@ def parse_args(argv):
     parser.add_argument("--hil", metavar="PORT",
                         help="serve the test protocol on 'pty' (prints the pty path) or "
                              "'socket://127.0.0.1:PORT'; see docs/HIL.md")
+    parser.add_argument("--trust", action="append", default=[], metavar="KEY.pub",
+                        help="a public key whose bundles pos-flash may install here (docs/FLASHING.md)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override a handset setting (JSON value or text), e.g. message_ms=200")
     return parser.parse_args(argv)
@@ -81,8 +83,17 @@ def main(argv=None):
             return 2
         settings["test_protocol"] = True
     hil_port = None
+    image_dir = os.path.join(data_dir, "image")
+    if args.trust:
+        from emulator.handset import trust_keys
+        from hosttools.bundle import ToolError, load_public
+        try:
+            trust_keys(image_dir, [load_public(path) for path in args.trust])
+        except ToolError as e:
+            print("pos-emulator: --trust: %s" % e, file=sys.stderr)
+            return 2
     handset = Handset(os.path.join(data_dir, "handset"), settings=settings,
-                      log_stream=sys.stderr if args.log else None)
+                      log_stream=sys.stderr if args.log else None, image_dir=image_dir)
     try:
         try:
             handset.start()

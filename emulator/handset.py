@@ -15,7 +15,7 @@ import asyncio
 import threading
 
 from firmware.driver import Driver, DriverError
-from firmware.main import build_app
+from firmware.main import build_app, run_app, update_service
 
 DEFAULT_TEST_SETTINGS = {"message_ms": 300}
 
@@ -27,11 +27,19 @@ class HandsetError(Exception):
 class Handset:
     _powered_off = []  # tasks of loops stopped by power_cut(), never to run again (see run())
 
-    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, before_boot=None):
+    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, before_boot=None, image_dir=None):
         """before_boot: called with the app once it is built, before it
-        boots (a test wraps devices there: tests/flows/test_crash_matrix.py)."""
+        boots (a test wraps devices there: tests/flows/test_crash_matrix.py).
+        image_dir: the firmware image as folders (slot-a, slot-b, boot.json,
+        upload/, trusted_keys.json): pos-flash updates it over the HIL port
+        as it would a handset (docs/FLASHING.md). The code that runs is
+        always this tree's; the slots give the version, the boot state
+        machine and the health check."""
         self.data_dir = str(data_dir)
         self.before_boot = before_boot
+        self.image_dir = str(image_dir) if image_dir else None
+        self.boot = None
+        self.update_service = None
         self.settings = dict(settings or {})
         self.devices = dict(devices or {})
         self.log_stream = log_stream
@@ -51,7 +59,11 @@ class Handset:
             raise HandsetError("handset already running")
         devices = {"storage": "dir:" + self.data_dir}
         devices.update(self.devices)
-        self.app = build_app({"devices": devices, "settings": self.settings}, self.log_stream)
+        config = {"devices": devices, "settings": self.settings,
+                  "update": {"model": "pos-emulator", "serial": "EMULATOR"}}
+        self.boot = self._choose_slot() if self.image_dir else None
+        self.app = build_app(config, self.log_stream, self.boot)
+        self.update_service = update_service(config, self.boot, lambda: self.app)
         self.driver = Driver(self.app)
         if self.before_boot is not None:
             self.before_boot(self.app)
@@ -63,7 +75,7 @@ class Handset:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
-            self._main = loop.create_task(self.app.run())
+            self._main = loop.create_task(run_app(self.app, self.boot))
             ready.set()
             try:
                 loop.run_until_complete(self._main)
@@ -117,6 +129,32 @@ class Handset:
     def reboot(self, wait_idle=True):
         self.power_cut()
         self.start(wait_idle)
+
+    # -- the firmware image (slots as folders) -----------------------------------
+
+    def _choose_slot(self):
+        from firmware import boot as bootstage
+        flash = bootstage.Flash(self.image_dir)
+        if bootstage.choose(flash, log=lambda message: None) is None:
+            seed_image(flash)
+        boot = bootstage.choose(flash, log=self._log_line)
+        boot._wake = self._reboot_soon
+        return boot
+
+    def _log_line(self, message):
+        if self.log_stream is not None:
+            self.log_stream.write(message + "\n")
+
+    def _reboot_soon(self):
+        """The boot record asks for a reboot (after an install, a failed
+        health check, a rollback): done from a thread of its own, since the
+        request may come from the handset's own loop."""
+        def reboot():
+            try:
+                self.reboot(wait_idle=False)
+            except Exception as e:  # noqa: BLE001 - logged; the next reset boots it
+                self._log_line("reboot: %s" % e)
+        threading.Thread(target=reboot, name="reboot", daemon=True).start()
 
     @property
     def running(self):
@@ -193,6 +231,40 @@ class Handset:
     def sim(self):
         """The simulated devices, for fault switches (paper, modem)."""
         return self.app.devices
+
+
+def seed_image(flash):
+    """A blank emulator image: slot a holds "this tree" (no files to check),
+    good, so that the first pos-flash has something to replace."""
+    import json
+    from firmware import boot as bootstage
+    from firmware.app import VERSION
+    from firmware.update.formats import DATA_FORMATS
+    manifest = {"format": 1, "version": VERSION, "target": "pos-handset", "files": [], "data": DATA_FORMATS,
+                "key": None, "compression": "none", "payload": {"size": 0, "sha256": ""}, "mpy": None,
+                "built": "the emulator's own tree"}
+    folder = bootstage.slot_dir("a")
+    flash.makedirs(folder)
+    flash.write_file(folder + "/" + bootstage.MANIFEST, json.dumps(manifest).encode())
+    bootstage.BootState(flash).save()
+    if not flash.exists("trusted_keys.json"):
+        flash.write_file("trusted_keys.json", b'{"keys": {}}')
+
+
+def trust_keys(image_dir, public_keys):
+    """Add raw public keys to the emulator image's trusted_keys.json."""
+    import json
+    import os
+    from firmware import boot as bootstage
+    from firmware.update.bundle import key_id
+    flash = bootstage.Flash(image_dir)
+    if not os.path.isdir(image_dir):
+        os.makedirs(image_dir)
+    data = flash.read("trusted_keys.json")
+    keys = json.loads(data)["keys"] if data else {}
+    for key in public_keys:
+        keys[key_id(key)] = key.hex()
+    flash.write_atomic("trusted_keys.json", json.dumps({"keys": keys}, indent=1).encode())
 
 
 def _cancel_all(loop):

@@ -22,7 +22,8 @@ import os
 import threading
 import tty
 
-from firmware import testproto
+from firmware import port as service_port, testproto
+from firmware.update import proto
 from hal.sim.deck import find_payment_code
 
 FIRMWARE_OFF = "firmware is off (power cut): send reset"
@@ -40,6 +41,11 @@ class Bridge:
         self._host_port = host.port if host is not None else None
         self._host_down = False
         self._lock = None  # an asyncio.Lock, made on the bridge's loop
+
+    @property
+    def update(self):
+        """The update protocol's answer for whatever boot the handset is in."""
+        return UpdatePort(self.handset)
 
     def ops(self):
         ops = sorted(testproto.OPS)
@@ -146,6 +152,30 @@ class Bridge:
         return self.host
 
 
+class UpdatePort:
+    """Update-protocol frames for the emulated handset: answered by the
+    firmware's own UpdateService (slots as folders), off the handset's loop
+    (it only reads the app's idle state and works on the image's files)."""
+
+    def __init__(self, handset):
+        self.handset = handset
+
+    def _service(self):
+        if not self.handset.running or self.handset.update_service is None:
+            return None
+        return self.handset.update_service
+
+    async def answer(self, kind, payload):
+        service = self._service()
+        if service is None:
+            return proto.encode_json({"ok": False, "error": FIRMWARE_OFF if not self.handset.running
+                                      else service_port.NO_UPDATES})
+        return await service.answer(kind, payload)
+
+    def bad_frame(self, reason):
+        return proto.encode_json({"ok": False, "error": reason})
+
+
 def parse_hil_url(url):
     """'pty' -> ('pty', None, None); 'socket://HOST:PORT' -> ('socket', HOST, PORT).
     Raises ValueError naming what is accepted."""
@@ -233,12 +263,12 @@ class HilPort:
             lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
             os.fdopen(write_fd, "wb", buffering=0, closefd=False))
         writer = asyncio.StreamWriter(transport, write_protocol, None, loop)
-        self._serving = loop.create_task(testproto.serve(reader, writer, None, self.bridge.answer))
+        self._serving = loop.create_task(service_port.serve(reader, writer, self.bridge.answer, getattr(self.bridge, "update", None)))
         return os.ttyname(slave)
 
     async def _client(self, reader, writer):
         try:
-            await testproto.serve(reader, writer, None, self.bridge.answer)
+            await service_port.serve(reader, writer, self.bridge.answer, getattr(self.bridge, "update", None))
         except (ConnectionError, OSError):
             pass  # the test went away mid-reply
         finally:

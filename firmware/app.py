@@ -63,7 +63,11 @@ class App:
             from firmware.screen import render as draw
         self.ui = UI(devices.display, self.events, settings, draw)
         self.host = HostLink(settings, devices.modem, devices.keystore)
+        self.version = VERSION              # the running slot's version when the boot stage started us
         self.signed_on = False
+        self.signon_error = None            # code of the boot sign-on's failure (update health check)
+        self.last_flow_error = None         # code of the last flow that ended in an error
+        self.boot_notices = []              # message codes shown once at boot (update restored)
         self.operator = "01"
         # Why the terminal needs a service engineer: (source, screen line)
         # pairs, shown at the idle screen. While any is listed, new
@@ -129,6 +133,8 @@ class App:
             self.need_service("storage", "SERVICE_NOT_DURABLE")
         if self.journal.broken:
             await self.ui.message("TERMINAL", ["JOURNAL"])
+        for code in self.boot_notices:
+            await self.ui.message("TERMINAL", [code])
         if self.operators.load().damaged:
             # Every account stays locked: no void, refund or settlement
             # until the service reset (docs/ARCHITECTURE.md, Passwords).
@@ -144,7 +150,9 @@ class App:
             # The keys of the last sign-on are still good for a reversal's
             # MAC: what a power cut left unresolved goes out before anything.
             await self.run_flow(pending.clear, quiet=True)
+        self.last_flow_error = None
         await self.run_flow(signon.run, quiet=True)
+        self.signon_error = None if self.signed_on else (self.last_flow_error or "SIGNON")
         for txn in self.state.unprinted():
             await self.run_flow(print_unprinted, txn)
 
@@ -220,16 +228,20 @@ class App:
         try:
             return await flow(self, *args, **kwargs)
         except PosError as e:
+            self.last_flow_error = e.code
             self.log("%s ended: %s", self._flow_title(), e.code)
             if not kwargs.get("quiet"):
                 await self.ui.error(self._flow_title(), e)
         except StorageError as e:
+            self.last_flow_error = e.code
             self.log("%s: storage: %s", self._flow_title(), e)
             await self.ui.error(self._flow_title(), PosError(e.code))
         except DeviceError as e:
+            self.last_flow_error = e.code
             self.log("%s: device: %s", self._flow_title(), e)
             await self.ui.error(self._flow_title(), PosError(e.code))
         except Exception as e:  # noqa: BLE001 - the last line of defence for the merchant
+            self.last_flow_error = "INTERNAL"
             try:
                 from hal.compat import exception_text
                 self.log("%s: internal error %s: %s\n%s", self._flow_title(), type(e).__name__, e,

@@ -133,12 +133,11 @@ class Driver:
     def info(self):
         """What a test needs to know about the handset before it starts:
         versions, screen, language, and whether it is ready to transact."""
-        from firmware.app import VERSION
         from firmware.operators import SUPERVISOR
         app = self.app
         settings = app.settings
         display = app.devices.display
-        return {"firmware": VERSION, "width": display.width, "height": display.height,
+        return {"firmware": self.app.version, "width": display.width, "height": display.height,
                 "lang": settings.lang, "terminal_id": settings.terminal_id,
                 "idle": app.idle_event.is_set(), "signed_on": app.signed_on,
                 "card_reader": "sim" if hasattr(app.devices.card_reader, "swipe") else "hardware",

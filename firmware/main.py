@@ -8,9 +8,14 @@ override settings:
                  "storage": "dir:/var/pos", "keystore": "sim:"},
      "settings": {"host_port": 5555, "lang": "en"}}
 
-On the handset, `micropython -m firmware.main /etc/pos.json` runs it; with
-the test protocol unlocked, add "test_port": {"path": "/dev/ttyS1",
-"baud": 115200} to answer the HIL suite there (docs/HIL.md).
+On the handset the boot stage (firmware/boot.py, installed as
+/opt/pos/boot.py) picks a firmware slot and calls run(config, boot=...);
+`micropython -m firmware.main /etc/pos.json` runs the tree without slots.
+"service_port": {"path": "/dev/ttyS1", "baud": 115200} names the service
+UART: it answers the update protocol (docs/FLASHING.md) and, when the test
+protocol is unlocked, the HIL suite (docs/HIL.md); "test_port" is its
+older name. "update": {"model", "serial", "target", "tries"} describe the
+handset to pos-flash.
 """
 
 import json
@@ -38,7 +43,7 @@ def open_devices(addresses):
     return Devices(**opened)
 
 
-def build_app(config, log_stream=None):
+def build_app(config, log_stream=None, boot=None):
     devices = open_devices(config.get("devices"))
     from firmware import decommission
     if decommission.resume_at_boot(devices.storage, devices.keystore):
@@ -51,7 +56,42 @@ def build_app(config, log_stream=None):
             settings.update(config["settings"])
         except SettingsError as e:
             raise SettingsError("configuration: %s" % e)
-    return App(devices, settings, log_stream=log_stream)
+    app = App(devices, settings, log_stream=log_stream)
+    if boot is not None:
+        if boot.version:
+            app.version = boot.version
+        if boot.restored:
+            app.boot_notices.append("UPDATE_RESTORED")
+    return app
+
+
+async def run_app(app, boot=None):
+    """The app, and beside it, when the boot stage started it, the update's
+    boot duties: the health check of a trial, the rollback notice."""
+    from hal.compat import asyncio
+    if boot is not None:
+        boot.idle = app.idle_event.is_set
+        asyncio.create_task(_boot_duties(app, boot))
+    await app.run()
+
+
+async def _boot_duties(app, boot):
+    from firmware.update import health
+    await app.idle_event.wait()
+    if boot.restored:
+        boot.acknowledge_restored()  # the merchant has seen the notice at boot
+    await health.watch(app, boot)
+
+
+def update_service(config, boot, app_ref):
+    """The update protocol's device side for this boot, or None without slots."""
+    if boot is None:
+        return None
+    from firmware.update.service import UpdateService, mpy_version
+    update = config.get("update") or {}
+    identity = {"model": update.get("model", "pos-handset"), "serial": update.get("serial"),
+                "target": update.get("target", "pos-handset")}
+    return UpdateService(boot, identity, app_ref, mpy=mpy_version(), tries=update.get("tries", 3))
 
 
 def open_uart(path, baud=115200):
@@ -72,25 +112,29 @@ def open_uart(path, baud=115200):
     attrs[6][6] = 0
     attrs[6][5] = 0
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
-    return asyncio.StreamReader(uart), asyncio.StreamWriter(uart, {})
+    reader = asyncio.StreamReader(uart)
+    reader.uart = uart  # closed by run() when the app stops (MicroPython's Stream.close() does not)
+    return reader, asyncio.StreamWriter(uart, {})
 
 
-async def run(config, log_stream=None):
-    """Boot the app and, when the test protocol is unlocked (setting
-    test_protocol) and the configuration names a port ("test_port":
-    {"path": "/dev/ttyS1", "baud": 115200}), answer it there (docs/HIL.md)."""
+async def run(config, log_stream=None, boot=None):
+    """Boot the app and serve the service port when the configuration names
+    one ("service_port", or its older name "test_port"): the update protocol
+    when the boot stage started us (`boot`), the test protocol when unlocked
+    (setting test_protocol; docs/HIL.md)."""
     from hal.compat import asyncio
-    app = build_app(config, log_stream)
-    port = config.get("test_port")
-    if not (port and app.settings.test_protocol):
-        await app.run()
+    app = build_app(config, log_stream, boot)
+    uart_config = config.get("service_port") or config.get("test_port")
+    if not uart_config or (boot is None and not app.settings.test_protocol):
+        await run_app(app, boot)
         return
-    from firmware import testproto
+    from firmware import port, testproto
     from firmware.driver import Driver
-    handset = Rebootable(config, log_stream, app)
+    handset = Rebootable(config, log_stream, app, boot)
     driver = Driver(app)
     driver.can_reset = True
     handset.start()
+    updates = update_service(config, boot, lambda: handset.app)
 
     async def answer(request):
         if request.get("op") == "reset" and testproto.enabled(driver.app.settings):
@@ -101,15 +145,30 @@ async def run(config, log_stream=None):
             return {"id": request.get("id"), "ok": True}
         return await testproto.handle(driver, request)
 
-    # The test port lives beside the payment app, never instead of it: a
-    # port that cannot open, fails or is closed leaves the app running.
+    # The port lives beside the payment app, never instead of it: a port
+    # that cannot open, fails or is closed leaves the app running.
     while True:
+        uart = None
         try:
-            reader, writer = open_uart(port["path"], port.get("baud", 115200))
-            await testproto.serve(reader, writer, driver, answer)
+            reader, writer = open_uart(uart_config["path"], uart_config.get("baud", 115200))
+            uart = reader
+            await port.serve(reader, writer, answer if testproto.enabled(app.settings) else None,
+                                    updates)
         except Exception as e:  # noqa: BLE001 - logged; the app goes on
-            driver.app.log("test port %s: %s", port["path"], e)
+            driver.app.log("service port %s: %s", uart_config["path"], e)
+        finally:
+            _close_quietly(uart)
         await asyncio.sleep(5)  # then open it again (a cable pulled and put back)
+
+
+def _close_quietly(stream):
+    # A reboot by the boot stage cancels us here: the UART must not stay
+    # open behind the next slot's app.
+    try:
+        if stream is not None:
+            stream.uart.close()
+    except Exception:  # noqa: BLE001 - closing what may already be gone
+        pass
 
 
 class Rebootable:
@@ -118,15 +177,16 @@ class Rebootable:
     from the same configuration (journal replay, recovery, sign-on), as
     after switching the handset off and on."""
 
-    def __init__(self, config, log_stream, app):
+    def __init__(self, config, log_stream, app, boot=None):
         self._config = config
         self._log_stream = log_stream
         self.app = app
+        self._boot = boot
         self._task = None
 
     def start(self):
         from hal.compat import asyncio
-        self._task = asyncio.create_task(self.app.run())
+        self._task = asyncio.create_task(run_app(self.app, self._boot))
 
     async def reboot(self, driver, timeout_ms=60000):
         from hal.compat import TimeoutError, wait_for_ms
@@ -140,7 +200,7 @@ class Rebootable:
             pass
         for device in old.devices.all():
             device.close()
-        self.app = build_app(self._config, self._log_stream)
+        self.app = build_app(self._config, self._log_stream, self._boot)
         driver.use(self.app)
         self.start()
         await driver.wait_idle(timeout_ms)

@@ -377,24 +377,16 @@ async def serve(reader, writer, driver, answer=None):
     """Answer requests from `reader` on `writer` until the stream ends.
     `answer(request)` defaults to handle(driver, request); the emulator's
     bridge passes its own. With the protocol locked, nothing is read or
-    written: the port stays silent."""
+    written: the port stays silent. (The loop is firmware/port.py,
+    which also carries the update protocol on the same port.)"""
     if answer is None:
         if not enabled(driver.app.settings):
             return
 
         async def answer(request):
             return await handle(driver, request)
-    lines = LineSplitter()
-    while True:
-        data = await reader.read(512)
-        if not data:
-            return
-        for line in lines.feed(data):
-            reply = await answer_line(line, answer)
-            for part in reply_parts(reply):
-                writer.write(part)
-            reply = None
-            await writer.drain()
+    from firmware import port
+    await port.serve(reader, writer, answer)
 
 
 # -- the screen as PNG, without zlib (MicroPython has no compressor) ----------

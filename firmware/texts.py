@@ -125,6 +125,7 @@ MESSAGES = {
     "NOT_SIGNED_ON": ("请先签到", "Please sign on first"),
     "STORAGE": ("存储故障,交易未进行", "Storage error, nothing done"),
     "STORAGE_FULL": ("存储已满,请先结算", "Storage full, settle first"),
+    "UPDATE_RESTORED": ("更新失败,已恢复原版本", "Update failed, previous version restored"),
     "JOURNAL": ("流水记录失败,交易未进行", "Journal error, nothing done"),
     "KEYSTORE": ("密钥错误,请重新签到", "Key error, sign on again"),
     "PRINTER": ("打印机故障", "Printer error"),

@@ -404,3 +404,33 @@ def map_device(f, size):
     if not address or address == -1 or address >= (1 << (8 * word_bytes())) - 4096:
         return None   # MAP_FAILED
     return uctypes.bytearray_at(address, size)
+
+
+class _Inflater:
+    """CPython's zlib behind the read(n) face of MicroPython's DeflateIO."""
+
+    def __init__(self, stream):
+        import zlib
+        self._stream = stream
+        self._z = zlib.decompressobj()
+        self._pending = b""
+
+    def read(self, n):
+        while len(self._pending) < n and not self._z.eof:
+            block = self._stream.read(4096)
+            if not block:
+                break
+            self._pending += self._z.decompress(block)
+        out = self._pending[:n]
+        self._pending = self._pending[n:]
+        return out
+
+
+def open_inflate(stream):
+    """A zlib stream (RFC 1950) -> an object whose read(n) gives the
+    decompressed bytes. MicroPython has deflate.DeflateIO (decompress only),
+    CPython has zlib."""
+    if IS_MICROPYTHON:
+        import deflate
+        return deflate.DeflateIO(stream, deflate.ZLIB)
+    return _Inflater(stream)

@@ -42,7 +42,14 @@ if grep -q "pos.shell" /proc/cmdline; then ( setsid cttyhack sh -l < /dev/ttyAMA
 
 cd /data
 while true; do
-    MICROPYPATH=.frozen:/pos micropython -X heapsize=16M -m firmware.main /etc/pos.json
+    if [ -r /data/image/boot.py ]; then
+        # A handset with its firmware in slots on the data disk (pos-bundle
+        # image, updated by pos-flash): its boot stage picks the slot and
+        # rolls back a failed update (docs/FLASHING.md).
+        micropython -X heapsize=16M /data/image/boot.py /etc/pos.json
+    else
+        MICROPYPATH=.frozen:/pos micropython -X heapsize=16M -m firmware.main /etc/pos.json
+    fi
     echo "pos-init: firmware ended ($?), restarting"
     sleep 1
 done

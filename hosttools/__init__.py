@@ -1,0 +1,1 @@
+"""Host tools for the bench (CPython): pos-bundle and pos-flash."""
