@@ -80,7 +80,7 @@ def figures(quick=False):
                           "the handset's 1 MiB heap", 1024, "report"))
         out.append(Figure("MicroPython live heap after a day of %d sales + %d refunds" % (count, count),
                           heap / 1024, "KiB", "the handset's 1 MiB heap", 1024, "≤ 1 MiB", heap <= MIB,
-                          "the batch's transactions are held in RAM"))
+                          "the open batch is held in RAM, packed"))
     return out
 
 
