@@ -15,13 +15,14 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCREENS = os.path.join(ROOT, "tests", "golden", "screens")
-NAMES = ("idle", "amount", "approved", "declined", "void-confirm", "refund-left", "reprint", "settlement")
+NAMES = ("idle", "amount", "approved", "declined", "void-confirm", "refund-left", "reprint", "settlement",
+         "qr-show")
 
 
 def command(lang, out, data):
     return [sys.executable, "-m", "emulator.cli", "--script", os.path.join(SCREENS, "golden_%s.txt" % lang),
             "--lang", lang, "--clock", "20261201093000", "--set", "message_ms=60000", "--set",
-            "tear_pause_ms=100", "--out", str(out), "--data", str(data)]
+            "tear_pause_ms=100", "--set", "qr_poll_ms=10000", "--out", str(out), "--data", str(data)]
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
