@@ -122,7 +122,7 @@ async def _serve(host, address, port, db, control_port=None):
     control = None
     if control_port is not None:
         from emulator.host.control import serve_control
-        control = await serve_control(host.faults, control_port)
+        control = await serve_control(host, control_port)
         print("control on 127.0.0.1:%d" % control.sockets[0].getsockname()[1], flush=True)
     print("ledger %s" % db, flush=True)
     try:

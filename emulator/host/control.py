@@ -9,11 +9,15 @@ that a test (or the emulator's window) can arm and clear faults on a
     <- {"ok": true, "faults": []}
     -> {"op": "faults"}
     <- {"ok": true, "faults": []}
+    -> {"op": "qr_customer", "order": "AL26120100000001", "action": "pay"}
+    <- {"ok": true, "status": "PAID"}
 
 One request a line, one reply a line; a bad line gets {"ok": false,
 "error": ...} and changes nothing. Every request may carry an "id", echoed.
-The channel listens on loopback only: it arms faults, which is all a test
-needs, and nothing else (no ledger writes, no keys).
+The channel listens on loopback only: it arms faults and plays the QR
+customer's phone (pays or cancels an order: `wallet` names the deck's
+payment code that pays a code the terminal shows), which is all a test
+needs, and nothing else (no keys).
 """
 
 import asyncio
@@ -27,6 +31,7 @@ OPS = {
     "fault": ("kind", "mti", "count", "delay_ms", "code"),
     "clear": (),
     "faults": (),
+    "qr_customer": ("order", "action", "wallet"),
 }
 MAX_LINE = 4096
 
@@ -36,9 +41,11 @@ def describe(faults):
              "code": f.code, "fired": f.fired} for f in faults.pending()]
 
 
-def answer(faults, line):
+def answer(host, line):
     """One request line (bytes or str) -> the reply dict; arms or clears
-    `faults` (an emulator.host.faults.Faults)."""
+    the faults of `host` (an emulator.host.server.HostSimulator), or acts
+    as a QR customer at it."""
+    faults = host.faults
     try:
         request = json.loads(line)
     except ValueError:
@@ -68,11 +75,21 @@ def answer(faults, line):
         faults.add(**args)
     elif op == "clear":
         faults.clear()
+    elif op == "qr_customer":
+        from emulator.hil import qr_customer
+        if request.get("action") not in ("pay", "cancel") or not isinstance(request.get("order"), str):
+            reply.update(ok=False, error="qr_customer needs order and action pay or cancel")
+            return reply
+        try:
+            reply.update(qr_customer(host, request))
+        except (KeyError, ValueError) as e:
+            reply.update(ok=False, error=str(e.args[0] if e.args else e))
+        return reply
     reply["faults"] = describe(faults)
     return reply
 
 
-async def serve_control(faults, port, host="127.0.0.1"):
+async def serve_control(simulator, port, host="127.0.0.1"):
     """Start the control server on the running loop; -> the asyncio server
     (its port: server.sockets[0].getsockname()[1])."""
 
@@ -89,7 +106,7 @@ async def serve_control(faults, port, host="127.0.0.1"):
                 if len(line) > MAX_LINE:
                     reply = {"ok": False, "error": "line too long (max %d bytes)" % MAX_LINE}
                 else:
-                    reply = answer(faults, line)
+                    reply = answer(simulator, line)
                 writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         except ConnectionError:
@@ -137,3 +154,9 @@ class HostControl:
 
     def faults(self):
         return self.request("faults")["faults"]
+
+    def qr_customer(self, order, action="pay", wallet=None):
+        args = {"order": order, "action": action}
+        if wallet is not None:
+            args["wallet"] = wallet
+        return self.request("qr_customer", **args)["status"]
