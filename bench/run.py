@@ -27,12 +27,14 @@ BENCHMARKS = (
     ("mac", "bench.crypto_mac"),
     ("e2e", "bench.e2e"),
     ("host", "bench.host_load"),
+    ("window", "bench.window_latency"),
     ("passwords", "bench.password_cost"),
     ("keys", "bench.keypress"),
     ("journal", "bench.journal"),
     ("drivers", "bench.drivers"),
     ("printer", "bench.printer_line"),
     ("flash", "bench.flash_update"),
+    ("vm", "bench.virtual_handset"),
 )
 
 
@@ -51,7 +53,7 @@ def machine_lines():
     return lines
 
 
-def write_markdown(path, figures, took):
+def write_markdown(path, figures, took, failed=()):
     from bench.figures import markdown_table
     text = ["# Performance", "",
             "Made by `python -m bench`; do not edit by hand. Every figure stands beside a peer measured "
@@ -61,6 +63,8 @@ def write_markdown(path, figures, took):
     text += ["- run took %.0f s" % took, ""]
     text.append(markdown_table(figures))
     text.append("")
+    if failed:
+        text += ["**Benchmarks that crashed in this run (no figures):** %s." % ", ".join(failed), ""]
     with open(path, "w") as f:
         f.write("\n".join(text))
 
@@ -95,7 +99,7 @@ def main(argv=None):
     print(text_table(figures))
     if not names and not quick:
         path = os.path.join(ROOT, "docs", "PERFORMANCE.md")
-        write_markdown(path, figures, took)
+        write_markdown(path, figures, took, failed)
         print("\nwritten to %s" % os.path.relpath(path))
     if failed:
         print("\nbenchmarks that crashed: %s" % ", ".join(failed))

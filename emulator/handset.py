@@ -31,19 +31,23 @@ class HandsetError(Exception):
 class Handset:
     _powered_off = []  # tasks of loops stopped by power_cut(), never to run again (see run())
 
-    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, before_boot=None, image_dir=None):
+    def __init__(self, data_dir, settings=None, devices=None, log_stream=None, before_boot=None, image_dir=None,
+                 on_frame=None):
         """before_boot: called with the app once it is built, before it
         boots (a test wraps devices there: tests/flows/test_crash_matrix.py).
         image_dir: the firmware image as folders (slot-a, slot-b, boot.json,
         upload/, trusted_keys.json): pos-flash updates it over the HIL port
         as it would a handset (docs/FLASHING.md). The code that runs is
         always this tree's; the slots give the version, the boot state
-        machine and the health check."""
+        machine and the health check.
+        on_frame(direction, frame): every ISO 8583 frame the modem carries,
+        watched from the terminal side (emulator/spy.py), on the loop thread."""
         self.data_dir = str(data_dir)
         self.before_boot = before_boot
         self.image_dir = str(image_dir) if image_dir else None
         self.boot = None
         self.update_service = None
+        self.on_frame = on_frame
         self.settings = dict(EMULATOR_SETTINGS)
         self.settings.update(settings or {})
         self.devices = dict(devices or {})
@@ -69,6 +73,9 @@ class Handset:
         self.boot = self._choose_slot() if self.image_dir else None
         self.app = build_app(config, self.log_stream, self.boot)
         self.update_service = update_service(config, self.boot, lambda: self.app)
+        if self.on_frame is not None:
+            from emulator.spy import FrameTap
+            FrameTap(self.on_frame).install(self.app.devices.modem)
         self.driver = Driver(self.app)
         if self.before_boot is not None:
             self.before_boot(self.app)

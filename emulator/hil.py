@@ -1,6 +1,6 @@
 """The HIL bridge: the emulated handset's test port, over a pty or TCP.
 
-    port = HilPort(Bridge(handset, host), "pty")      # or "socket://127.0.0.1:7000"
+    port = HilPort(Bridge(World(handset, host)), "pty")   # or "socket://127.0.0.1:7000"
     print(port.start())                                # /dev/pts/5 or socket://127.0.0.1:7000
     ...
     port.stop()
@@ -31,15 +31,14 @@ OP_TIMEOUT_S = 60  # on top of an op's own timeout_ms
 
 
 class Bridge:
-    """Answers parsed test-protocol requests for an emulated handset.
-    `host`: the in-process HostSimulator (None when the emulator talks to a
-    host it does not own: then host and fault are unsupported)."""
+    """Answers parsed test-protocol requests for an emulated handset in its
+    World (emulator/world.py: the host, modem, paper and power switches).
+    Host and fault ops need the emulator's own host (or an external host's
+    control channel, for fault)."""
 
-    def __init__(self, handset, host=None):
-        self.handset = handset
-        self.host = host
-        self._host_port = host.port if host is not None else None
-        self._host_down = False
+    def __init__(self, world):
+        self.world = world
+        self.handset = world.handset
         self._lock = None  # an asyncio.Lock, made on the bridge's loop
 
     @property
@@ -49,8 +48,9 @@ class Bridge:
 
     def ops(self):
         ops = sorted(testproto.OPS)
-        if self.host is None:
-            ops = [op for op in ops if op not in ("host", "fault", "qr_customer")]
+        if not self.world.host_owned:
+            ops = [op for op in ops if op not in ("host", "qr_customer")
+                   and (op != "fault" or self.world.control is not None)]
         return ops
 
     async def answer(self, request):
@@ -66,6 +66,8 @@ class Bridge:
                     return testproto.error_reply(request["id"], "%s: %s" % (op, e))
                 reply = {"id": request["id"], "ok": True}
                 reply.update(result or {})
+                if self.handset.running:
+                    reply["screens"] = await asyncio.to_thread(self.handset.call, self.handset.driver.screens)
                 return reply
             reply = await self._firmware(request)
             if op == "hello" and reply.get("ok"):
@@ -89,10 +91,10 @@ class Bridge:
                                              % (timeout_s, type(e).__name__))
             return testproto.error_reply(request["id"], FIRMWARE_OFF)
 
-    # -- what only the emulator can do -----------------------------------------
+    # -- what only the emulator can do (the World does it) -------------------------
 
     async def _op_power_cut(self, request):
-        await asyncio.to_thread(self.handset.power_cut)
+        await asyncio.to_thread(self.world.power_cut)
 
     async def _op_reset(self, request):
         """Reboot (after a power cut: boot); replies once the idle screen is up."""
@@ -102,54 +104,31 @@ class Bridge:
         await asyncio.to_thread(handset.start)
 
     async def _op_paper(self, request):
-        printer = self._running().sim.printer
-        if request["state"] == "in":
-            self.handset.call(printer.load_paper)
-        elif "after" in request:
-            # runs out mid-receipt, after that many more bytes
-            self.handset.call(printer.paper_runs_out_after, request["after"])
-        else:
-            self.handset.call(printer.remove_paper)
+        self._running()
+        await asyncio.to_thread(self.world.paper, request["state"], request.get("after"))
 
     async def _op_modem(self, request):
-        modem = self._running().sim.modem
-        self.handset.call(setattr, modem, "powered", request["state"] == "up")
+        self._running()
+        await asyncio.to_thread(self.world.modem, request["state"] == "up")
 
     async def _op_clock(self, request):
         """The wall clock moves on (a lockout waited out in no time)."""
         self.handset.call(self._running().sim.clock.advance, request["advance_s"])
 
     async def _op_host(self, request):
-        host = self._own_host()
-        if request["state"] == "down" and not self._host_down:
-            await asyncio.to_thread(host.stop_thread)
-            self._host_down = True
-        elif request["state"] == "up" and self._host_down:
-            # the same port: the handset's settings point at it
-            await asyncio.to_thread(host.start_in_thread, "127.0.0.1", self._host_port)
-            self._host_down = False
+        await asyncio.to_thread(self.world.host_state, request["state"])
 
     async def _op_fault(self, request):
-        faults = self._own_host().faults
-        if request["kind"] == "clear":
-            faults.clear()
-            return
-        count = request.get("count", 1)
-        faults.add(request["kind"], mti=request.get("mti"), count=count or None,
-                   delay_ms=request.get("delay_ms"), code=request.get("code"))
+        await asyncio.to_thread(self.world.fault, request["kind"], request.get("mti"),
+                                request.get("count", 1), request.get("delay_ms"), request.get("code"))
 
     async def _op_qr_customer(self, request):
-        return await asyncio.to_thread(qr_customer, self._own_host(), request)
+        return await asyncio.to_thread(qr_customer, self.world.own_host(), request)
 
     def _running(self):
         if not self.handset.running:
             raise RuntimeError(FIRMWARE_OFF)
         return self.handset
-
-    def _own_host(self):
-        if self.host is None:
-            raise RuntimeError("the host is not the emulator's own (--host given)")
-        return self.host
 
 
 class UpdatePort:
@@ -292,9 +271,9 @@ class HilPort:
         self._fds = []
 
 
-def open_hil_port(handset, host, url):
-    """Start serving `handset` on `url`; -> (HilPort, address to print)."""
-    port = HilPort(Bridge(handset, host), url)
+def open_hil_port(world, url):
+    """Start serving the world's handset on `url`; -> (HilPort, address to print)."""
+    port = HilPort(Bridge(world), url)
     return port, port.start()
 
 

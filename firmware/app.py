@@ -61,7 +61,7 @@ class App:
         self.service_term = ServiceTerm(devices.storage)
         if draw is None:
             from firmware.screen import render as draw
-        self.ui = UI(devices.display, self.events, settings, draw)
+        self.ui = UI(devices.display, self.events, settings, draw, self.status_bar)
         self.host = HostLink(settings, devices.modem, devices.keystore, self.log)
         self.version = VERSION              # the running slot's version when the boot stage started us
         self.signed_on = False
@@ -182,6 +182,27 @@ class App:
         rewritten from a consistent state by a settlement)."""
         self.service_problems = [p for p in self.service_problems if p[0] != source]
 
+    def status_bar(self):
+        """What the screen's status bar shows, from state the devices
+        already hold (no I/O: it is read at every screen drawn)."""
+        devices = self.devices
+        status = {}
+        try:
+            sim = devices.modem.sim_status()
+            status["signal"] = devices.modem.signal()
+            status["modem"] = sim != "NO MODEM"
+            status["sim"] = sim == "READY"
+        except Exception:  # noqa: BLE001 - a modem that cannot say shows as no signal
+            status["signal"] = 99
+        try:
+            status["paper"] = devices.printer.has_paper()
+        except Exception:  # noqa: BLE001 - shown as no paper
+            status["paper"] = False
+        status["host"] = self.host.answered
+        now = devices.clock.now()
+        status["time"] = (now[3], now[4])
+        return status
+
     def stop(self):
         self._stop = True
         self.events.put_nowait(("key", "CANCEL"))
@@ -206,7 +227,9 @@ class App:
         self.ui.show("TERMINAL", lines)
         self.idle_event.set()
         try:
-            kind, value = await self.ui.next_event(24 * 3600 * 1000)
+            # until the next minute: then the idle screen is drawn again,
+            # so the status bar's clock moves
+            kind, value = await self.ui.next_event((60 - self.devices.clock.now()[5]) * 1000)
         except PosError:
             return
         finally:

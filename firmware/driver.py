@@ -79,16 +79,31 @@ class Driver:
         display = self.app.devices.display
         return _screen_text(display.title, display.lines)
 
-    async def wait_text(self, text, timeout_ms=5000):
-        """Wait until `text` is on the screen, or was on a screen shown since
-        the last wait_text() that matched (so a message up for only a moment
-        is not missed). Raises DriverError with the screen's lines if it
-        never comes."""
+    def screens(self):
+        """How many screens were shown since boot: screen N is the N-th."""
+        return self.app.devices.display.generation
+
+    def screens_since(self, number):
+        """The remembered screens shown after screen `number`: [(number,
+        text)], text as wait_text reads it (card numbers masked)."""
+        return [(generation, _screen_text(title, lines))
+                for generation, title, lines in self.app.devices.display.recent if generation > number]
+
+    async def wait_text(self, text, timeout_ms=5000, since=None):
+        """Wait until `text` is on a screen. Which screens count:
+        - without `since`: the screen up now, and every screen shown after
+          the one the last match found (that one included, so two waits for
+          the same text can both match one screen); screens are remembered
+          32 deep, so a message up for only a moment is not missed;
+        - with `since` (a screen number from screens()): only screens shown
+          after screen `since`, so a test waits for a new screen.
+        Raises DriverError with the screen's lines if it never comes."""
         display = self.app.devices.display
         start = ticks_ms()
         while True:
+            first = self._seen if since is None else since + 1
             for generation, title, lines in display.recent:
-                if generation >= self._seen and text in _screen_text(title, lines):
+                if generation >= first and text in _screen_text(title, lines):
                     self._seen = generation
                     return True
             left = timeout_ms - ticks_diff(ticks_ms(), start)
@@ -149,15 +164,30 @@ class Driver:
         state = self.app.state
         out = []
         for txn in state.batch_txns(batch):
-            out.append({"batch": txn["batch"], "trace": txn["trace"], "type": txn["type"],
-                        "amount": txn["amount"], "status": txn["state"], "rrn": txn.get("rrn"),
-                        "card": txn.get("pan"), "rc": txn.get("rc"), "orig": txn.get("orig"),
-                        # MMDD as the host booked it: what a refund asks for
-                        "date": txn.get("host_date") or txn.get("time", "")[4:8]})
+            record = {"batch": txn["batch"], "trace": txn["trace"], "type": txn["type"],
+                      "amount": txn["amount"], "status": _status(state, txn), "rrn": txn.get("rrn"),
+                      "card": txn.get("pan"), "rc": txn.get("rc"), "orig": txn.get("orig"),
+                      # MMDD as the host booked it: what a refund asks for
+                      "date": txn.get("host_date") or txn.get("time", "")[4:8]}
+            if txn["type"] == "sale" and txn["state"] == "approved":
+                record["refunded"] = state.refunded_total(txn)
+            out.append(record)
             if txn.get("order"):       # a QR payment: its order number and wallet
-                out[-1]["order"] = txn["order"]
-                out[-1]["channel"] = txn.get("channel")
+                record["order"] = txn["order"]
+                record["channel"] = txn.get("channel")
         return out
+
+
+def _status(state, txn):
+    """The journal state, except that an approved sale that was voided
+    since reads "voided", and one refunded (in part or whole) "refunded"
+    (the amount refunded is in the record's "refunded")."""
+    if txn["type"] == "sale" and txn["state"] == "approved":
+        if state.voided_by(txn):
+            return "voided"
+        if state.refunded_total(txn):
+            return "refunded"
+    return txn["state"]
 
 
 def _screen_text(title, lines):

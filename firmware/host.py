@@ -54,6 +54,9 @@ class HostLink:
         self._modem = modem
         self._keystore = keystore
         self._log = log or _no_log
+        # Did the last exchange get an answer from the host? None before the
+        # first; the screen's status bar shows it (the host link).
+        self.answered = None
 
     def _tls(self):
         """The TLS set-up of the link (None: plain TCP), from the settings."""
@@ -96,6 +99,7 @@ class HostLink:
             self._log("host certificate rejected: %s", e)
             raise HostError("HOST_CERT", False)
         except ModemError:
+            self.answered = False
             raise HostError("HOST_DOWN", False)
         try:
             try:
@@ -115,10 +119,10 @@ class HostLink:
                 if length < 11 + 10:
                     raise HostError("BAD_REPLY", True, REASON_TERMINAL)
                 payload = await link.recv_exact(length, reply_timeout)
-            except TimeoutError:
+            except (TimeoutError, ModemError):
+                self.answered = False
                 raise HostError("NO_REPLY", True, REASON_NO_REPLY)
-            except ModemError:
-                raise HostError("NO_REPLY", True, REASON_NO_REPLY)
+            self.answered = True
         finally:
             link.close()
         return self.check_reply(mti, fields, payload, with_mac)

@@ -13,6 +13,15 @@ Layout, top to bottom (sizes for the 16-pixel font):
 - an optional footer (key hints) at the bottom, under a rule, wrapped to at
   most FOOTER_MAX_ROWS rows.
 
+With `status` (a dict, see draw_status), a status bar comes first, above
+the title: signal bars, 4G, SIM, paper, the host link and the time, as a
+handset shows them. `tone` colours the title bar: "ok" green (approved),
+"error" red (declined, refused, failed), None black.
+
+A body line beginning with "#" is a big one: its glyphs drawn twice as
+wide and tall, right-aligned (the amount being typed); the "#" is not drawn
+and not recorded.
+
 Then display.show(title_as_drawn, rows) records the text: the body rows as
 drawn (a highlighted row keeps its leading ">") followed by the footer rows,
 so tests and the test protocol read what the glass shows.
@@ -27,6 +36,16 @@ from firmware.font import load_font
 HEIGHT = 16           # glyph height, pixels
 WHITE = 0xFFFF
 BLACK = 0x0000
+GREEN = 0x0467        # approved (RGB 0, 140, 56)
+RED = 0xC8E3          # declined (RGB 200, 28, 24)
+STATUS_BG = 0x2124    # the status bar (RGB 32, 36, 32)
+GREY = 0x8410
+LIGHT_GREEN = 0x2FE5
+TONES = {None: BLACK, "ok": GREEN, "error": RED}
+
+STATUS_HEIGHT = 18    # the status bar, when there is one
+BIG = 2               # a big line's glyphs are this many times the font's size
+BIG_RIGHT = 6         # pixels right of a big line (it is right-aligned)
 
 MARGIN = 0            # left/right of text: 240 px hold 15 hanzi or 30 ASCII (texts.py)
 TITLE_PAD = 2         # above and below the title text
@@ -40,6 +59,16 @@ NO_ROW_START = "，。、：；！？）》」』】〕,.:;!?)]}%"
 
 def _colour_bytes(colour):
     return bytes((colour & 0xFF, colour >> 8))
+
+
+def _run(table, value):
+    """Make (and keep) the run of one byte of font bits in a _run_table."""
+    on, off = table[256]
+    run = b""
+    for bit in range(7, -1, -1):
+        run += on if value & (1 << bit) else off
+    table[value] = run
+    return run
 
 
 def _split_tokens(text, font):
@@ -122,23 +151,20 @@ class Screen:
         self.bg = bg
         self.title_fg = title_fg
         self.title_bg = title_bg
-        self._runs = {}    # (fg, bg) -> 256 runs of 8 pixels
+        self._runs = {}    # (fg, bg, scale) -> 256 runs of 8 pixels (None until used) + the colours
         self._spans = {}   # (colour, pixels) -> bytes
 
     # -- pixel helpers
 
-    def _run_table(self, fg, bg):
-        key = (fg, bg)
+    def _run_table(self, fg, bg, scale=1):
+        """The runs of 8 font bits (each `scale` pixels wide) in fg on bg,
+        made as they are first needed: a colour pair used for a few glyphs
+        (the status bar's) costs a few runs, not 256 (MicroPython's heap)."""
+        key = (fg, bg, scale)
         table = self._runs.get(key)
         if table is None:
-            on = _colour_bytes(fg)
-            off = _colour_bytes(bg)
-            table = []
-            for value in range(256):
-                run = b""
-                for bit in range(7, -1, -1):
-                    run += on if value & (1 << bit) else off
-                table.append(run)
+            table = [None] * 257
+            table[256] = (_colour_bytes(fg) * scale, _colour_bytes(bg) * scale)
             self._runs[key] = table
         return table
 
@@ -186,21 +212,79 @@ class Screen:
             at = y * stride + x * 2
             if width == 8:
                 for row in range(HEIGHT):
-                    fb[at:at + 16] = runs[bitmap[row]]
+                    bits = bitmap[row]
+                    fb[at:at + 16] = runs[bits] or _run(runs, bits)
                     at += stride
             else:
                 i = 0
                 for row in range(HEIGHT):
-                    fb[at:at + 16] = runs[bitmap[i]]
-                    fb[at + 16:at + 32] = runs[bitmap[i + 1]]
+                    bits = bitmap[i]
+                    fb[at:at + 16] = runs[bits] or _run(runs, bits)
+                    bits = bitmap[i + 1]
+                    fb[at + 16:at + 32] = runs[bits] or _run(runs, bits)
                     at += stride
                     i += 2
             x += width
         return x
 
+    def draw_big(self, x, y, text, fg, bg):
+        """One row of text at BIG times the font's size (each font pixel a
+        BIG x BIG block); -> x after the text. Like draw_text, every glyph
+        row is slice assignments of precomputed runs (here BIG pixels a bit)."""
+        d = self.display
+        if y < 0 or y + HEIGHT * BIG > d.height:
+            return x
+        runs = self._run_table(fg, bg, BIG)
+        fb = d.framebuffer
+        stride = d.width * 2
+        span = 8 * BIG * 2  # bytes of one glyph byte's run
+        for ch in text:
+            width, bitmap = self.font.glyph(ord(ch))
+            if x < 0 or x + width * BIG > d.width:
+                break
+            per_row = width // 8
+            at = y * stride + x * 2
+            for row in range(HEIGHT):
+                for byte in range(per_row):
+                    bits = bitmap[row * per_row + byte]
+                    run = runs[bits] or _run(runs, bits)
+                    start = at + byte * span
+                    for _ in range(BIG):
+                        fb[start:start + span] = run
+                        start += stride
+                at += stride * BIG
+            x += width * BIG
+        return x
+
+    def draw_status(self, top, status):
+        """The status bar: `status` = {"signal": 0-31 or 99 (AT+CSQ),
+        "modem": on, "sim": ready, "paper": present, "host": True (the last
+        exchange got an answer) / False (it did not) / None (none yet),
+        "time": (hour, minute)}."""
+        width = self.display.width
+        self.fill_rect(0, top, width, STATUS_HEIGHT, STATUS_BG)
+        base = top + STATUS_HEIGHT - 3
+        signal = status.get("signal", 99)
+        lit = 0 if signal == 99 else (signal >= 2) + (signal >= 10) + (signal >= 15) + (signal >= 20)
+        for bar in range(4):
+            height = 4 + bar * 3
+            self.fill_rect(3 + bar * 4, base - height, 3, height, WHITE if bar < lit else GREY)
+        y = top + 1
+        self.draw_text(22, y, "4G" if status.get("modem", True) else "--", WHITE if lit else GREY, STATUS_BG)
+        self.draw_text(44, y, "SIM", WHITE if status.get("sim") else RED, STATUS_BG)
+        # paper: a small roll, white when loaded, red when out
+        paper = WHITE if status.get("paper") else RED
+        self.fill_rect(76, top + 3, 9, 12, paper)
+        self.fill_rect(78, top + 6, 5, 1, STATUS_BG)
+        self.fill_rect(78, top + 9, 5, 1, STATUS_BG)
+        host = status.get("host")
+        self.draw_text(92, y, "HOST", LIGHT_GREEN if host else (RED if host is False else GREY), STATUS_BG)
+        hour, minute = status.get("time", (0, 0))
+        self.draw_text(width - 44, y, "%02d:%02d" % (hour, minute), WHITE, STATUS_BG)
+
     # -- the screen
 
-    def render(self, title, lines, footer=None):
+    def render(self, title, lines, footer=None, status=None, tone=None):
         if self.font is None:
             self.font = load_font()
         d = self.display
@@ -210,13 +294,20 @@ class Screen:
 
         self.fill_rect(0, 0, width, d.height, self.bg)
 
+        top = 0
+        if status is not None:
+            self.draw_status(0, status)
+            top = STATUS_HEIGHT
+
         # Title bar.
+        title_bg = TONES.get(tone, self.title_bg) if tone else self.title_bg
         bar_height = HEIGHT + 2 * TITLE_PAD
-        self.fill_rect(0, 0, width, bar_height, self.title_bg)
+        self.fill_rect(0, top, width, bar_height, title_bg)
         title_rows = wrap(title, text_width, font) if title else [""]
         title_drawn = title_rows[0]
         title_x = (width - font.text_width(title_drawn)) // 2
-        self.draw_text(title_x, TITLE_PAD, title_drawn, self.title_fg, self.title_bg)
+        self.draw_text(title_x, top + TITLE_PAD, title_drawn, self.title_fg, title_bg)
+        bar_height += top
 
         # Footer, from the bottom up.
         footer_rows = []
@@ -234,6 +325,16 @@ class Screen:
         drawn = []
         y = bar_height + BODY_GAP
         for line in lines:
+            if line.startswith("#"):
+                # a big line: one row, right-aligned, cut if too wide
+                big = line[1:]
+                while big and font.text_width(big) * BIG > width - BIG_RIGHT:
+                    big = big[:-1]
+                if y + HEIGHT * BIG <= body_bottom:
+                    self.draw_big(width - BIG_RIGHT - font.text_width(big) * BIG, y, big, self.fg, self.bg)
+                    drawn.append(big)
+                    y += ROW_PITCH * BIG
+                continue
             highlighted = line.startswith(">")
             content = line[1:] if highlighted else line
             for row in wrap(content, text_width, font):
@@ -252,11 +353,11 @@ class Screen:
         return drawn + footer_rows
 
 
-def render(display, title, lines, footer=None, font=None):
+def render(display, title, lines, footer=None, font=None, status=None, tone=None):
     """Draw a screen on `display` and show it. The Screen (font, colour
     tables) is kept on the display object, so repeated calls reuse it."""
     screen = getattr(display, "_screen", None)
     if screen is None or (font is not None and screen.font is not font):
         screen = Screen(display, font)
         display._screen = screen
-    return screen.render(title, lines, footer)
+    return screen.render(title, lines, footer, status, tone)

@@ -133,7 +133,8 @@ OPS = {
     "qr_customer": {"order": (_check_text, True), "action": (_check_customer_action, True),
                     "wallet": (_check_name, False)},
     "screen": {"png": (_check_bool, False)},
-    "wait_text": {"text": (_check_text, True), "timeout_ms": (_check_timeout, False)},
+    "wait_text": {"text": (_check_text, True), "timeout_ms": (_check_timeout, False),
+                  "since": (_check_index, False)},
     "wait_idle": {"timeout_ms": (_check_timeout, False)},
     "printout": {"since": (_check_index, False)},
     "journal": {"batch": (_check_index, False)},
@@ -275,7 +276,7 @@ async def _screen(driver, request):
 
 async def _wait_text(driver, request):
     try:
-        await driver.wait_text(request["text"], request.get("timeout_ms", 5000))
+        await driver.wait_text(request["text"], request.get("timeout_ms", 5000), request.get("since"))
     except DriverError as e:
         screen = driver.screen()
         return error_reply(request["id"], str(e), title=screen["title"], lines=screen["lines"])
@@ -316,17 +317,21 @@ async def handle(driver, request):
         return error_reply(request_id, LOCKED)
     handler = HANDLERS.get(request.get("op"))
     if handler is None:
-        return error_reply(request_id, UNSUPPORTED)
+        return error_reply(request_id, UNSUPPORTED, screens=driver.screens())
     try:
         result = await handler(driver, request)
     except DriverError as e:
-        return error_reply(request_id, str(e))
+        result = error_reply(request_id, str(e))
     except Exception as e:  # noqa: BLE001 - a test request must never stop the firmware
-        return error_reply(request_id, "internal error: %s: %s" % (type(e).__name__, e))
+        result = error_reply(request_id, "internal error: %s: %s" % (type(e).__name__, e))
     if result.get("ok") is False:
-        return result
-    reply = {"id": request_id, "ok": True}
-    reply.update(result)
+        reply = result
+    else:
+        reply = {"id": request_id, "ok": True}
+        reply.update(result)
+    # Every reply says how many screens were shown so far: wait_text's
+    # `since` takes it, to wait for a screen newer than this reply.
+    reply["screens"] = driver.screens()
     return reply
 
 

@@ -16,22 +16,25 @@ MAX_AMOUNT_DIGITS = 10
 
 
 class UI:
-    def __init__(self, display, events, settings, draw):
+    def __init__(self, display, events, settings, draw, status=None):
         self._display = display
         self._events = events
         self._settings = settings
-        self._draw = draw  # draw(display, title, lines, footer): firmware.screen.render
+        self._draw = draw  # draw(display, title, lines, footer, status=, tone=): firmware.screen.render
+        self._status = status  # -> the status bar's dict (App.status_bar), or None: no status bar
 
     def t(self, code, *args):
         return text(self._settings.lang, code, *args)
 
     # -- drawing ---------------------------------------------------------------
 
-    def show(self, title, lines, footer=None):
+    def show(self, title, lines, footer=None, tone=None):
         """Draw a screen. `title` and each line may be a message code
-        (upper-case, in texts.MESSAGES) or already a string."""
+        (upper-case, in texts.MESSAGES) or already a string. `tone`: "ok"
+        (approved) or "error" colours the title bar. -> the rows drawn."""
+        status = self._status() if self._status is not None else None
         return self._draw(self._display, self._resolve(title), [self._resolve(l) for l in lines],
-                          self._resolve(footer) if footer else None)
+                          self._resolve(footer) if footer else None, status=status, tone=tone)
 
     def _resolve(self, item):
         if isinstance(item, tuple):
@@ -80,7 +83,8 @@ class UI:
         `digits`: already typed (the key that woke the idle screen)."""
         while True:
             fen = int(digits) if digits else 0
-            self.show(title, list(lines) + [prompt, "", "    " + format_amount(fen)], "KEYS_HINT")
+            # "#": the amount in big digits (firmware/screen.py)
+            self.show(title, list(lines) + [prompt, "#" + format_amount(fen)], "KEYS_HINT")
             key = await self.wait_key()
             if key == "ENTER":
                 if fen == 0:
@@ -123,10 +127,11 @@ class UI:
         keys = tuple(str(i + 1) for i in range(len(options)))
         return keys.index(await self.wait_key(keys))
 
-    async def message(self, title, lines, wait_ms=None):
+    async def message(self, title, lines, wait_ms=None, tone=None):
         """Show a result; it stays until a key or `wait_ms` (setting
-        message_ms) passes. Never raises for CANCEL or the timeout."""
-        self.show(title, lines, "PRESS_KEY")
+        message_ms) passes. Never raises for CANCEL or the timeout.
+        `tone`: "ok" for an approval, "error" for a refusal (title colour)."""
+        self.show(title, lines, "PRESS_KEY", tone)
         wait_ms = self._settings.message_ms if wait_ms is None else wait_ms
         try:
             while True:
@@ -137,7 +142,7 @@ class UI:
             return
 
     async def error(self, title, error):
-        await self.message(title, [(error.code,) + tuple(error.args_)])
+        await self.message(title, [(error.code,) + tuple(error.args_)], tone="error")
 
     async def wait_card(self, title, lines, timeout_ms=None):
         """Wait for a swipe, insert or tap; -> CardEvent. Removal of a card

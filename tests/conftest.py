@@ -24,7 +24,7 @@ def host(tmp_path, host_options):
                               **host_options)
     simulator.start_in_thread()
     yield simulator
-    simulator.stop_thread()
+    simulator.close()   # the server and its ledger: no descriptor left behind
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ receipt's verification code against its books.
     pos-host --port 5555 --db host.sqlite --record frames.log \\
              --fault no_reply:0200:1 --fault delay:0200:1:5000 --unknown-tid 99999999
     pos-host verify 1837 8151 0621 --db host.sqlite
+    pos-host --port 5555 --control 5556     arm/clear faults later over JSON Lines
+                                            on loopback (emulator/host/control.py)
 """
 
 import argparse
@@ -29,6 +31,9 @@ def build_parser():
     p.add_argument("--fault", action="append", default=[], metavar="KIND[:MTI[:COUNT[:ARG]]]",
                    help="arm a fault (repeatable); kinds: %s; ARG is ms for delay, F39 for"
                         " decline and unsigned" % ", ".join(KINDS))
+    p.add_argument("--control", type=int, metavar="PORT",
+                   help="listen for fault commands (JSON Lines) on 127.0.0.1:PORT (0: any free"
+                        " port); see emulator/host/control.py")
     p.add_argument("--unknown-tid", action="append", default=[], metavar="TID",
                    help="terminal id answered with F39 97 (repeatable)")
     p.add_argument("--master-key", default="0123456789ABCDEFFEDCBA9876543210",
@@ -104,7 +109,7 @@ def main(argv=None):
     for fault in faults:
         host.faults.add(**fault)
     try:
-        asyncio.run(_serve(host, args.host, args.port, db))
+        asyncio.run(_serve(host, args.host, args.port, db, args.control))
     except KeyboardInterrupt:
         pass
     except OSError as e:
@@ -118,13 +123,20 @@ def _print_line(text):
     print(text, flush=True)
 
 
-async def _serve(host, address, port, db):
+async def _serve(host, address, port, db, control_port=None):
     port = await host.start(address, port)
     print("host listening on %s:%d" % (address, port), flush=True)
+    control = None
+    if control_port is not None:
+        from emulator.host.control import serve_control
+        control = await serve_control(host, control_port)
+        print("control on 127.0.0.1:%d" % control.sockets[0].getsockname()[1], flush=True)
     print("ledger %s" % db, flush=True)
     try:
         await asyncio.Event().wait()  # until Ctrl-C cancels us
     finally:
+        if control is not None:
+            control.close()
         await host.stop()
 
 

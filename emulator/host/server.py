@@ -85,6 +85,9 @@ class HostSimulator:
         if self._server is not None:
             raise RuntimeError("HostSimulator.start: already listening on port %s" % self.port)
         self._loop = asyncio.get_running_loop()
+        if self.record_path and self._recorder is None:
+            # stop() closed it; a host started again goes on recording (appending)
+            self._recorder = FrameRecorder(self.record_path)
         self._server = await asyncio.start_server(self._serve, host, port, ssl=self._tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port

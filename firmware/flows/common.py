@@ -204,4 +204,4 @@ async def finish(app, title, txn, ok_code):
         # (a cashier who never sees "approved" charges again). Reprint later.
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
-    await app.ui.message(title, summary)
+    await app.ui.message(title, summary, tone="ok")

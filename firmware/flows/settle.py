@@ -26,5 +26,5 @@ async def run(app):
     else:
         report = await settle_batch(app)
         await print_report(app, report)
-    await app.ui.message(TITLE, ["SETTLE_OK" if report["balanced"] else "SETTLE_UNBALANCED"])
+    await app.ui.message(TITLE, ["SETTLE_OK" if report["balanced"] else "SETTLE_UNBALANCED"], tone="ok")
 

@@ -6,6 +6,8 @@ are bounded as a real roll is torn off: a simulated handset that printed a
 day's slips into RAM ran out of its 1 MiB heap under MicroPython.
 `paper_runs_out_after(n)` makes the paper end after n more bytes,
 mid-receipt, like a real roll; `load_paper()` puts it back.
+`open_cover()`: a 58 mm printer with its cover open sees no paper under its
+head, so it stops as it does without paper; `close_cover()` resumes.
 """
 
 KEPT_JOBS = 16
@@ -22,6 +24,7 @@ class SimPrinter(Printer):
         self._current = None
         self._paper = True
         self._bytes_left = None  # None: endless roll
+        self.cover_open = False
 
     @classmethod
     def from_address(cls, path):
@@ -48,8 +51,16 @@ class SimPrinter(Printer):
         self._bytes_left = None
         self._paper_changed(True)
 
+    def open_cover(self):
+        self.cover_open = True
+
+    def close_cover(self):
+        self.cover_open = False
+        if self._paper:
+            self._paper_changed(True)
+
     def _paper_present(self):
-        return self._paper
+        return self._paper and not self.cover_open
 
     async def _write(self, data):
         if self._bytes_left is not None:

@@ -29,6 +29,7 @@ class Dut:
         self.port = port
         self.log_path = log_path
         self._next_id = 1
+        self.screens = 0       # the screen counter of the last reply (every reply carries it)
         self._buffer = b""
         self.info = None
         self.changed = set()   # emulator switches a test flipped, undone after it
@@ -72,6 +73,8 @@ class Dut:
         while True:
             reply = self.read_reply(max(0.1, deadline - time.monotonic()))
             if reply.get("id") == request_id:
+                if "screens" in reply:
+                    self.screens = reply["screens"]   # for wait_text(since=...)
                 return reply
             # a late reply to an earlier request that timed out on our side: skip it
 
@@ -153,8 +156,13 @@ class Dut:
         scale = (self.info or {}).get("time_scale", 1)
         return min(int(timeout_ms * scale), 600000)
 
-    def wait_text(self, text, timeout_ms=10000):
-        self.request("wait_text", text=text, timeout_ms=self.slower(timeout_ms))
+    def wait_text(self, text, timeout_ms=10000, since=None):
+        """`since`: a screen number (self.screens after a request): only
+        screens drawn after it count (docs/HIL.md)."""
+        if since is None:
+            self.request("wait_text", text=text, timeout_ms=self.slower(timeout_ms))
+        else:
+            self.request("wait_text", text=text, timeout_ms=self.slower(timeout_ms), since=since)
         return True
 
     def wait_idle(self, timeout_ms=20000):

@@ -39,3 +39,17 @@ def test_screen_hash_and_png_describe_the_same_framebuffer(dut):
     for r, g, b in zip(*[iter(image.tobytes())] * 3):
         framebuffer += ((five[r] << 11) | (six[g] << 5) | five[b]).to_bytes(2, "little")
     assert hashlib.sha256(framebuffer).hexdigest() == screen["sha256"]
+
+
+def test_wait_text_since_waits_for_a_new_screen(dut):
+    dut.wait_idle()
+    dut.wait_text("POS Terminal")
+    dut.wait_text("POS Terminal")          # no since: the same screen matches again
+    shown = dut.screens
+    assert shown > 0
+    reply = dut.call("wait_text", text="POS Terminal", timeout_ms=300, since=shown)
+    # no new screen, no match (unless the idle clock drew one just then)
+    assert (reply["ok"], reply["screens"] == shown) in ((False, True), (True, False))
+    dut.key("CLEAR")                      # idle ignores it and draws itself again: a new screen
+    dut.wait_text("POS Terminal", 5000, since=shown)
+    assert dut.screens > shown

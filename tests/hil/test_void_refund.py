@@ -14,6 +14,8 @@ def test_void_marks_the_sale_and_a_second_void_is_refused(dut):
     dut.void(sale["trace"], expect="!Original already voided")
     voids = [t for t in dut.journal() if t["type"] == "void" and t["orig"]["trace"] == sale["trace"]]
     assert len(voids) == 1
+    original = [t for t in dut.journal() if t["type"] == "sale" and t["trace"] == sale["trace"]]
+    assert original[0]["status"] == "voided" and sale["status"] == "approved"
 
 
 def test_void_of_an_unknown_trace_is_refused(dut):
@@ -40,3 +42,5 @@ def test_partial_refunds_add_up_to_the_original_and_no_further(dut):
     refunds = [t for t in dut.journal() if t["type"] == "refund" and t["orig"]["rrn"] == sale["rrn"]]
     assert [t["amount"] for t in refunds] == [300, 300, 400]
     assert all(t["status"] == "approved" for t in refunds)
+    original = [t for t in dut.journal() if t["type"] == "sale" and t["rrn"] == sale["rrn"]]
+    assert original[0]["status"] == "refunded" and original[0]["refunded"] == 1000

@@ -68,3 +68,71 @@ def test_cli_refuses_a_bad_fault_spec(capsys):
 def test_cli_refuses_a_bad_master_key(capsys):
     assert main(["--port", "0", "--master-key", "0123"]) == 2
     assert "master key" in capsys.readouterr().err
+
+
+def test_control_channel_arms_and_clears_faults_on_a_running_host(tmp_path):
+    from emulator.host.control import HostControl
+    proc, port = start_host("--control", "0")
+    try:
+        match = re.match(r"control on (127\.0\.0\.1:\d+)$", proc.stdout.readline().strip())
+        assert match, "no control line"
+        control = HostControl(match.group(1))
+        t = Terminal(port)
+        assert t.sign_on()[1][39] == "00"
+        armed = control.fault("decline", mti="0200", count=0, code="51")   # 0: until cleared
+        assert armed == [{"kind": "decline", "mti": "0200", "remaining": None, "delay_ms": None,
+                          "code": "51", "fired": 0}]
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "51"
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "51"
+        assert control.faults()[0]["fired"] == 2
+        assert control.clear() == []
+        assert t.sale(find_card("debit-mag"), 100)[1][39] == "00"
+        # bad requests are refused and arm nothing
+        for bad in ({"kind": "explode"}, {"kind": "delay", "code": "51"}, {"kind": "drop", "colour": 1}):
+            try:
+                control.request("fault", **bad)
+            except ValueError as e:
+                assert str(e)
+            else:
+                raise AssertionError("accepted %r" % bad)
+        assert control.faults() == []
+        with socket.create_connection(control.address, 5) as sock:
+            sock.sendall(b"not json\n")
+            assert b'"ok": false' in sock.recv(4096)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_control_channel_plays_the_qr_customer(tmp_path):
+    """The customer's phone on a pos-host the test did not start: confirms a
+    waiting B2C order, and pays a C2B code with a deck wallet."""
+    from emulator.host.control import HostControl
+    from tests.unit.test_host_qr import qr_sale
+    proc, port = start_host("--control", "0")
+    try:
+        match = re.match(r"control on (127\.0\.0\.1:\d+)$", proc.stdout.readline().strip())
+        assert match, "no control line"
+        control = HostControl(match.group(1))
+        t = Terminal(port)
+        assert t.sign_on()[1][39] == "00"
+        reply, f59 = qr_sale(t, 700, "281234567890123456")          # ali-confirm: waits for the customer
+        assert reply[39] == "09"
+        assert control.qr_customer(f59["A4"]) == "PAID"
+        reply, f59 = qr_sale(t, 800)                                # a C2B code
+        assert control.qr_customer(f59["A4"], wallet="wx-pay") == "PAID"
+        reply, f59 = qr_sale(t, 900)
+        assert control.qr_customer(f59["A4"], action="cancel") == "CLOSED"
+        for bad in ({"order": "NOPE", "action": "pay"}, {"order": f59["A4"], "action": "steal"},
+                    {"order": f59["A4"], "action": "pay", "colour": 1}):
+            try:
+                control.request("qr_customer", **bad)
+            except ValueError as e:
+                assert str(e)
+            else:
+                raise AssertionError("accepted %r" % bad)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err

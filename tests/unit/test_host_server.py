@@ -484,6 +484,18 @@ def test_record_file_holds_every_frame_and_decodes(host, term, tmp_path):
     assert "123456" not in text.replace(PIN_CARD.pan, "")  # no clear PIN anywhere
 
 
+def test_recording_goes_on_after_the_host_is_stopped_and_started_again(host, term, tmp_path):
+    approved(term.sale(DEBIT, 100))
+    port = host.port
+    host.stop_thread()
+    host.start_in_thread("127.0.0.1", port)   # what the test protocol's host down/up does
+    approved(term.sale(DEBIT, 200))
+    host.stop_thread()
+    frames = read_record(tmp_path / "frames.log")
+    mtis = [iso8583.unpack(iso8583.unframe(frame[2:])[2])[0] for _, _, frame in frames]
+    assert mtis == ["0800", "0810", "0200", "0210", "0200", "0210"]
+
+
 # -- MAC algorithms ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("algorithm", ["ecb", "x99"])

@@ -119,3 +119,14 @@ def test_same_symbol_under_micropython():
     for line, (text, ecc) in zip(lines, [(t, e) for t in PAYLOADS for e in "LH"]):
         code = qr.encode(text, ecc)
         assert line == "%d %d %s" % (code.version, code.mask, "".join(code.rows()))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_golden_qr_screen_reads_back_as_the_orders_link(lang):
+    """The committed golden screen of a code shown to the customer
+    (tests/golden/screens, made by the emulator on a stopped clock)."""
+    import os
+    from tests.support import ROOT
+    path = os.path.join(ROOT, "tests", "golden", "screens", lang, "qr-show.png")
+    gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    assert decode_gray(gray) == "https://qr.acquirer.test/pay/QR26120100000001"

@@ -139,14 +139,14 @@ def test_keys_reach_the_app_and_bad_ones_change_nothing(driver):
     assert [r["ok"] for r in replies] == [True, True]
     assert [events.get_nowait() for _ in range(3)] == [("key", "MENU"), ("key", "1"), ("key", "2")]
     reply, = run(driver, {"id": 3, "op": "card", "action": "swipe", "card": "no-such-card"})
-    assert reply == {"id": 3, "ok": False, "error": reply["error"]} and "no-such-card" in reply["error"]
+    assert reply == {"id": 3, "ok": False, "error": reply["error"], "screens": 1} and "no-such-card" in reply["error"]
     assert len(events) == 0
 
 
 def test_emulator_ops_are_unsupported_on_a_handset(driver):
     for op in testproto.EMULATOR_OPS:
         reply, = run(driver, {"id": 4, "op": op})
-        assert reply == {"id": 4, "ok": False, "error": testproto.UNSUPPORTED}
+        assert reply == {"id": 4, "ok": False, "error": testproto.UNSUPPORTED, "screens": 1}
 
 
 def test_locked_unless_the_setting_is_on(driver):
@@ -173,6 +173,24 @@ def test_wait_text_that_never_comes_replies_with_the_screen(driver):
     reply, = run(driver, {"id": 5, "op": "wait_text", "text": "Sale approved", "timeout_ms": 50})
     assert reply["ok"] is False and reply["id"] == 5
     assert reply["title"] == "POS Terminal" and "Swipe, insert or tap" in reply["lines"]
+
+
+def test_every_reply_counts_screens_and_since_waits_for_a_newer_one(driver):
+    ui = driver.app.ui
+    first, = run(driver, {"id": 1, "op": "hello"})
+    assert first["screens"] == 1                          # the idle screen drawn by the fixture
+    # Without since, the screen up now matches, and matches again.
+    replies = run(driver, {"id": 2, "op": "wait_text", "text": "POS Terminal", "timeout_ms": 10},
+                  {"id": 3, "op": "wait_text", "text": "POS Terminal", "timeout_ms": 10})
+    assert [r["ok"] for r in replies] == [True, True]
+    # With since, only a screen shown after that number counts.
+    reply, = run(driver, {"id": 4, "op": "wait_text", "text": "POS Terminal", "timeout_ms": 10,
+                          "since": first["screens"]})
+    assert reply["ok"] is False and reply["screens"] == 1
+    ui.show("TERMINAL", ["IDLE_HINT"])                    # the same text, a new screen
+    reply, = run(driver, {"id": 5, "op": "wait_text", "text": "POS Terminal", "timeout_ms": 10,
+                          "since": first["screens"]})
+    assert reply["ok"] is True and reply["screens"] == 2
 
 
 def test_screen_png_is_the_framebuffer_pixel_for_pixel(driver):
