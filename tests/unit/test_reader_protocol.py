@@ -8,12 +8,13 @@ from hal import reader_protocol as rp
 
 def test_a_poll_frame_byte_for_byte():
     # STX, LEN 00 01, CMD 01, LRC = 00 ^ 01 ^ 01 = 00
-    assert rp.encode_frame(rp.POLL) == bytes.fromhex("0200010100")
+    assert rp.encode_frame(rp.POLL) == bytes.fromhex("02 0001 FFFE 01") + bytes((0x00 ^ 0x01 ^ 0xFF ^ 0xFE ^ 0x01,))
 
 
 def test_an_apdu_frame_byte_for_byte():
     frame = rp.encode_frame(rp.APDU, bytes.fromhex("00A40400"))
-    assert frame == bytes.fromhex("02 0005 02 00A40400") + bytes((0x00 ^ 0x05 ^ 0x02 ^ 0x00 ^ 0xA4 ^ 0x04 ^ 0x00,))
+    assert frame == bytes.fromhex("02 0005 FFFA 02 00A40400") + bytes(
+        (0x00 ^ 0x05 ^ 0xFF ^ 0xFA ^ 0x02 ^ 0x00 ^ 0xA4 ^ 0x04 ^ 0x00,))
 
 
 @given(st.sampled_from(rp.COMMANDS), st.binary(max_size=300), st.binary(max_size=20))
@@ -28,6 +29,16 @@ def test_a_cut_frame_is_incomplete_never_wrong(command, data):
         assert rp.decode_frame(frame[:end]) is None
 
 
+def test_a_flipped_length_bit_is_caught_even_when_the_shorter_frame_has_a_good_lrc():
+    # Found by the property below when the frame had no ~LEN: LEN 7 -> 5
+    # made "42 93 D1 DB" + "DC"... a frame whose byte at the new LRC place
+    # matched. The length check catches it now.
+    frame = bytearray(rp.encode_frame(rp.APDU, b"B\x93\xd1\xdb\xdc\x00"))
+    frame[2] ^= 2
+    with pytest.raises(rp.FrameError):
+        rp.decode_frame(bytes(frame))
+
+
 @given(st.binary(min_size=1, max_size=40), st.integers(min_value=1))
 def test_any_flipped_bit_is_caught(data, which):
     frame = bytearray(rp.encode_frame(rp.APDU, data))
@@ -37,7 +48,7 @@ def test_any_flipped_bit_is_caught(data, which):
         decoded = rp.decode_frame(bytes(frame))
     except rp.FrameError:
         return
-    # A damaged length can make the frame look incomplete, never right.
+    # A damaged byte is never taken for a good frame.
     assert decoded is None
 
 
@@ -49,7 +60,7 @@ def test_noise_before_a_frame_says_how_much_to_skip():
 
 def test_a_length_out_of_range_is_refused():
     with pytest.raises(rp.FrameError):
-        rp.decode_frame(bytes.fromhex("02 0000 01 01"))
+        rp.decode_frame(bytes.fromhex("02 0000 FFFF 01 01"))
     with pytest.raises(ValueError):
         rp.encode_frame(rp.APDU, bytes(rp.MAX_LENGTH))
 
