@@ -13,34 +13,12 @@ JSON: {"latency_us": [...], "echoes": n}.
 
 import json
 import sys
-import time
 
-if hasattr(time, "ticks_us"):
-    def now_us():
-        return time.ticks_us()
-
-    def us_since(start):
-        return time.ticks_diff(time.ticks_us(), start)
-else:
-    def now_us():
-        return time.perf_counter()
-
-    def us_since(start):
-        return int((time.perf_counter() - start) * 1e6)
-
-
-def parse_args(argv):
-    args = {}
-    for i in range(0, len(argv) - 1, 2):
-        args[argv[i][2:]] = argv[i + 1]
-    for needed in ("path", "data", "port", "count"):
-        if needed not in args:
-            raise SystemExit("keypress_probe.py: --%s is required" % needed)
-    return args
+from probe_support import now_us, parse_args, us_since
 
 
 def main():
-    args = parse_args(sys.argv[1:])
+    args = parse_args(sys.argv[1:], ("path", "data", "port", "count"), "keypress_probe.py")
     sys.path.insert(0, args["path"])
     from hal.compat import asyncio
     from firmware.driver import Driver

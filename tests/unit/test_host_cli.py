@@ -70,13 +70,20 @@ def test_cli_refuses_a_bad_master_key(capsys):
     assert "master key" in capsys.readouterr().err
 
 
-def test_control_channel_arms_and_clears_faults_on_a_running_host(tmp_path):
+def start_host_with_control():
+    """pos-host with its control channel on a free port -> (process, port, HostControl)."""
     from emulator.host.control import HostControl
     proc, port = start_host("--control", "0")
+    match = re.match(r"control on (127\.0\.0\.1:\d+)$", proc.stdout.readline().strip())
+    if not match:
+        proc.kill()
+        raise AssertionError("no control line")
+    return proc, port, HostControl(match.group(1))
+
+
+def test_control_channel_arms_and_clears_faults_on_a_running_host(tmp_path):
+    proc, port, control = start_host_with_control()
     try:
-        match = re.match(r"control on (127\.0\.0\.1:\d+)$", proc.stdout.readline().strip())
-        assert match, "no control line"
-        control = HostControl(match.group(1))
         t = Terminal(port)
         assert t.sign_on()[1][39] == "00"
         armed = control.fault("decline", mti="0200", count=0, code="51")   # 0: until cleared
@@ -108,13 +115,9 @@ def test_control_channel_arms_and_clears_faults_on_a_running_host(tmp_path):
 def test_control_channel_plays_the_qr_customer(tmp_path):
     """The customer's phone on a pos-host the test did not start: confirms a
     waiting B2C order, and pays a C2B code with a deck wallet."""
-    from emulator.host.control import HostControl
     from tests.unit.test_host_qr import qr_sale
-    proc, port = start_host("--control", "0")
+    proc, port, control = start_host_with_control()
     try:
-        match = re.match(r"control on (127\.0\.0\.1:\d+)$", proc.stdout.readline().strip())
-        assert match, "no control line"
-        control = HostControl(match.group(1))
         t = Terminal(port)
         assert t.sign_on()[1][39] == "00"
         reply, f59 = qr_sale(t, 700, "281234567890123456")          # ali-confirm: waits for the customer
