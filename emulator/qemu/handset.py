@@ -21,6 +21,7 @@ import termios
 import time
 import tty
 
+from emulator.handset import EMULATOR_SETTINGS
 from emulator.hil import FIRMWARE_OFF
 from emulator.qemu import image as image_builder
 from emulator.qemu.vm import VirtualMachine, make_data_disk
@@ -178,7 +179,9 @@ class VirtualHandset:
 
     def config(self):
         """The boot configuration (/etc/pos.json in the guest)."""
-        settings = {"host_address": GUEST_GATEWAY, "host_port": self.host_port}
+        # EMULATOR_SETTINGS: the simulated key store holds the public test
+        # master key, which a terminal refuses to sign on with otherwise.
+        settings = dict(EMULATOR_SETTINGS, host_address=GUEST_GATEWAY, host_port=self.host_port)
         settings.update(self.settings)
         return {"devices": self.devices(), "settings": settings,
                 "test_port": {"path": "/dev/ttyS3", "baud": TEST_BAUD}}

@@ -199,7 +199,8 @@ class MicroPythonHandset:
             "devices": {"storage": "dir:" + str(workdir / "data")},
             "settings": {"test_protocol": True, "lang": "en", "host_port": host_port, "message_ms": 1500,
                          "reply_timeout_ms": 3000, "connect_timeout_ms": 3000,
-                         "allow_volatile_storage": True},   # PyPI's MicroPython cannot fsync
+                         "allow_volatile_storage": True,    # PyPI's MicroPython cannot fsync
+                         "test_keys": True},                # the sim key store's public test master key
             "service_port": {"path": cable.handset_end, "baud": 115200},
             "update": {"root": str(self.image), "serial": "SN0001", "health_timeout_ms": 60000}}))
         self.log = workdir / "handset.log"
