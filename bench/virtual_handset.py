@@ -54,6 +54,7 @@ def desktop(folder, count):
     """-> (boot seconds, [refund seconds]) on the emulator, in this process."""
     from emulator.handset import Handset
     from emulator.hil import Bridge, HilPort
+    from emulator.world import World
     from emulator.host.server import HostSimulator
     host = HostSimulator(os.path.join(folder, "host.sqlite"))
     port = host.start_in_thread()
@@ -63,7 +64,7 @@ def desktop(folder, count):
         start = time.perf_counter()
         handset.start()
         boot = time.perf_counter() - start
-        hil = HilPort(Bridge(handset, host), "pty")
+        hil = HilPort(Bridge(World(handset, host)), "pty")
         return boot, refunds(hil.start(), count)
     finally:
         if hil is not None:
