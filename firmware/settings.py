@@ -87,7 +87,8 @@ class Choice(Rule):
             return "one of " + ", ".join(self.values)
 
     def bad_values(self):
-        return ["none", "", self.values[0].upper(), self.values[0] + " ", 0, None, [self.values[0]]]
+        bad = ["none", "", self.values[0].upper(), self.values[0] + " ", 0, None, [self.values[0]]]
+        return [value for value in bad if value not in self.values]
 
 
 class Text(Rule):
@@ -192,6 +193,19 @@ SETTINGS = (
     # signature; 1000.00 yuan is UnionPay's default since 2018-06-01 (flows/common.quick_pass).
     ("qps_no_pin_limit_fen", 100000, Whole(0, 10000000)),
     ("qps_no_signature_limit_fen", 100000, Whole(0, 10000000)),
+    # 电签 (paperless handset, docs/ESIGN.md): the cardholder signs on the touch
+    # screen after an approved sale; after a void / refund only where the acquirer
+    # asks (esign_void / esign_refund, also set by the sign-on parameter download).
+    ("esign", False, Flag()),
+    ("esign_void", False, Flag()),
+    ("esign_refund", False, Flag()),
+    ("esign_timeout_ms", 120000, Whole(10000, 600000)),  # no signature by then: a paper slip to sign
+    ("esign_packet_bytes", 400, Whole(64, 500)),         # F62 image bytes a packet (F62 is b..512)
+    ("esign_upload_tries", 3, Whole(1, 10)),             # failed upload rounds, then a paper slip to sign
+    # Paper: normal (both copies), merchant_only (the cardholder gets the QR
+    # e-receipt), none (no slip: the receipt goes up with the signature; QR on screen).
+    ("paper", "normal", Choice("normal", "merchant_only", "none")),
+    ("ereceipt_url", "http://127.0.0.1:8600/receipt", Text(8, 120)),  # the host's e-receipt page the QR links to
     # Merchant discount rates (firmware/fees.py): basis points (0.50 % = 50), caps in fen (0: none).
     ("fee_debit_bp", 50, Whole(0, 1000)),
     ("fee_debit_cap_fen", 2000, Whole(0, 100000000)),
