@@ -4,7 +4,7 @@ password, reading a card, the cardholder's PIN, the result screen."""
 from hal.compat import hexlify
 from hal.errors import CardError, DeviceError
 from firmware import card as cards
-from firmware import pending
+from firmware import pending, signatures
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
 from firmware.terminal import SALE
@@ -193,10 +193,12 @@ def same_card(app, card, txn):
 
 async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
-    most common loss at the counter), then both copies, then the result."""
+    most common loss at the counter), then the signature (电签), both
+    copies, the result, and the e-receipt's upload."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
+    txn = await signatures.capture(app, title, txn)
     try:
         await app.print_receipts(txn)
     except (DeviceError, PosError) as e:
@@ -205,3 +207,16 @@ async def finish(app, title, txn, ok_code):
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
     await app.ui.message(title, summary, tone="ok")
+    await upload_receipt(app, txn)
+
+
+async def upload_receipt(app, txn):
+    """The e-receipt (and signature) up to the host while the cardholder is
+    still there: a paper slip to sign if it cannot go. Never an error on
+    an approved transaction: what is left goes before the next one."""
+    if not app.state.upload_owed(txn["batch"], txn["trace"]):
+        return
+    try:
+        await signatures.upload(app, txn)
+    except (DeviceError, PosError) as e:
+        app.log("e-receipt of trace %06d: %s", txn["trace"], e.code)
