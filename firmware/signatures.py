@@ -372,10 +372,19 @@ async def print_signing_slip(app, txn):
 
 # --- retention ---------------------------------------------------------------------------------
 
+def _image_owed(state, batch, trace):
+    """Does an upload still owed need this image (not one fallen back to paper)?"""
+    if not state.upload_owed(batch, trace):
+        return False
+    txn = state.find(batch, trace)
+    return txn is not None and (txn.get("esign") or {}).get("mark") == esign_message.SIGNED
+
+
 def sweep(app):
     """Delete the signature files the terminal no longer needs: a file is
     kept while its batch is the current one (reprint shows the signature)
-    or its upload is owed; settled and uploaded, it goes. Also removes a
+    or an upload still owed carries it; settled and uploaded (or fallen
+    back to paper), it goes. Also removes a
     file no record names (a power cut between the file and its record).
     -> the number of files deleted."""
     state = app.state
@@ -392,7 +401,7 @@ def sweep(app):
             ours = len(name) == 16 and name[6] == "-" and name.endswith(".sg")
         except ValueError:
             ours = False
-        if ours and (batch == state.batch or state.upload_owed(batch, trace)):
+        if ours and (batch == state.batch or _image_owed(state, batch, trace)):
             continue
         files.remove(name)
         deleted += 1

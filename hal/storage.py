@@ -181,7 +181,10 @@ class DirStorage(Storage):
 
     def free_bytes(self):
         """Room left: the test capacity if one is set, else what the file
-        system reports (statvfs), else None (unknown: only ENOSPC will tell)."""
+        system reports (statvfs), else None (unknown: only ENOSPC will tell).
+        A folder asks its parent: one file system, one capacity."""
+        if self._parent is not None:
+            return self._parent.free_bytes()
         if self.capacity is not None:
             return self.capacity - self._used()
         try:

@@ -229,7 +229,7 @@ def test_reprint_shows_the_signature_while_the_terminal_has_it(make_handset, hos
     assert "特征码 FEATURE CODE:" + esign_message.txn_feature_code(txn_of(h, trace)) in slip
     # A damaged file is not printed as the cardholder's signature.
     txn = txn_of(h, trace)
-    h.app.devices.storage.folder("sig").write_atomic("%06d-%06d.sg" % (txn["batch"], trace), IMAGE[:-1] + b"\xfe")
+    h.app.devices.storage.folder("sig").write_atomic("%06d-%06d.sg" % (txn["batch"], trace), IMAGE[:20] + bytes([IMAGE[20] ^ 1]) + IMAGE[21:])
     since = h.printout_count()
     reprint(h, "2", trace)
     [slip] = cashier.receipts_text(h, since)
