@@ -25,7 +25,7 @@ import threading
 
 from firmware import iso8583
 from hal.sim.deck import payment_codes, test_deck
-from emulator.host import security
+from emulator.host import security, signatures
 from emulator.host.faults import Faults
 from emulator.host.handlers import Acquirer, is_request_mti
 from emulator.host.ledger import Ledger, mask_pan
@@ -235,14 +235,15 @@ class HostSimulator:
             # Nothing sensible to echo: hang up, as a host's front end does.
             _warn("undecodable request (%s: %s); closing the connection" % (type(e).__name__, e))
             return False
-        fault = self.faults.take_for_request(mti) if is_request_mti(mti) else None
-        kind = fault.kind if fault else None
+        fault = (self.faults.take_for_request(mti, signatures.is_upload(mti, fields))
+                 if is_request_mti(mti) else None)
+        kind = fault.acts_as if fault else None
         if kind == "drop_before":
             return False
         reply = self.acquirer.handle(mti, fields,
                                      decline_code=fault.code if kind == "decline" else None)
         if self._log is not None:
-            self._log(_summary(mti, fields, reply, kind))
+            self._log(_summary(mti, fields, reply, fault.kind if fault else None))
         if reply is None:
             return True
         if kind == "drop":
