@@ -24,29 +24,14 @@ import io
 from PIL import Image, ImageDraw
 
 from firmware import escpos, esign, gb2312, receipt
+from firmware import esign_message as em
 from firmware.texts import format_amount
 from emulator import paper
 
-TAG_MERCHANT = 0xFF00
-TAG_TYPE = 0xFF01
-TAG_OPERATOR = 0xFF02
-TAG_ENTRY = 0xFF03
-TAG_CARD = 0xFF04
-TAG_EXPIRY = 0xFF05
-TAG_DATE_TIME = 0xFF07
-TAG_AUTH = 0xFF08
-TAG_ORIG_TRACE = 0xFF09
-TAG_ORIG_REFUND = 0xFF0A
-TAG_AID = 0xFF20
-TAG_TC = 0xFF21
-TAG_CVM = 0xFF30
-TAG_RECEIPT_CODE = 0xFF40
-TAG_FEATURE_CODE = 0xFF70
-
-ENTRY_MARKS = {"S": "S", "I": "I", "C": "C", "Q": "Q"}
-CVM_NOTES = {"N": "免密免签 NO PIN, NO SIGNATURE REQUIRED",
-             "O": "免签 NO SIGNATURE REQUIRED",
-             "W": "已纸质签名 SIGNED ON PAPER"}
+ENTRY_MARKS = ("S", "I", "C")
+CVM_NOTES = {em.NO_PIN_NO_SIGNATURE: "免密免签 NO PIN, NO SIGNATURE REQUIRED",
+             em.NO_SIGNATURE: "免签 NO SIGNATURE REQUIRED",
+             em.PAPER: "已纸质签名 SIGNED ON PAPER"}
 
 # The slip on a page: paper white, a grey desk around it.
 DESK = 232
@@ -77,7 +62,7 @@ def slip_lines(record, table):
     txn, signature, fields = record["txn"], record["signature"], record["fields"]
     kind = txn["kind"]
     sign = -1 if kind in ("void", "refund") else 1
-    merchant = gb2312.decode(fields[TAG_MERCHANT], table) if TAG_MERCHANT in fields else ""
+    merchant = gb2312.decode(fields[em.MERCHANT_NAME], table) if em.MERCHANT_NAME in fields else ""
     above = [
         ("title", "签购单 POS SALES SLIP"),
         ("center", "电子签购单 E-RECEIPT"),
@@ -87,16 +72,17 @@ def slip_lines(record, table):
         ("normal", "商户编号 MERCHANT NO:"),
         ("normal", txn["mid"]),
         ("normal", "终端编号 TERMINAL NO:" + txn["tid"]),
-        ("normal", "操作员号 OPERATOR NO:" + _text(fields, TAG_OPERATOR)),
+        ("normal", "操作员号 OPERATOR NO:" + _text(fields, em.OPERATOR)),
         ("rule", receipt.RULE),
     ]
-    card = _text(fields, TAG_CARD)
-    entry = ENTRY_MARKS.get(_text(fields, TAG_ENTRY), "")
+    card = _text(fields, em.CARD_NO)
+    entry = _text(fields, em.ENTRY)
+    entry = entry if entry in ENTRY_MARKS else ""
     if card:
         above += [("normal", "卡号 CARD NO:"), ("bold", "%s %s" % (card, entry))]
     else:
         above += [("normal", "支付方式 PAID BY:"), ("bold", "扫码 QR")]
-    expiry = _text(fields, TAG_EXPIRY)
+    expiry = _text(fields, em.EXPIRY)
     if len(expiry) == 4:
         above.append(("normal", "有效期 EXP DATE:20%s/%s" % (expiry[0:2], expiry[2:4])))
     above += [
@@ -105,32 +91,32 @@ def slip_lines(record, table):
         ("normal", "批次号 BATCH NO:%06d" % txn["batch"]),
         ("normal", "凭证号 VOUCHER NO:%06d" % txn["trace"]),
         ("normal", "参考号 REF NO:" + (txn["rrn"] or "")),
-        ("normal", "授权码 AUTH NO:" + _text(fields, TAG_AUTH, txn["auth_code"] or "")),
+        ("normal", "授权码 AUTH NO:" + _text(fields, em.AUTH_CODE, txn["auth_code"] or "")),
         ("normal", "日期/时间 DATE/TIME:"),
-        ("normal", _date_time(_text(fields, TAG_DATE_TIME))),
+        ("normal", _date_time(_text(fields, em.DATE_TIME))),
         ("normal", "金额 AMOUNT:"),
         ("big", "RMB " + format_amount(sign * txn["amount"])),
     ]
     if kind == "void":
-        above.append(("normal", "原凭证号 ORIG VOUCHER:" + _text(fields, TAG_ORIG_TRACE)))
+        above.append(("normal", "原凭证号 ORIG VOUCHER:" + _text(fields, em.ORIG_TRACE)))
     if kind == "refund":
-        original = _text(fields, TAG_ORIG_REFUND)
+        original = _text(fields, em.ORIG_RRN_DATE)
         above.append(("normal", "原参考号 ORIG REF:" + original[:12]))
         above.append(("normal", "原交易日期 ORIG DATE:" + original[12:16]))
-    if TAG_AID in fields:
-        above.append(("normal", "AID:" + bytes(fields[TAG_AID]).hex().upper()))
-    if TAG_TC in fields:
-        above.append(("normal", "TC:" + bytes(fields[TAG_TC]).hex().upper()))
+    if em.AID in fields:
+        above.append(("normal", "AID:" + bytes(fields[em.AID]).hex().upper()))
+    if em.TC in fields:
+        above.append(("normal", "TC:" + bytes(fields[em.TC]).hex().upper()))
     above.append(("rule", receipt.RULE))
-    code = _text(fields, TAG_RECEIPT_CODE)
+    code = _text(fields, em.RECEIPT_CODE)
     if code:
         above += [("normal", "验证码 VERIFY CODE:"), ("bold", receipt.spaced(code))]
-    feature = _text(fields, TAG_FEATURE_CODE)
+    feature = _text(fields, em.FEATURE_CODE)
     if feature:
         above.append(("normal", "特征码 FEATURE CODE:" + feature))
     cvm = signature["cvm"]
     if signature["paper"]:
-        cvm = "W"
+        cvm = em.PAPER
     below = []
     if signature["image"]:
         above.append(("normal", "持卡人签名 CARDHOLDER SIGNATURE:"))

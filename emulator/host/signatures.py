@@ -36,15 +36,7 @@ FORMAT_ERROR = "30"
 DUPLICATE = "94"
 
 # 60.3 of an upload.
-UPLOAD_CODE = "800"
-
-# F55 tags the host reads (docs/ESIGN.md has them all).
-TAG_TYPE = 0xFF01
-TAG_CVM = 0xFF30
-TAG_FEATURE_CODE = 0xFF70
-# FF30 values.
-CVM_SCREEN = "S"
-CVM_PAPER = "W"
+UPLOAD_CODE = esign_message.UPLOAD_NETWORK_CODE
 
 
 class UploadRefused(Exception):
@@ -93,8 +85,6 @@ def store_packet(ledger, fields, terminal):
         number, count, chunk = esign_message.packet_header(f62)
     except ValueError as e:
         raise UploadRefused(FORMAT_ERROR, "F62: %s" % e)
-    if not 1 <= number <= count:
-        raise UploadRefused(FORMAT_ERROR, "packet %d of %d" % (number, count))
     f55 = fields.get(55)
     tlvs = _receipt_fields(number, f55, fields)
     txn = ledger.find_by_trace(terminal["tid"], batch, trace)
@@ -107,7 +97,7 @@ def store_packet(ledger, fields, terminal):
         stored = ledger.signature_packet(signature["id"], number)
         if stored is not None and stored["packet"] == f62 and stored["receipt_tlvs"] == f55:
             return APPROVED                      # a true repeat: stored once, answered again
-        if count == 1 and not chunk and _cvm(tlvs) == CVM_PAPER:
+        if count == 1 and not chunk and _cvm(tlvs) == esign_message.PAPER:
             _record_paper(ledger, signature, f62, f55, tlvs)
             return APPROVED
         if count != signature["packet_count"] or stored is not None:
@@ -120,7 +110,7 @@ def store_packet(ledger, fields, terminal):
     if tlvs is not None:
         ledger.set_signature_receipt(signature["id"], tlvs)
         ledger.update_signature(signature["id"], receipt_tlvs=f55, cvm=_cvm(tlvs),
-                                paper=1 if _cvm(tlvs) == CVM_PAPER else 0)
+                                paper=1 if _cvm(tlvs) == esign_message.PAPER else 0)
     packets = ledger.signature_packets(signature["id"])
     if len(packets) == count:
         _complete(ledger, ledger.signature_by_id(signature["id"]), packets)
@@ -150,7 +140,7 @@ def _receipt_fields(number, f55, fields):
         tlvs = esign_message.parse_tlvs(f55)
     except ValueError as e:
         raise UploadRefused(FORMAT_ERROR, "F55: %s" % e)
-    feature = _value(tlvs, TAG_FEATURE_CODE)
+    feature = esign_message.tlv_value(tlvs, esign_message.FEATURE_CODE)
     if feature is not None:
         try:
             expected = esign.feature_code(fields.get(15) or "", fields.get(37) or "")
@@ -162,15 +152,8 @@ def _receipt_fields(number, f55, fields):
     return tlvs
 
 
-def _value(tlvs, tag):
-    for found, value in tlvs or ():
-        if found == tag:
-            return value
-    return None
-
-
 def _cvm(tlvs):
-    value = _value(tlvs, TAG_CVM)
+    value = esign_message.tlv_value(tlvs or [], esign_message.CVM)
     return _text(value) if value is not None else None
 
 
@@ -184,16 +167,16 @@ def _record_paper(ledger, signature, f62, f55, tlvs):
         ledger.add_signature_packet(signature["id"], 1, f62, f55)
         ledger.update_signature(signature["id"], packet_count=1, completed_at=_now())
     ledger.set_signature_receipt(signature["id"], tlvs)
-    ledger.update_signature(signature["id"], receipt_tlvs=f55, cvm=CVM_PAPER, paper=1)
+    ledger.update_signature(signature["id"], receipt_tlvs=f55, cvm=esign_message.PAPER, paper=1)
 
 
 def _complete(ledger, signature, packets):
     """All packets in: reassemble and check the image. One that does not
     decode refuses the packet that completed it (the terminal will fail
     its tries and fall back to paper)."""
-    image = b"".join(esign_message.packet_header(p["packet"])[2] for p in packets)
+    image = esign_message.reassemble([p["packet"] for p in packets])
     if not image:
-        if signature["cvm"] == CVM_SCREEN:
+        if signature["cvm"] == esign_message.SIGNED:
             raise UploadRefused(FORMAT_ERROR, "a screen signature (FF30 S) without an image")
         ledger.update_signature(signature["id"], completed_at=_now())
         return

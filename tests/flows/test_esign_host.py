@@ -48,10 +48,19 @@ def short_signature():
     return esign.encode(esign.rasterize(strokes), esign.IMAGE_WIDTH, esign.IMAGE_HEIGHT)
 
 
-class Sale:
-    """An approved sale at the host, and the uploads of its signature."""
+class TerminalSettings:
+    """The two settings upload_fields reads, from the test terminal."""
 
-    def __init__(self, term, amount=12345, card=DEBIT, reply=None):
+    def __init__(self, term):
+        self.terminal_id = term.tid
+        self.merchant_id = term.mid
+
+
+class Sale:
+    """An approved transaction at the host as the terminal journals it, and
+    the uploads of its signature, built with firmware/esign_message.py."""
+
+    def __init__(self, term, amount=12345, card=DEBIT, reply=None, kind="sale"):
         """A new sale at the host, or (reply) the transaction that reply answered."""
         self.term = term
         self.card = card
@@ -62,22 +71,18 @@ class Sale:
         self.amount = amount
         self.trace = reply[11]
         self.rrn = reply[37]
-        self.date = reply[13]     # no F15 in this host's replies: the terminal's date stands in
+        self.date = reply[13]     # no F15 in this host's replies: the terminal's local date stands in
+        self.txn = {"batch": term.batch, "trace": int(self.trace), "type": kind, "amount": amount,
+                    "time": "2026%s%s" % (reply[13], reply[12]), "op": "01",
+                    "pan": card.pan[:6] + "*" * (len(card.pan) - 10) + card.pan[-4:], "exp": card.expiry,
+                    "mode": "swipe", "rrn": self.rrn, "auth": reply.get(38)}
 
     def tlvs(self, cvm="S", code="123456789012", rrn=None):
-        items = [(0xFF00, gb2312.encode("测试商户 TEST SHOP", gb2312.load_table())), (0xFF01, "22"),
-                 (0xFF02, "01"), (0xFF03, "S"), (0xFF04, self.card.pan[:6] + "*" * 9 + self.card.pan[-4:]),
-                 (0xFF06, "%06d" % self.term.batch), (0xFF07, "2026120109%s" % self.reply[12][2:]),
-                 (0xFF08, self.reply[38]), (0xFF30, cvm), (0xFF40, code),
-                 (0xFF70, esign.feature_code(self.date, rrn or self.rrn))]
-        return esign_message.receipt_tlvs(items)
+        txn = dict(self.txn, rrn=rrn or self.rrn)
+        return esign_message.receipt_tlvs(txn, gb2312.encode("测试商户 TEST SHOP", gb2312.load_table()), cvm, code)
 
     def fields(self, f62, f55=None, changes=None):
-        fields = {2: esign_message.masked_f2(self.card.pan), 4: "%012d" % self.amount, 11: self.trace,
-                  15: self.date, 37: self.rrn, 41: self.term.tid, 42: self.term.mid,
-                  60: iso8583.field60("07", self.term.batch, "800"), 62: f62}
-        if f55 is not None:
-            fields[55] = f55
+        fields = esign_message.upload_fields(TerminalSettings(self.term), self.txn, f62, f55)
         fields.update(changes or {})
         return fields
 
@@ -273,7 +278,7 @@ def test_a_void_with_its_own_signature(host, term):
     sale = Sale(term)
     mti, reply = term.void(DEBIT, sale.amount, sale.trace, orig_rrn=sale.rrn)
     assert reply[39] == "00"
-    void = Sale(term, sale.amount, reply=reply)
+    void = Sale(term, sale.amount, reply=reply, kind="void")
     assert void.upload(short_signature(), cvm="S") == ["00"]
     # The sale, voided since, still takes its own signature.
     assert sale.upload(signature_image(loops=3)) == ["00"] * 4
