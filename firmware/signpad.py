@@ -24,6 +24,7 @@ suite signs and taps by these coordinates.
 from hal.compat import ticks_diff, ticks_ms
 from hal.touch import DOWN, MOVE, UP
 from firmware import esign
+from firmware.esign_message import txn_feature_code
 from firmware.screen import BLACK, GREEN, GREY, WHITE
 from firmware.texts import format_amount
 
@@ -52,18 +53,6 @@ def inside(box, x, y):
     return bx <= x < bx + bw and by <= y < by + bh
 
 
-def feature_code(txn):
-    """The feature code of a transaction: F15 of the host's reply (the
-    local date MMDD when it had none) and the RRN; None without an RRN."""
-    rrn = txn.get("rrn")
-    if not rrn:
-        return None
-    try:
-        return esign.feature_code(txn.get("settle_date") or txn["time"][4:8], rrn)
-    except (esign.SignatureError, KeyError):
-        return None
-
-
 class SigningScreen:
     """The screen and what is drawn on its pad: `strokes` holds the ink,
     each stroke a list of (x, y) in screen pixels, inside the pad."""
@@ -86,7 +75,9 @@ class SigningScreen:
         lines = [("AMOUNT", format_amount(txn["amount"]))]
         if txn.get("pan"):
             lines.append(("CARD_NO", txn["pan"]))   # the journal's PAN is masked already
-        code = feature_code(txn)
+        # the same code the upload carries (FF70): F15 of the reply (else
+        # the local date) and the RRN
+        code = txn_feature_code(txn)
         if code:
             lines.append(("ESIGN_FEATURE", code))
         lines.append("ESIGN_HINT")

@@ -9,6 +9,7 @@ screen. What finish() got is read where it hands the image over
 import pytest
 
 from firmware import esign, signpad
+from firmware.esign_message import txn_feature_code
 from firmware.flows import common
 from firmware.screen import WHITE
 from tests.flows import cashier
@@ -80,7 +81,7 @@ def test_sign_and_confirm_by_touch(make_handset, collected):
     screen = h.screen_text()
     txn = h.app.state.batch_txns()[-1]
     assert "Amount: 25.00" in screen and "Card: 622202*********0017" in screen
-    assert "Feature code: %s" % signpad.feature_code(txn) in screen
+    assert "Feature code: %s" % txn_feature_code(txn) in screen
     assert "[Clear]  [Confirm]" in screen
     screens = h.call(h.driver.screens)
     h.sign(cashier.SIGNATURE)
