@@ -2,7 +2,8 @@
 terminal, journaled, and uploaded to the host (0820, 60.3 = 800) until the
 host has every packet. docs/ESIGN.md has the wire layout and the policy.
 
-    capture(app, title, txn)     after the approval, before the receipts:
+    capture(app, title, txn, needed, image)
+                                 after the approval, before the receipts:
                                  the signature (or why there is none) journaled
     keep(app, txn, image)        the image in sig/<batch>-<trace>.sg, then a `sig` record
     await upload(app, txn)       right after the transaction: up to
@@ -41,8 +42,6 @@ MAX_IMAGE_BYTES = 16 * 1024
 # close work (answers, reversals) must still fit after it.
 RESERVE = TXN_RESERVE
 
-NOT_NEEDED_CVMS = ("no_pin_no_signature", "no_signature")
-
 
 def file_name(batch, trace):
     return "%06d-%06d.sg" % (batch, trace)
@@ -64,22 +63,6 @@ def upload_wanted(settings, txn):
     return bool(settings.esign) or settings.paper == "none"
 
 
-def signature_needed(settings, txn):
-    """The lead's rule: esign on and approved, and a sale unless 小额双免 or
-    免签 said no signature; a void only with esign_void, a refund only
-    with esign_refund. A QR payment has no card and no signature: the
-    wallet authenticated the customer."""
-    if not settings.esign or txn["state"] != APPROVED or txn.get("order"):
-        return False
-    if txn["type"] == "sale":
-        return txn.get("cvm") not in NOT_NEEDED_CVMS
-    if txn["type"] == "void":
-        return bool(settings.esign_void)
-    if txn["type"] == "refund":
-        return bool(settings.esign_refund)
-    return False
-
-
 def no_signature_mark(txn):
     """FF30 of a receipt that goes up without a signature asked."""
     cvm = txn.get("cvm")
@@ -92,15 +75,15 @@ def no_signature_mark(txn):
 
 # --- capture: the signature, or why there is none ---------------------------------------------
 
-async def capture(app, title, txn):
-    """Between the approval and the receipts (flows/common.finish): ask
-    for the signature where one is needed and journal what the upload will
-    carry. Never raises for a signature: the money has moved, the worst
-    case is a paper slip to sign."""
+async def capture(app, title, txn, needed, image):
+    """Between the approval and the receipts (flows/common.finish): journal
+    what the upload will carry. `needed`: the transaction needed a
+    signature (flows/common.signature_needed); `image`: what the signing
+    screen gave (None: none). Never raises for a signature: the money has
+    moved, the worst case is a paper slip to sign. -> the txn as journaled."""
     if not upload_wanted(app.settings, txn) or txn.get("esign"):
         return txn
-    if signature_needed(app.settings, txn):
-        image = await _ask_signature(app, title, txn)
+    if needed:
         problem = "NO_SIGNATURE" if image is None else keep(app, txn, image)
         if problem:
             app.log("trace %06d: no e-signature (%s): paper slip to sign", txn["trace"], problem)
@@ -122,19 +105,9 @@ def recover(app, txn):
     the line to sign on)."""
     if not upload_wanted(app.settings, txn) or txn.get("esign"):
         return
-    needed = signature_needed(app.settings, txn)
+    from firmware.flows.common import signature_needed   # the signing screen's rule, kept there
+    needed = signature_needed(app, txn)
     _record(app, txn, "sig", mark=esign_message.PAPER if needed else no_signature_mark(txn))
-
-
-async def _ask_signature(app, title, txn):
-    """The signing screen (firmware/signpad.py) -> image bytes, or None
-    (timeout, CANCEL, no touch panel: the paper slip then)."""
-    try:
-        from firmware import signpad
-    except ImportError:
-        app.log("no signing screen in this build")
-        return None
-    return await signpad.ask_signature(app, title, txn)
 
 
 def keep(app, txn, image):

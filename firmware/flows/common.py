@@ -7,7 +7,7 @@ from firmware import card as cards
 from firmware import pending, signatures
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
-from firmware.terminal import SALE
+from firmware.terminal import APPROVED, REFUND, SALE, VOID
 from firmware.texts import format_amount
 
 CARD_TRIES = 3
@@ -191,14 +191,49 @@ def same_card(app, card, txn):
     return cards.mask_pan(card.pan) == txn.get("pan")
 
 
+def signature_needed(app, txn):
+    """Does the cardholder sign this transaction on the screen (电签)? Only
+    with setting esign on and the transaction approved: a sale unless
+    小额双免 said no signature; a void or a refund only where the acquirer
+    asks for it (esign_void, esign_refund)."""
+    settings = app.settings
+    if not settings.esign or txn.get("state") != APPROVED:
+        return False
+    kind = txn["type"]
+    if kind == SALE:
+        return txn.get("cvm") not in ("no_pin_no_signature", "no_signature")
+    if kind == VOID:
+        return settings.esign_void
+    if kind == REFUND:
+        return settings.esign_refund
+    return False
+
+
+async def collect_signature(app, title, txn):
+    """The cardholder's e-signature when this transaction needs one: ->
+    the image (firmware/esign.encode bytes), or None when it needs none
+    or there is none (CANCEL, the time limit, no touch panel: the paper
+    slip is the fallback).
+
+    finish() hands the image to firmware/signatures.py, which keeps it
+    durably and journals it before the receipts."""
+    if not signature_needed(app, txn):
+        return None
+    from firmware import signpad
+    app.ui.drain()   # keys pressed during the host exchange must not sign or cancel
+    return await signpad.ask_signature(app, title, txn)
+
+
 async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
-    most common loss at the counter), then the signature (电签), both
-    copies, the result, and the e-receipt's upload."""
+    most common loss at the counter), the cardholder's signature on the
+    screen where one is taken (kept and journaled before the receipts,
+    which print it), both copies, the result, then the e-receipt's upload."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
-    txn = await signatures.capture(app, title, txn)
+    image = await collect_signature(app, title, txn)
+    txn = await signatures.capture(app, title, txn, signature_needed(app, txn), image)
     try:
         await app.print_receipts(txn)
     except (DeviceError, PosError) as e:
