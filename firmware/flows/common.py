@@ -4,6 +4,7 @@ password, reading a card, the cardholder's PIN, the result screen."""
 from hal.compat import hexlify
 from hal.errors import CardError, DeviceError
 from firmware import card as cards
+from firmware import ereceipt
 from firmware import pending
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
@@ -193,7 +194,9 @@ def same_card(app, card, txn):
 
 async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
-    most common loss at the counter), then both copies, then the result."""
+    most common loss at the counter), then the copies that print (setting
+    paper), then the result: with the QR e-receipt for the cardholder's
+    phone where the cardholder gets no paper (firmware/ereceipt.py)."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
@@ -204,4 +207,7 @@ async def finish(app, title, txn, ok_code):
         # (a cashier who never sees "approved" charges again). Reprint later.
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
+    if ereceipt.offered(app.settings):
+        await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
+        return
     await app.ui.message(title, summary, tone="ok")
