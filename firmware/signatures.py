@@ -90,9 +90,9 @@ async def capture(app, title, txn, needed, image):
             _record(app, txn, "sig", mark=esign_message.PAPER)
             if problem == "STORAGE_FULL":
                 await app.ui.message(title, ["ESIGN_DISK_FULL"])
-            if app.settings.paper == "none":
-                # No receipt will carry the signature line: the slip to sign.
-                await print_signing_slip(app, txn)
+            # The merchant copy about to print has the line to sign on (a
+            # handset with no paper at all has nothing to sign: the host's
+            # receipt says W, docs/ESIGN.md).
     else:
         _record(app, txn, "sig", mark=no_signature_mark(txn))
     return app.state.find(txn["batch"], txn["trace"])
@@ -337,6 +337,10 @@ async def fall_back_to_paper(app, txn, reason):
 
 
 async def print_signing_slip(app, txn):
+    from firmware.ereceipt import prints
+    if not prints(app.settings):
+        app.log("trace %06d: no paper for a slip to sign", txn["trace"])
+        return
     try:
         await app.print_slip(receipt.signing_slip_lines(app.settings, txn), txn["type"].upper())
     except (DeviceError, PosError) as e:

@@ -4,6 +4,7 @@ password, reading a card, the cardholder's PIN, the result screen."""
 from hal.compat import hexlify
 from hal.errors import CardError, DeviceError
 from firmware import card as cards
+from firmware import ereceipt
 from firmware import pending, signatures
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
@@ -228,7 +229,10 @@ async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
     most common loss at the counter), the cardholder's signature on the
     screen where one is taken (kept and journaled before the receipts,
-    which print it), both copies, the result, then the e-receipt's upload."""
+    which print it), then the copies that print (setting paper), then the
+    result: with the QR e-receipt for the cardholder's phone where the
+    cardholder gets no paper (firmware/ereceipt.py); then the e-receipt's
+    upload (firmware/signatures.py)."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
@@ -241,7 +245,10 @@ async def finish(app, title, txn, ok_code):
         # (a cashier who never sees "approved" charges again). Reprint later.
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
-    await app.ui.message(title, summary, tone="ok")
+    if ereceipt.offered(app.settings):
+        await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
+    else:
+        await app.ui.message(title, summary, tone="ok")
     await upload_receipt(app, txn)
 
 
