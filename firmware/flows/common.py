@@ -246,19 +246,22 @@ async def finish(app, title, txn, ok_code):
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
     if ereceipt.offered(app.settings):
+        # The code on the screen opens the host's copy of the receipt: one
+        # round of its upload first; the rest (and the paper fallback) after.
+        await upload_receipt(app, txn, 1)
         await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
     else:
         await app.ui.message(title, summary, tone="ok")
     await upload_receipt(app, txn)
 
 
-async def upload_receipt(app, txn):
+async def upload_receipt(app, txn, rounds=None):
     """The e-receipt (and signature) up to the host while the cardholder is
     still there: a paper slip to sign if it cannot go. Never an error on
     an approved transaction: what is left goes before the next one."""
     if not app.state.upload_owed(txn["batch"], txn["trace"]):
         return
     try:
-        await signatures.upload(app, txn)
+        await signatures.upload(app, txn, rounds)
     except (DeviceError, PosError) as e:
         app.log("e-receipt of trace %06d: %s", txn["trace"], e.code)

@@ -201,12 +201,20 @@ def test_no_signature_asked_when_the_cardholder_does_not_sign(make_handset, host
 
 def test_quick_pass_with_no_paper_sends_the_receipt_without_an_image(make_handset, host, signing_screen):
     h = make_handset(paper="none", **ESIGN)
-    cashier.sale(h, 1500, "chip-pin", action="tap")
+    h.wait_idle()
+    h.keys("1500")
+    h.enter()
+    cashier.present_card(h, "chip-pin", "tap", None, "Scan for your receipt")
+    # While the cardholder's phone scans the code, the host has the receipt.
     txn = txn_of(h, cashier.last_txn(h)["trace"])
     assert signing_screen["asked"] == 0
     assert txn["esign"]["mark"] == "N" and txn["esign"]["done"]
     signature = signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])
     assert signature["cvm"] == "N" and signature["image"] is None and signature["packet_count"] == 1
+    assert signature["completed_at"]
+    h.key("ENTER")
+    h.wait_idle()
+    assert h.printout_count() == 0
 
 
 def test_esign_off_with_paper_uploads_nothing(make_handset, host, signing_screen):
