@@ -213,6 +213,8 @@ def test_http_hostile_requests(host, monkeypatch):
     assert http(port, b"GET /receipt\r\n\r\n")[0] == 400
     # A client that sends half a request and waits: dropped after the read timeout, no answer.
     assert http(port, b"GET /receipt?t=", timeout=5)[0] is None
+    monkeypatch.setattr(web, "MAX_CONNECTIONS", 0)
+    assert get(port, "/receipt?t=10000001&r=093000000012&c=123456789012")[0] == 503
     # The ISO 8583 side kept answering all along.
     t = Terminal(host.port)
     assert t.sign_on()[1][39] == "00"

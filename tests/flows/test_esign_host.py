@@ -321,3 +321,15 @@ def test_esign_faults_leave_other_messages_alone(host, term):
         Sale(term).send(b"\x01\x01", None)
     [fault] = host.faults.pending()
     assert fault.fired == 1
+
+
+def test_esign_faults_from_the_command_line_and_the_control_channel(host):
+    from emulator.host import control
+    from emulator.host.faults import Fault, parse_fault_spec
+    assert parse_fault_spec("esign_down::0:91") == {"kind": "esign_down", "mti": None, "count": None, "code": "91"}
+    with pytest.raises(ValueError, match="uploads"):
+        parse_fault_spec("esign_drop:0200")
+    with pytest.raises(ValueError):
+        Fault("esign_drop", code="96")
+    reply = control.answer(host, '{"op": "fault", "kind": "esign_down", "count": 1, "code": "91"}')
+    assert reply["ok"] and reply["faults"][0]["kind"] == "esign_down" and reply["faults"][0]["code"] == "91"
