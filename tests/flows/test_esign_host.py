@@ -220,6 +220,16 @@ def test_a_garbage_image_is_a_format_error_and_stores_nothing(host, term):
     assert len(host.ledger.signature_packets(signature["id"])) == len(packets) - 1
 
 
+def test_an_image_too_big_to_decode_is_refused_before_decoding(host, term, monkeypatch):
+    """A header claiming 65535 x 65535 dots would have the decoder allocate 4 GB."""
+    def must_not_decode(data):
+        raise AssertionError("decoded an image of %r" % data[3:7])
+    monkeypatch.setattr(esign, "decode", must_not_decode)
+    sale = Sale(term)
+    assert sale.send(b"\x01\x01" + esign.MAGIC + b"\xff\xff\xff\xff" + b"\xfe" * 10, sale.tlvs())[39] == "30"
+    assert host.ledger.signatures() == []
+
+
 @pytest.mark.parametrize("what", ["no F55 on packet 1", "F55 on packet 2", "bad TLV", "feature code",
                                   "no F62", "packet 0", "screen signature without image"])
 def test_malformed_uploads_are_format_errors(host, term, what):
