@@ -46,7 +46,10 @@ tests/unit/test_esign.py at 256x96 (1027 and 2005 pixels of ink):
         PNG (Pillow, optimize)            623 and  604
 
 The time to encode or decode one is about 20 ms on this x86 under either
-CPython or MicroPython, so some 0.3 s on the handset (bench/esign_image.py).
+CPython or MicroPython (bench/esign_image.py); on the virtual ARM handset
+(Debian's MicroPython, the firmware as .mpy, QEMU TCG) 0.33-0.98 s to
+encode and 0.25-0.57 s to decode, measured once by hand (noisy, the
+machine shared). Blank rows and an all-white image take next to no time.
 SG1 images are not read: none was ever sent (the format changed before
 the paperless flow shipped), and one decoder is less code to trust.
 
