@@ -159,7 +159,8 @@ def test_the_hosts_recorded_frames_decode_with_the_documented_layout(host):
     assert term.sign_on()[1][39] == "00"
     signed = Sale(term)
     image = signature_image()
-    assert signed.upload(image, size=300, order=[1, 0, 3, 2]) == ["00"] * 4
+    size = -(-len(image) // 4)          # four packets, whatever the codec makes of the signature
+    assert signed.upload(image, size=size, order=[1, 0, 3, 2]) == ["00"] * 4
     quick = Sale(term, amount=800)
     assert quick.send(b"\x01\x01", quick.tlvs(cvm="N"))[39] == "00"
     frames = read_record(host.record_path)
