@@ -32,7 +32,8 @@ TEST_BAUD = 921600           # a virtual UART: fast enough for PNG replies
 BOOT_TIMEOUT_S = 120
 TIME_SCALE = 6               # how much longer a test waits for the guest than for the emulator
 OP_MARGIN_S = 60             # on top of an op's own timeout_ms: the guest is 12-16x slower
-POINT_PAUSE_S = 0.02         # between two touch reports (ArmBridge._op_sign)
+POINT_PAUSE_S = 0.01         # between two touch reports (ArmBridge._op_sign)
+SIGN_TIMEOUT_S = 60          # for the guest to take every touch report of a `sign`
 
 
 class GuestError(Exception):
@@ -315,6 +316,15 @@ class VirtualHandset:
             self._host_down = False
 
 
+def touch_reports(strokes):
+    """How many touch events (hal/touch.py: down, move, up) the strokes
+    give: a move to the pixel the finger is on gives none."""
+    count = 0
+    for stroke in strokes:
+        count += 2 + sum(1 for a, b in zip(stroke, stroke[1:]) if tuple(a) != tuple(b))
+    return count
+
+
 class ArmBridge:
     """Test-protocol requests for the virtual handset (the `answer` that
     emulator.hil.HilPort serves): the firmware's ops go to its UART in the
@@ -413,6 +423,7 @@ class ArmBridge:
         vm = self.handset.vm
         if vm is None or not vm.running:
             raise GuestError(FIRMWARE_OFF)
+        before = self._touch_reports()
         for stroke in request["strokes"]:
             x, y = stroke[0]
             vm.pointer(x, y, True)
@@ -422,6 +433,24 @@ class ArmBridge:
                 time.sleep(POINT_PAUSE_S)
             vm.pointer(x, y, False)
             time.sleep(POINT_PAUSE_S)
+        # Done when the firmware has every point, as the emulator's `sign`
+        # is: a `screen` right after must show the whole stroke.
+        expected = before + touch_reports(request["strokes"])
+        deadline = time.monotonic() + SIGN_TIMEOUT_S
+        while True:
+            got = self._touch_reports()
+            if got >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise GuestError("the handset took %d of the %d touch reports sent within %d s"
+                                 % (got - before, expected - before, SIGN_TIMEOUT_S))
+            time.sleep(0.05)
+
+    def _touch_reports(self):
+        reply = self.handset.call({"op": "hello"})
+        if not reply.get("ok") or reply.get("touch_reports") is None:
+            raise GuestError("the handset has no touch panel: %s" % reply.get("error", reply.get("touch")))
+        return reply["touch_reports"]
 
     def _op_clock(self, request):
         self.handset.advance_clock(request["advance_s"])

@@ -1,5 +1,6 @@
 """Golden screens: idle, amount entry, approved, declined, void
-confirmation, refund (what is left), reprint and settlement, in English and
+confirmation, refund (what is left), reprint, settlement, a QR code shown and
+the signing screen with a signature drawn, in English and
 Chinese. Each language is one emulator script (tests/golden/screens/
 golden_LANG.txt) whose `screenshot NAME compare REF` lines compare the
 framebuffer with the committed PNGs, on a stopped clock.
@@ -16,7 +17,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCREENS = os.path.join(ROOT, "tests", "golden", "screens")
 NAMES = ("idle", "amount", "approved", "declined", "void-confirm", "refund-left", "reprint", "settlement",
-         "qr-show")
+         "qr-show", "esign-signed")
 
 
 def command(lang, out, data):
