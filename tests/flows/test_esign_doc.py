@@ -133,7 +133,7 @@ def test_the_worked_example_decodes_as_the_page_says():
     text = doc_text()
     request = example_dump(text, "esign-example-request")
     fields, number, count, chunk, items = check_upload(text, request)
-    assert (number, count) == (1, 5) and chunk[:3] == b"SG1" and len(chunk) == 64
+    assert (number, count) == (1, 3) and chunk[:3] == b"SG2" and len(chunk) == 64
     assert fields[2] == "6222020000000000017" and fields[37] == "093015000001" and fields[4] == "000000012345"
     values = dict(items)
     assert values[0xFF70] == b"07010931" and values[0xFF04] == b"622202*********0017"
