@@ -123,9 +123,11 @@ def test_the_printed_signature_is_the_cardholders_strokes(make_handset, host):
     assert paper.histogram()[INK] == sum(bits)
 
 
-def test_an_upload_that_fails_its_rounds_prints_the_slip_to_sign_then_goes_up_as_paper(make_handset, host):
+@pytest.mark.parametrize("fault, code", [("esign_down", "96"), ("esign_down", "94"), ("esign_drop_before", None)])
+def test_an_upload_that_fails_its_rounds_prints_the_slip_to_sign_then_goes_up_as_paper(make_handset, host,
+                                                                                      fault, code):
     h = make_handset(esign_upload_tries=2, **ESIGN)
-    host.faults.add("esign_down", count=None)
+    host.faults.add(fault, count=None, code=code)     # refused (96, a conflict 94) or no reply at all
     cashier.sale(h, 2000, "debit-mag")
     trace = cashier.last_txn(h)["trace"]
     txn = txn_of(h, trace)
