@@ -62,7 +62,7 @@ def boot(args):
 def append(args):
     import os
     from firmware.journal import Journal, chain_mac, encode_frame, ZERO_MAC
-    from hal.compat import fsync_file
+    from hal.compat import file_syncer
     from hal.sim.keystore import SimKeyStore
     from hal.storage import DirStorage
     rounds = int(args["rounds"])
@@ -80,7 +80,13 @@ def append(args):
     # is broken by the foreign frames; this file is never loaded again.
     floor_path = args["data"] + "/append.dat"
     result = {"frame_bytes": len(frame)}
-    with open(floor_path, "ab") as f:
+    # The floor is the bare system calls: write(2) of the frame and fsync(2)
+    # (os.write where the interpreter has it; MicroPython's unbuffered file
+    # write is the same call), no Python buffer and no lookup in between.
+    os_write = getattr(os, "write", None)
+    sync = file_syncer()
+    with open(floor_path, "ab", buffering=0) as f:
+        fd = f.fileno()
         for gap_ms, label in ((0, "busy"), (2, "spaced")):
             ours = []
             floor = []
@@ -97,8 +103,12 @@ def append(args):
                         journal.append(record)
                         ours.append(us_since(started))
                     else:
-                        f.write(frame)
-                        fsync_file(f)
+                        if os_write is not None:
+                            os_write(fd, frame)
+                        else:
+                            f.write(frame)
+                        if sync is not None:
+                            sync(fd)
                         floor.append(us_since(started))
             # Each append against the floor taken beside it in time: the
             # disk's own drift (other processes, its journal) cancels out.

@@ -131,6 +131,88 @@ def hmac_sha256(key, data):
     return portable(key, data)
 
 
+def keyed_hmac_sha256(key):
+    """-> a function data -> HMAC-SHA256(key, data) (32 bytes) with the key's
+    padded blocks hashed once, for a key that MACs many messages (the
+    journal's: every append waits on it). CPython: the two SHA-256 states
+    after the padded key, copied per message (hashlib's .copy(), OpenSSL's
+    context copy): the message costs its own blocks only. MicroPython's
+    hashlib has no .copy(): the padded blocks are kept and hashed again
+    (hal.crypto.prepared_hmac_sha256), which still saves the key's XOR
+    every message. Same bytes as hmac_sha256(key, data)."""
+    import hashlib
+    if hasattr(hashlib.sha256(), "copy"):
+        from hal.crypto import hmac_pads
+        inner_pad, outer_pad = hmac_pads(key)
+        inner_start = hashlib.sha256(inner_pad)
+        outer_start = hashlib.sha256(outer_pad)
+
+        def mac(data):
+            inner = inner_start.copy()
+            inner.update(data)
+            outer = outer_start.copy()
+            outer.update(inner.digest())
+            return outer.digest()
+        return mac
+    from hal.crypto import prepared_hmac_sha256
+    return prepared_hmac_sha256(key)
+
+
+def json_encoder():
+    """-> a function value -> its JSON text as bytes, exactly what
+    json.dumps(value).encode() gives on this interpreter. CPython: the C
+    encoder json.dumps itself ends in, made once, without dumps' layers of
+    Python (argument checks, a new encoder object per call: a third of a
+    journal record's encoding). It keeps no circular-reference markers
+    (a cycle ends in RecursionError, before anything is written): a marker
+    table shared between calls would keep stale entries after a failed
+    one. MicroPython: json.dumps."""
+    import json
+    make = None
+    if not IS_MICROPYTHON:
+        try:
+            from json.encoder import c_make_encoder as make, encode_basestring_ascii
+        except ImportError:
+            make = None
+    if make is None:
+        dumps = json.dumps
+
+        def encode(value):
+            return dumps(value).encode()
+        return encode
+
+    def not_serialisable(value):
+        raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+    # The arguments json.dumps(value) gives it: markers, default, string
+    # encoder, indent, key and item separators, sort_keys, skipkeys, allow_nan.
+    encoder = make(None, not_serialisable, encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    join = "".join
+
+    def encode(value):
+        return join(encoder(value, 0)).encode()
+    return encode
+
+
+def file_syncer():
+    """-> a function fd -> None that flushes what was written to the file
+    descriptor to the disk (raises OSError), or None where the interpreter
+    cannot (PyPI's MicroPython). Found once for a file kept open: each sync
+    is then one system call, with no lookups before it."""
+    try:
+        import os
+        return os.fsync
+    except (ImportError, AttributeError):
+        pass
+    libc_fsync = _libc_function("i", "fsync", "i")
+    if libc_fsync is None:
+        return None
+
+    def sync(fd):
+        if libc_fsync(fd) < 0:
+            raise OSError("fsync failed")
+    return sync
+
+
 def hexlify(data):
     import binascii
     return binascii.hexlify(data).decode()
