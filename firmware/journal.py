@@ -35,7 +35,6 @@ and never stops at damage:
 """
 
 import json
-import struct
 
 from hal.compat import crc32, json_encoder, sha256
 from hal.errors import StorageError
@@ -71,15 +70,16 @@ def chain_mac(mac, prev_mac, seq, payload):
 
 
 def encode_frame(payload, seq, prev_mac, mac):
-    """-> (frame bytes, its MAC). Every append waits on this: each byte is
-    made once (length and seq packed together, the CRC run once over what
-    it covers, the frame joined once)."""
+    """-> (frame bytes, its MAC). Every append waits on this, mostly on a
+    CPU that has just woken from the last fsync (cold caches): each piece
+    is made once, with as few calls as will do (the CRC run once over the
+    bytes it covers; int.to_bytes, not struct: measured cheaper cold)."""
     if len(payload) > MAX_PAYLOAD:
         raise JournalError("journal record too large (%d bytes)" % len(payload))
-    length_seq = struct.pack(">HI", len(payload), seq)
-    record_mac = mac(prev_mac + length_seq[2:] + payload)[:MAC_SIZE]
-    covered = length_seq + payload + record_mac
-    return b"".join((MAGIC, length_seq, struct.pack(">I", crc32(covered)), covered[6:])), record_mac
+    seq_bytes = seq.to_bytes(4, "big")
+    record_mac = mac(prev_mac + seq_bytes + payload)[:MAC_SIZE]
+    covered = len(payload).to_bytes(2, "big") + seq_bytes + payload + record_mac
+    return MAGIC + covered[:6] + crc32(covered).to_bytes(4, "big") + covered[6:], record_mac
 
 
 def encode_record(record, seq=1, prev_mac=ZERO_MAC, mac=unkeyed_mac):

@@ -135,9 +135,9 @@ def keyed_hmac_sha256(key):
     """-> a function data -> HMAC-SHA256(key, data) (32 bytes) with the key's
     padded blocks hashed once, for a key that MACs many messages (the
     journal's: every append waits on it). CPython: the two SHA-256 states
-    after the padded key, copied per message (hashlib's .copy(), OpenSSL's
-    context copy): the message costs its own blocks only. MicroPython's
-    hashlib has no .copy(): the padded blocks are kept and hashed again
+    after the padded key, copied per message (hashlib's .copy()): the
+    message costs its own blocks only. MicroPython's hashlib has no
+    .copy(): the padded blocks are kept and hashed again
     (hal.crypto.prepared_hmac_sha256), which still saves the key's XOR
     every message. Same bytes as hmac_sha256(key, data)."""
     import hashlib
