@@ -162,30 +162,32 @@ def json_encoder():
     """-> a function value -> its JSON text as bytes, exactly what
     json.dumps(value).encode() gives on this interpreter. CPython: the C
     encoder json.dumps itself ends in, made once, without dumps' layers of
-    Python (argument checks, a new encoder object per call: a third of a
-    journal record's encoding). It keeps no circular-reference markers
-    (a cycle ends in RecursionError, before anything is written): a marker
-    table shared between calls would keep stale entries after a failed
-    one. MicroPython: json.dumps."""
+    Python (argument checks, a new encoder object per call: about 3 of the
+    7 us json.dumps takes for a journal record, measured). It keeps no
+    circular-reference markers (a cycle ends in RecursionError, before
+    anything is written): a marker table shared between calls would keep
+    stale entries after a failed one. MicroPython, or a CPython whose C
+    encoder is missing or takes other arguments: json.dumps."""
     import json
-    make = None
+    encoder = None
     if not IS_MICROPYTHON:
         try:
-            from json.encoder import c_make_encoder as make, encode_basestring_ascii
-        except ImportError:
-            make = None
-    if make is None:
+            from json.encoder import c_make_encoder, encode_basestring_ascii
+
+            def not_serialisable(value):
+                raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+            # The arguments json.dumps(value) gives it: markers, default, string
+            # encoder, indent, key and item separators, sort_keys, skipkeys, allow_nan.
+            encoder = c_make_encoder(None, not_serialisable, encode_basestring_ascii, None, ": ", ", ",
+                                     False, False, True)
+        except (ImportError, TypeError):
+            encoder = None
+    if encoder is None:
         dumps = json.dumps
 
         def encode(value):
             return dumps(value).encode()
         return encode
-
-    def not_serialisable(value):
-        raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
-    # The arguments json.dumps(value) gives it: markers, default, string
-    # encoder, indent, key and item separators, sort_keys, skipkeys, allow_nan.
-    encoder = make(None, not_serialisable, encode_basestring_ascii, None, ": ", ", ", False, False, True)
     join = "".join
 
     def encode(value):

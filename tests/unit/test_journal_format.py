@@ -79,6 +79,20 @@ def test_the_json_encoder_gives_what_json_dumps_gives(value):
     assert json_encoder()(value) == json.dumps(value).encode()
 
 
+def c_encoder_of_another_version(*args):
+    raise TypeError("c_make_encoder() takes other arguments")
+
+
+@pytest.mark.parametrize("c_encoder", [None, c_encoder_of_another_version])
+def test_without_a_c_encoder_it_uses_json_dumps(monkeypatch, c_encoder):
+    import json.encoder
+    expected = json.dumps(RECORDS[2]).encode()
+    monkeypatch.setattr(json.encoder, "c_make_encoder", c_encoder)
+    encode = json_encoder()
+    monkeypatch.undo()
+    assert encode(RECORDS[2]) == expected
+
+
 def test_the_json_encoder_refuses_what_json_dumps_refuses():
     encode = json_encoder()
     with pytest.raises(TypeError):
