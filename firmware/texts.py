@@ -83,6 +83,19 @@ MESSAGES = {
     "PRINTING": ("正在打印...", "Printing..."),
     "TEAR_MERCHANT": ("请撕下商户存根", "Tear off merchant copy"),
     "PAPER_OUT": ("打印机缺纸", "Printer out of paper"),
+    "PAPER_NONE": ("本机设置为不打印", "This handset does not print"),
+    # electronic receipt (setting paper merchant_only / none: firmware/ereceipt.py)
+    "ERECEIPT_SCAN": ("扫码获取电子签购单", "Scan for your receipt"),
+    "COPY_SHOWN": ("副本(重打印)", "Copy (reprint)"),
+    "SETTLE_BATCH": ("批次号:%s", "Batch %s"),
+    "SETTLE_SALES": ("消费 %s笔 %s", "Sales %s: %s"),
+    "SETTLE_VOIDS": ("撤销 %s笔 %s", "Voids %s: %s"),
+    "SETTLE_REFUNDS": ("退货 %s笔 %s", "Refunds %s: %s"),
+    "SETTLE_CHANNEL": ("%s %s笔 %s", "%s %s: %s"),
+    "SETTLE_BALANCED": ("对账平", "Balanced"),
+    "SETTLE_NOT_BALANCED": ("对账不平", "Not balanced"),
+    "SETTLE_UNCONFIRMED": ("未确认退货%s笔,请联系收单机构", "%s refund(s) unconfirmed: call the acquirer"),
+    "DECOM_NOTHING_OWED": ("已结算,无未完成交易", "Settled, nothing owed"),
     "LOAD_PAPER": ("请装纸,装好后自动继续", "Load paper to continue"),
     # outcomes
     "APPROVED": ("交易成功", "Approved"),
@@ -204,6 +217,12 @@ MESSAGES = {
     "QR_CLOSED": ("顾客未支付,订单已关闭", "Not paid: the order is closed"),
     "QR_CANCELLED": ("订单已撤销,顾客未扣款", "Cancelled: not charged"),
     "QR_CANCEL_PENDING": ("撤销未完成,下笔交易前自动重发", "Cancel not confirmed: sent again automatically"),
+    # The signing screen (firmware/signpad.py)
+    "ESIGN_FEATURE": ("特征码:%s", "Feature code: %s"),
+    "ESIGN_HINT": ("请持卡人在框内签名", "Cardholder: sign in the box"),
+    "ESIGN_CLEAR": ("清除", "Clear"),
+    "ESIGN_CONFIRM": ("确认", "Confirm"),
+    "ESIGN_PLEASE_SIGN": ("请先签名,再按确认", "Please sign, then Confirm"),
 }
 
 

@@ -4,10 +4,11 @@ password, reading a card, the cardholder's PIN, the result screen."""
 from hal.compat import hexlify
 from hal.errors import CardError, DeviceError
 from firmware import card as cards
+from firmware import ereceipt
 from firmware import pending
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
-from firmware.terminal import SALE
+from firmware.terminal import APPROVED, REFUND, SALE, VOID
 from firmware.texts import format_amount
 
 CARD_TRIES = 3
@@ -191,12 +192,51 @@ def same_card(app, card, txn):
     return cards.mask_pan(card.pan) == txn.get("pan")
 
 
+def signature_needed(app, txn):
+    """Does the cardholder sign this transaction on the screen (电签)? Only
+    with setting esign on and the transaction approved: a sale unless
+    小额双免 said no signature; a void or a refund only where the acquirer
+    asks for it (esign_void, esign_refund)."""
+    settings = app.settings
+    if not settings.esign or txn.get("state") != APPROVED:
+        return False
+    kind = txn["type"]
+    if kind == SALE:
+        return txn.get("cvm") not in ("no_pin_no_signature", "no_signature")
+    if kind == VOID:
+        return settings.esign_void
+    if kind == REFUND:
+        return settings.esign_refund
+    return False
+
+
+async def collect_signature(app, title, txn):
+    """The cardholder's e-signature when this transaction needs one: ->
+    the image (firmware/esign.encode bytes), or None when it needs none
+    or there is none (CANCEL, the time limit, no touch panel: the paper
+    slip is the fallback).
+
+    Hand-over point for the upload (firmware/signatures.py, being
+    written): finish() takes the image from here and keeps it durably
+    before the receipts (signatures.keep(app, txn, image)); until that
+    lands the image is only logged (firmware/signpad.py)."""
+    if not signature_needed(app, txn):
+        return None
+    from firmware import signpad
+    app.ui.drain()   # keys pressed during the host exchange must not sign or cancel
+    return await signpad.ask_signature(app, title, txn)
+
+
 async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
-    most common loss at the counter), then both copies, then the result."""
+    most common loss at the counter), the cardholder's signature on the
+    screen where one is taken, then the copies that print (setting paper),
+    then the result: with the QR e-receipt for the cardholder's phone where
+    the cardholder gets no paper (firmware/ereceipt.py)."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
+    await collect_signature(app, title, txn)
     try:
         await app.print_receipts(txn)
     except (DeviceError, PosError) as e:
@@ -204,4 +244,7 @@ async def finish(app, title, txn, ok_code):
         # (a cashier who never sees "approved" charges again). Reprint later.
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
+    if ereceipt.offered(app.settings):
+        await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
+        return
     await app.ui.message(title, summary, tone="ok")
