@@ -23,7 +23,7 @@ from emulator.host import ereceipt, web
 from emulator.host.cli import main as pos_host
 from emulator.host.server import DEFAULT_MASTER_KEY, HostSimulator
 from emulator.imagediff import compare_images
-from tests.flows.test_esign_host import Sale, short_signature, signature_image
+from tests.flows.test_esign_host import SMALL_PACKET, Sale, short_signature, signature_image
 from tests.unit.test_host_cli import start_host
 from tests.unit.test_host_terminal import Terminal
 
@@ -144,7 +144,7 @@ def get(port, target):
 
 def test_http_serves_the_receipt_for_a_good_code_only(host, term):
     sale = Sale(term)
-    assert sale.upload(signature_image()) == ["00"] * 3
+    assert set(sale.upload(signature_image())) == {"00"}
     port = host.start_receipts_in_thread()
     code = slip_code(sale)
     status, headers, body = get(port, "/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, code))
@@ -165,7 +165,8 @@ def test_http_serves_the_receipt_for_a_good_code_only(host, term):
 
 def test_http_404_until_the_signature_is_complete(host, term):
     sale = Sale(term)
-    packets = esign_message.packets(signature_image(), 400)
+    packets = esign_message.packets(signature_image(), SMALL_PACKET)
+    assert len(packets) > 1
     assert sale.send(packets[0], sale.tlvs())[39] == "00"
     port = host.start_receipts_in_thread()
     target = "/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, slip_code(sale))
@@ -223,7 +224,7 @@ def test_http_hostile_requests(host, monkeypatch):
 
 def test_pos_host_receipt_writes_the_png(host, term, tmp_path, capsys):
     sale = Sale(term)
-    assert sale.upload(signature_image()) == ["00"] * 3
+    assert set(sale.upload(signature_image())) == {"00"}
     out = tmp_path / "slip.png"
     assert pos_host(["receipt", "--rrn", sale.rrn, "--ledger", host.ledger.db_path, "--out", str(out)]) == 0
     assert "written to %s" % out in capsys.readouterr().out

@@ -133,7 +133,7 @@ def test_the_worked_example_decodes_as_the_page_says():
     text = doc_text()
     request = example_dump(text, "esign-example-request")
     fields, number, count, chunk, items = check_upload(text, request)
-    assert (number, count) == (1, 5) and chunk[:3] == b"SG1" and len(chunk) == 64
+    assert (number, count) == (1, 3) and chunk[:3] == b"SG2" and len(chunk) == 64
     assert fields[2] == "6222020000000000017" and fields[37] == "093015000001" and fields[4] == "000000012345"
     values = dict(items)
     assert values[0xFF70] == b"07010931" and values[0xFF04] == b"622202*********0017"
@@ -159,7 +159,8 @@ def test_the_hosts_recorded_frames_decode_with_the_documented_layout(host):
     assert term.sign_on()[1][39] == "00"
     signed = Sale(term)
     image = signature_image()
-    assert signed.upload(image, size=300, order=[1, 0, 3, 2]) == ["00"] * 4
+    size = -(-len(image) // 4)          # four packets, whatever the codec makes of the signature
+    assert signed.upload(image, size=size, order=[1, 0, 3, 2]) == ["00"] * 4
     quick = Sale(term, amount=800)
     assert quick.send(b"\x01\x01", quick.tlvs(cvm="N"))[39] == "00"
     frames = read_record(host.record_path)
