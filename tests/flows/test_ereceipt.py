@@ -13,10 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 from PIL import Image
 
+from firmware import ereceipt as terminal_ereceipt
 from firmware import esign, esign_message, gb2312, receipt
 from hal import crypto
 from emulator.host import ereceipt, web
@@ -119,6 +121,14 @@ def slip_code(sale, copy=receipt.CARDHOLDER_COPY, reprint=0):
     return receipt.code_from_mac(crypto.receipt_mac(DEFAULT_MASTER_KEY, data))
 
 
+class TerminalLink:
+    """The settings firmware/ereceipt.link reads."""
+
+    def __init__(self, terminal_id, ereceipt_url):
+        self.terminal_id = terminal_id
+        self.ereceipt_url = ereceipt_url
+
+
 def http(port, request, timeout=5):
     """Raw bytes out, -> (status, headers dict, body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -155,6 +165,12 @@ def test_http_serves_the_receipt_for_a_good_code_only(host, term):
     # The merchant copy's code and a reprint's verify too: they are slips of this transaction.
     assert get(port, "/receipt?c=%s&t=%s&r=%s" % (slip_code(sale, receipt.MERCHANT_COPY, 2), term.tid,
                                                    sale.rrn))[0] == 200
+    # The link the terminal's QR code holds (firmware/ereceipt.link), opened by a real HTTP client,
+    # also from an ereceipt_url with a query of its own.
+    for url in ("http://127.0.0.1:%d/receipt" % port, "http://127.0.0.1:%d/receipt?lang=zh" % port):
+        settings = TerminalLink(term.tid, url)
+        with urllib.request.urlopen(terminal_ereceipt.link(settings, {"rrn": sale.rrn}, code), timeout=10) as page:
+            assert page.status == 200 and page.headers["Content-Type"] == "image/png" and page.read() == body
     wrong = "%012d" % ((int(code) + 1) % 10 ** 12)
     for target in ("/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, wrong),
                    "/receipt?t=10000002&r=%s&c=%s" % (sale.rrn, code),
@@ -190,7 +206,7 @@ def test_http_receipt_of_a_quick_pass_sale_without_image(host, term):
     ("/receipt?t=10000001&r=093000000012&c=12345678901", 400),
     ("/receipt?t=10000001&r=09300000001X&c=123456789012", 400),
     ("/receipt?t=10000001&r=093000000012&c=123456789012&c=123456789012", 400),
-    ("/receipt?t=10000001&r=093000000012&c=123456789012&x=1", 400),
+    ("/receipt?t=10000001&r=093000000012&c=123456789012&x=1&x=2&x=3&x=4&x=5&x=6", 400),   # 9 fields
     ("/receipt?t=1000%2F001&r=093000000012&c=123456789012", 400),
     ("/receipt?t=%FF%FE000001&r=093000000012&c=123456789012", 400),
     ("/receipt?t=10000001&r=%EF%BC%90" + "0" * 11 + "&c=123456789012", 400),   # a fullwidth 0
