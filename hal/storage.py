@@ -13,7 +13,7 @@ transactions unless the setting allow_volatile_storage (emulator only) is on.
 
 import os
 
-from hal.compat import can_fsync, fsync_dir, fsync_file, truncate_file
+from hal.compat import can_fsync, file_syncer, fsync_dir, fsync_file, truncate_file
 from hal.device import Device
 from hal.errors import StorageError, StorageFullError
 
@@ -95,7 +95,9 @@ class _AppendByName:
 
 class _AppendFile:
     """DirStorage's kept-open file: one write and one fsync an append, no
-    stat, no open, no close; its size counted, not asked."""
+    stat, no open, no close; its size counted, not asked. Unbuffered (a
+    write is the write system call, with no buffer of Python's own to
+    flush), and the fsync function found once (hal.compat.file_syncer)."""
 
     def __init__(self, storage, name):
         self._storage = storage
@@ -103,18 +105,26 @@ class _AppendFile:
         path = storage._path(name)
         new_file = not _path_exists(path)
         try:
-            self._file = open(path, "ab")
+            self._file = open(path, "ab", buffering=0)
         except OSError as e:
             storage._fail(name, e, "open")
         if new_file:
             fsync_dir(storage.root)   # the new directory entry must survive a power cut
+        self._fd = self._file.fileno()
+        self._sync = file_syncer()
         self.size = storage.size(name)
 
     def append(self, data, reserve=0):
         self._storage._check_room(len(data), reserve)
         try:
-            self._file.write(data)
-            fsync_file(self._file)
+            written = self._file.write(data)
+            while written < len(data):   # a short write (a signal, a nearly full disk): the rest
+                more = self._file.write(data[written:])
+                if not more:
+                    raise OSError(ENOSPC, "no room for the rest of the record")
+                written += more
+            if self._sync is not None:
+                self._sync(self._fd)
         except OSError as e:
             self.size = self._storage.size(self._name)   # what reached the file, for the undo
             self._storage._fail(self._name, e, "append to")
