@@ -70,6 +70,35 @@ def _remove(runner, rest):
     runner.handset.card("remove")
 
 
+def parse_strokes(text):
+    """'30,200 40,170 55,160 / 100,220 130,170' -> [[[30, 200], [40, 170],
+    [55, 160]], [[100, 220], [130, 170]]]: points x,y in screen pixels,
+    strokes apart by '/'."""
+    strokes = []
+    for part in text.split("/"):
+        stroke = []
+        for word in part.split():
+            x, comma, y = word.partition(",")
+            if not (comma and x.isdigit() and y.isdigit()):
+                raise CommandError("a point is X,Y in screen pixels (like 30,200), not %r" % word)
+            stroke.append([int(x), int(y)])
+        if not stroke:
+            raise CommandError("sign X,Y X,Y ... [/ X,Y ...]: a stroke with no point")
+        strokes.append(stroke)
+    return strokes
+
+
+def _sign(runner, rest):
+    runner.sign(parse_strokes(rest))
+
+
+def _tap(runner, rest):
+    strokes = parse_strokes(rest)
+    if len(strokes) != 1 or len(strokes[0]) != 1:
+        raise CommandError("tap takes one point X,Y, not %r" % rest)
+    runner.sign(strokes)
+
+
 def _wait(runner, rest):
     if not rest:
         raise CommandError("wait needs the text to wait for")
@@ -215,6 +244,8 @@ COMMANDS = {
     "insert": (_card("insert"), "CARD", "insert a chip card"),
     "tap": (_card("tap"), "CARD", "tap a contactless card"),
     "remove": (_remove, "", "take the inserted card out"),
+    "sign": (_sign, "X,Y X,Y ... [/ X,Y ...]", "draw on the touch panel: strokes of screen pixels"),
+    "tap": (_tap, "X,Y", "a finger on the screen at X,Y (a button of the signing screen)"),
     "wait": (_wait, "TEXT", "wait until TEXT is on the screen (also: expect)"),
     "fail": (_fail, "TEXT", "fail the script at once if TEXT ever appears from now on"),
     "idle": (_idle, "", "wait for the idle screen"),
@@ -309,6 +340,11 @@ class CommandRunner:
     def press(self, name):
         self.world.key_down(name)
         self.world.key_up(name)
+
+    def sign(self, strokes):
+        if self.handset.running and self.handset.app.devices.touch is None:
+            raise CommandError("this handset has no touch panel")
+        self.handset.sign(strokes)
 
     # -- waiting (with the fail texts watched and the timeout kept) -----------------
 

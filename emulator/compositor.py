@@ -7,6 +7,7 @@ exact), the keypad, the status lights and the paper strip beside it.
                                     lights={"power": True, ...}, paper=strip))
     compositor.key_at(x, y)                          # -> "ENTER" or None (click hit-box)
     compositor.screen_box                            # (left, top, right, bottom) of the screen
+    compositor.screen_point(x, y)                    # -> framebuffer pixel under (x, y), or None
 
 The window only shows this image and maps clicks to keys through key_at();
 headless screenshots use the same compositor. Every position comes from the
@@ -105,6 +106,17 @@ class Compositor:
             if left <= x < right and top <= y < bottom:
                 return name
         return None
+
+    def screen_point(self, x, y, clamp=False):
+        """A point of the image -> the framebuffer pixel under it, or None
+        off the screen (`clamp`: the nearest pixel on its edge instead,
+        for a finger dragged past the glass)."""
+        left, top, right, bottom = self.screen_box
+        if not clamp and not (left <= x < right and top <= y < bottom):
+            return None
+        x = min(max(x, left), right - 1)
+        y = min(max(y, top), bottom - 1)
+        return (x - left) // self.scale, (y - top) // self.scale
 
     def pc_keys(self):
         """Tk keysym -> key name, from the layout file."""

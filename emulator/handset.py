@@ -218,6 +218,11 @@ class Handset:
     def scan(self, name_or_text):
         self.call(self.driver.scan, name_or_text)
 
+    def sign(self, strokes):
+        """Draw on the touch panel: strokes of (x, y) screen pixels; a
+        stroke of one point is a tap."""
+        self.run(self.driver.sign(strokes))
+
     def screen(self):
         return self.call(self.driver.screen)
 

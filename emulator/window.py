@@ -83,12 +83,13 @@ class HandsetWindow:
         self.pc_keys = self.compositor.pc_keys()
         self._stop = False
         self._fast_until = 0
-        self._shown = None           # (generation, pressed, lights, paper version) on the glass
+        self._shown = None           # (app, frames, pressed, lights, paper version) on the glass
         self._printouts_seen = 0
         self._paper_version = 0
         self._frames_seen = 0
         self._log_seen = (None, 0)
         self._mouse_key = None
+        self._finger = False         # the mouse button went down on the screen: a finger on the glass
         self.last_image = None       # the composed image on the glass (tests and screenshots)
         self.frame_count = 0
 
@@ -108,6 +109,7 @@ class HandsetWindow:
             self.tiles[name] = (box, photo)
         self.glass.grid(row=0, column=0, rowspan=2, sticky="nw")
         self.glass.bind("<ButtonPress-1>", self._mouse_down)
+        self.glass.bind("<B1-Motion>", self._mouse_drag)
         self.glass.bind("<ButtonRelease-1>", self._mouse_up)
         self.glass.bind("<Button-4>", lambda e: self._wheel(e, -1))
         self.glass.bind("<Button-5>", lambda e: self._wheel(e, 1))
@@ -259,11 +261,25 @@ class HandsetWindow:
         if name is not None:
             self._mouse_key = name
             self.press(name)
+            return
+        point = self.compositor.screen_point(event.x, event.y)
+        if point is not None and self.world.handset.running:
+            # the mouse on the screen is a finger on the touch panel (the signing pad)
+            self._finger = True
+            self._do(lambda: self.world.touch_down(*point))
+
+    def _mouse_drag(self, event):
+        if self._finger:
+            point = self.compositor.screen_point(event.x, event.y, clamp=True)
+            self._do(lambda: self.world.touch_move(*point))
 
     def _mouse_up(self, event):
         if self._mouse_key is not None:
             self.release(self._mouse_key)
             self._mouse_key = None
+        if self._finger:
+            self._finger = False
+            self._do(self.world.touch_up)
 
     def _key_down(self, event):
         if event.widget.winfo_class() in ("Entry", "TEntry", "Text"):
@@ -343,16 +359,17 @@ class HandsetWindow:
         handset = self.world.handset
         running = handset.running
         # Reading the counter from this thread is safe (an int); the pixels
-        # are copied on the handset's loop, only when there is a new screen.
-        generation = handset.app.devices.display.generation if running else -1
+        # are copied on the handset's loop, only when the glass changed (a
+        # new screen, or ink on the signing pad: display.frames counts both).
+        frames = handset.app.devices.display.frames if running else -1
         lights = self._lights()
         pressed = frozenset(self.world.held())
-        key = (id(handset.app), generation, pressed, tuple(sorted(lights.items())), self._paper_version)
+        key = (id(handset.app), frames, pressed, tuple(sorted(lights.items())), self._paper_version)
         if key == self._shown:
             return False
         if running:
-            generation, width, height, framebuffer = handset.call(self._snapshot)
-            key = (key[0], generation) + key[2:]
+            frames, width, height, framebuffer = handset.call(self._snapshot)
+            key = (key[0], frames) + key[2:]
         else:
             width, height, framebuffer = 240, 320, bytes(240 * 320 * 2)
         view = View(framebuffer, width, height, pressed, lights, self.strip)
@@ -375,9 +392,9 @@ class HandsetWindow:
         return True
 
     def _snapshot(self):
-        """On the handset's loop: the framebuffer between two screens, never half drawn."""
+        """On the handset's loop: the framebuffer between two pushes, never half drawn."""
         display = self.world.handset.app.devices.display
-        return display.generation, display.width, display.height, bytes(display.framebuffer)
+        return display.frames, display.width, display.height, bytes(display.framebuffer)
 
     def _tick(self):
         if self._stop:

@@ -125,6 +125,23 @@ class World:
         with self._lock:
             return set(self.keys_down)
 
+    # -- the touch panel (a finger on the screen, in screen pixels) -----------------
+
+    def touch_down(self, x, y):
+        self._touch("press_at", x, y)
+
+    def touch_move(self, x, y):
+        self._touch("move_to", x, y)
+
+    def touch_up(self):
+        self._touch("lift")
+
+    def _touch(self, method, *point):
+        touch = self._running().app.devices.touch
+        if touch is None:
+            raise WorldError("this handset has no touch panel")
+        self.handset.call(getattr(touch, method), *point)
+
     # -- the handset's devices -----------------------------------------------------
 
     def modem(self, up):

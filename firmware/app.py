@@ -28,11 +28,16 @@ PRINTOUTS_MAX_BYTES = 64 * 1024  # slips kept for the test protocol's `printout`
 
 
 class Devices:
-    """The devices the app drives, each behind its HAL interface."""
+    """The devices the app drives, each behind its HAL interface. The
+    OPTIONAL ones may be None: a model without them (no touch panel: no
+    signing screen, the cardholder signs the paper slip)."""
 
-    NAMES = ("keypad", "card_reader", "printer", "modem", "display", "clock", "storage", "keystore", "scanner")
+    NAMES = ("keypad", "card_reader", "printer", "modem", "display", "clock", "storage", "keystore", "scanner",
+             "touch")
+    OPTIONAL = ("touch",)
 
-    def __init__(self, keypad, card_reader, printer, modem, display, clock, storage, keystore, scanner):
+    def __init__(self, keypad, card_reader, printer, modem, display, clock, storage, keystore, scanner,
+                 touch=None):
         self.keypad = keypad
         self.card_reader = card_reader
         self.printer = printer
@@ -42,9 +47,11 @@ class Devices:
         self.storage = storage
         self.keystore = keystore
         self.scanner = scanner
+        self.touch = touch
 
     def all(self):
-        return [getattr(self, name) for name in self.NAMES]
+        """The devices present (an optional one the model lacks is left out)."""
+        return [getattr(self, name) for name in self.NAMES if getattr(self, name) is not None]
 
 
 class App:

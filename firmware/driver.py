@@ -4,13 +4,19 @@ mode and the MicroPython scenario all go through this one class, so they
 see the handset the same way.
 """
 
-from hal.compat import TimeoutError, hexlify, sha256, ticks_diff, ticks_ms, wait_for_ms
+from hal.compat import TimeoutError, hexlify, sha256, sleep_ms, ticks_diff, ticks_ms, wait_for_ms
 from hal.keypad import KEYS
 from firmware.log import mask_digits
 
 
 class DriverError(Exception):
     pass
+
+
+# What a test may change for a run (Driver.change_setting): what a flow
+# does, never what guards the terminal (keys, MAC, the test port itself).
+TEST_SETTINGS = ("esign", "esign_void", "esign_refund", "esign_timeout_ms", "esign_packet_bytes",
+                 "esign_upload_tries", "paper", "qps_no_pin_limit_fen", "qps_no_signature_limit_fen")
 
 
 class Driver:
@@ -61,6 +67,42 @@ class Driver:
         if not hasattr(scanner, "present"):
             raise DriverError("this scanner cannot be driven (not simulated)")
         scanner.present(name_or_text)
+
+    async def sign(self, strokes):
+        """Draw on the touch panel: `strokes` is a list of strokes, each a
+        list of (x, y) screen pixels: the finger goes down on the first
+        point, moves through the rest and lifts. A stroke of one point is
+        a tap (a button on the screen). The loop runs between two points,
+        so the screen takes each as a finger would give it."""
+        touch = self.app.devices.touch
+        if touch is None:
+            raise DriverError("this handset has no touch panel")
+        if not hasattr(touch, "press_at"):
+            raise DriverError("this touch panel cannot be driven (not simulated)")
+        for stroke in strokes:
+            touch.press_at(stroke[0][0], stroke[0][1])
+            await sleep_ms(1)
+            for point in stroke[1:]:
+                touch.move_to(point[0], point[1])
+                await sleep_ms(1)
+            touch.lift()
+            await sleep_ms(1)
+
+    def change_setting(self, name, value):
+        """A setting changed for this run only (never saved: a reboot
+        brings back the boot's), among those a test may change. -> the
+        value it had."""
+        if name not in TEST_SETTINGS:
+            raise DriverError("setting %s cannot be changed from a test (these can: %s)"
+                              % (name, ", ".join(TEST_SETTINGS)))
+        from firmware.settings import SettingsError
+        settings = self.app.settings
+        was = getattr(settings, name)
+        try:
+            settings.update({name: value})
+        except SettingsError as e:
+            raise DriverError(str(e))
+        return was
 
     # -- output ----------------------------------------------------------------
 
@@ -156,6 +198,7 @@ class Driver:
                 "lang": settings.lang, "terminal_id": settings.terminal_id,
                 "idle": app.idle_event.is_set(), "signed_on": app.signed_on,
                 "card_reader": "sim" if hasattr(app.devices.card_reader, "swipe") else "hardware",
+                "touch": _touch_kind(app.devices.touch),
                 "supervisor_factory": app.operators.is_factory(SUPERVISOR),
                 "pw_max_failures": settings.pw_max_failures, "pw_lockout_s": settings.pw_lockout_s}
 
@@ -178,6 +221,14 @@ class Driver:
                 record["order"] = txn["order"]
                 record["channel"] = txn.get("channel")
         return out
+
+
+def _touch_kind(touch):
+    """What `sign` can do here: "sim" (drawn by the driver), "hardware"
+    (a real panel: a finger, or the bench's own means), or None (no panel)."""
+    if touch is None:
+        return None
+    return "sim" if hasattr(touch, "press_at") else "hardware"
 
 
 def _status(state, txn):

@@ -221,9 +221,10 @@ def reply_fields_match(mti, request, reply):
 
 def answer_fields(reply):
     """What the journal keeps of a host's answer: response code, and the
-    reference number, authorisation code and host date/time it carries."""
+    reference number, authorisation code, host date/time and settlement
+    date (F15: the e-signature's feature code needs it) it carries."""
     kept = {"rc": reply[39]}
-    for number, name in ((37, "rrn"), (38, "auth"), (13, "host_date"), (12, "host_time")):
+    for number, name in ((37, "rrn"), (38, "auth"), (13, "host_date"), (12, "host_time"), (15, "settle_date")):
         if reply.get(number):
             kept[name] = reply[number]
     return kept

@@ -5,8 +5,13 @@ override settings:
 
     {"devices": {"keypad": "sim:", "card_reader": "sim:", "printer": "sim:",
                  "modem": "sim:", "display": "sim:", "clock": "sim:",
-                 "storage": "dir:/var/pos", "keystore": "sim:"},
+                 "storage": "dir:/var/pos", "keystore": "sim:",
+                 "touch": "evdev:/dev/input/event1"},
      "settings": {"host_port": 5555, "lang": "en"}}
+
+A device left out takes its simulated one; an optional device (touch)
+given as null is not there: a model without a touch panel has no signing
+screen (the cardholder signs the paper slip).
 
 On the handset the boot stage (firmware/boot.py, installed as
 /opt/pos/boot.py) picks a firmware slot and calls run(config, boot=...);
@@ -27,7 +32,7 @@ from firmware.settings import Settings, SettingsError
 
 SIM_DEVICES = {"keypad": "sim:", "card_reader": "sim:", "printer": "sim:", "modem": "sim:",
                "display": "sim:", "clock": "sim:", "storage": "dir:pos-data", "keystore": "sim:",
-               "scanner": "sim:"}
+               "scanner": "sim:", "touch": "sim:"}
 
 
 def open_devices(addresses):
@@ -37,6 +42,9 @@ def open_devices(addresses):
     opened = {}
     for name in Devices.NAMES:
         if name == "keystore":
+            continue
+        if merged[name] is None and name in Devices.OPTIONAL:
+            opened[name] = None   # this model has none
             continue
         opened[name] = open_device(name, merged[name])
     opened["keystore"] = open_device("keystore", merged["keystore"], storage=opened["storage"])

@@ -39,7 +39,7 @@ TXN_REQUIRED = {"type": STR, "amount": INT, "state": STR}
 TXN_OPTIONAL = {"mti": STR, "time": STR, "op": STR, "req": DICT, "pan": OPT_STR, "exp": OPT_STR,
                 "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT, "channel": STR,
                 "order": STR, "cvm": STR}
-KEPT_OPTIONAL = {"rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR,
+KEPT_OPTIONAL = {"rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR, "settle_date": STR,
                  "tc": OPT_STR, "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST,
                  "copies_started": LIST, "reprints": INT}
 
@@ -58,7 +58,7 @@ def _schemas():
         "trace": ({"trace": INT}, {}),
         "txn": (_join(KEY, TXN_REQUIRED), TXN_OPTIONAL),
         "reply": (_join(KEY, {"state": STR, "rc": STR}),
-                  {"rrn": STR, "auth": STR, "host_date": STR, "host_time": STR, "order": STR, "channel": STR, "code_text": STR}),
+                  {"rrn": STR, "auth": STR, "host_date": STR, "host_time": STR, "settle_date": STR, "order": STR, "channel": STR, "code_text": STR}),
         "unknown": (_join(KEY, {"reason": STR}), {}),
         "offline": (_join(KEY, {"reason": STR}), {}),
         "reversal": (_join(KEY, {"result": STR}), {"tries": INT, "rc": STR}),

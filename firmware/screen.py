@@ -284,7 +284,42 @@ class Screen:
 
     # -- the screen
 
-    def render(self, title, lines, footer=None, status=None, tone=None):
+    def draw_line(self, x0, y0, x1, y1, colour, box, pen=2):
+        """A line of `pen` x `pen` dots from (x0, y0) to (x1, y1), kept
+        inside `box` (x, y, w, h): ink on the signing pad. -> (top, bottom)
+        of the rows it touched, for Display.update()."""
+        bx, by, bw, bh = box
+        fb = self.display.framebuffer
+        stride = self.display.width * 2
+        dot = self._span(colour, pen)
+        dx = abs(x1 - x0)
+        dy = -abs(y1 - y0)
+        sx = 1 if x0 < x1 else -1
+        sy = 1 if y0 < y1 else -1
+        err = dx + dy
+        low, high = by, by + bh - pen
+        top = min(max(min(y0, y1), low), high)
+        bottom = min(max(max(y0, y1), low), high) + pen
+        while True:
+            # the dot's top left corner, moved in so the whole dot stays in the box
+            x = min(max(x0, bx), bx + bw - pen)
+            y = min(max(y0, low), high)
+            at = y * stride + x * 2
+            for _ in range(pen):
+                fb[at:at + 2 * pen] = dot
+                at += stride
+            if x0 == x1 and y0 == y1:
+                break
+            e2 = 2 * err
+            if e2 >= dy:
+                err += dy
+                x0 += sx
+            if e2 <= dx:
+                err += dx
+                y0 += sy
+        return top, bottom
+
+    def render(self, title, lines, footer=None, status=None, tone=None, overlay=None):
         if self.font is None:
             self.font = load_font()
         d = self.display
@@ -349,15 +384,29 @@ class Screen:
                     drawn.append(row)
                 y += ROW_PITCH
 
+        if overlay is not None:
+            # what a screen draws over the body (the signing pad and its
+            # buttons), before the one push to the glass; its text rows are
+            # recorded after the body's
+            drawn = drawn + list(overlay(self))
         d.show(title_drawn, drawn + footer_rows)
         return drawn + footer_rows
 
 
-def render(display, title, lines, footer=None, font=None, status=None, tone=None):
-    """Draw a screen on `display` and show it. The Screen (font, colour
-    tables) is kept on the display object, so repeated calls reuse it."""
+def screen_of(display, font=None):
+    """The Screen (font, colour tables) kept on the display object, made
+    at first use, so repeated calls reuse it."""
     screen = getattr(display, "_screen", None)
     if screen is None or (font is not None and screen.font is not font):
         screen = Screen(display, font)
         display._screen = screen
-    return screen.render(title, lines, footer, status, tone)
+    if screen.font is None:
+        screen.font = load_font()
+    return screen
+
+
+def render(display, title, lines, footer=None, font=None, status=None, tone=None, overlay=None):
+    """Draw a screen on `display` and show it. `overlay(screen)`, when
+    given, draws over the body before the screen is shown and returns the
+    text rows it drew (recorded with the body's)."""
+    return screen_of(display, font).render(title, lines, footer, status, tone, overlay)

@@ -65,7 +65,7 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # What a settled transaction still needs (receipts, refund checks); its
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
-               "rrn", "auth", "host_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
+               "rrn", "auth", "host_date", "settle_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
                "printed", "copies_printed", "copies_started", "reprints", "channel", "order", "cvm")
 
 

@@ -30,6 +30,9 @@ PROTOCOL_VERSION = 1
 MAX_LINE = 4096           # bytes in a request line; longer ones are refused whole
 MAX_TIMEOUT_MS = 600000
 MAX_TEXT = 256
+MAX_STROKES = 64          # a signature has a handful (hal/touch.py keeps as many)
+MAX_POINTS = 512
+MAX_COORDINATE = 4095
 UNSUPPORTED = "unsupported on this target"
 LOCKED = "test protocol locked (setting test_protocol is off)"
 CARD_ACTIONS = ("swipe", "insert", "tap", "remove")
@@ -117,6 +120,30 @@ def _check_mti(value):
         return "mti must be 4 digits"
 
 
+def _check_strokes(value):
+    """[[[x, y], ...], ...]: 1..MAX_STROKES strokes of 1..MAX_POINTS points,
+    each point two whole numbers 0..MAX_COORDINATE (screen pixels)."""
+    if not isinstance(value, list) or not value or len(value) > MAX_STROKES:
+        return "strokes must be a list of 1-%d strokes" % MAX_STROKES
+    for stroke in value:
+        if not isinstance(stroke, list) or not stroke or len(stroke) > MAX_POINTS:
+            return "each stroke must be a list of 1-%d points" % MAX_POINTS
+        for point in stroke:
+            if (not isinstance(point, list) or len(point) != 2 or not _is_int(point[0]) or not _is_int(point[1])
+                    or not 0 <= point[0] <= MAX_COORDINATE or not 0 <= point[1] <= MAX_COORDINATE):
+                return "each point must be [x, y], whole numbers 0..%d" % MAX_COORDINATE
+
+
+def _check_setting_name(value):
+    if not isinstance(value, str) or not value or len(value) > 32:
+        return "name must be a setting's name"
+
+
+def _check_setting_value(value):
+    if not isinstance(value, (bool, int, str)) or (isinstance(value, str) and len(value) > MAX_TEXT):
+        return "value must be true, false, a whole number or a text"
+
+
 def _check_code(value):
     if not isinstance(value, str) or len(value) != 2:
         return "code must be 2 characters (field 39)"
@@ -130,6 +157,8 @@ OPS = {
     "keys": {"text": (_check_digits, True)},
     "card": {"action": (_check_action, True), "card": (_check_name, False)},
     "scan": {"code": (_check_text, True)},
+    "sign": {"strokes": (_check_strokes, True)},
+    "setting": {"name": (_check_setting_name, True), "value": (_check_setting_value, True)},
     "qr_customer": {"order": (_check_text, True), "action": (_check_customer_action, True),
                     "wallet": (_check_name, False)},
     "screen": {"png": (_check_bool, False)},
@@ -264,6 +293,15 @@ async def _scan(driver, request):
     return {}
 
 
+async def _sign(driver, request):
+    await driver.sign(request["strokes"])
+    return {}
+
+
+async def _setting(driver, request):
+    return {"was": driver.change_setting(request["name"], request["value"])}
+
+
 async def _screen(driver, request):
     screen = driver.screen()
     if request.get("png"):
@@ -304,7 +342,8 @@ async def _journal(driver, request):
 
 
 HANDLERS = {
-    "hello": _hello, "key": _key, "keys": _keys, "card": _card, "scan": _scan, "screen": _screen,
+    "hello": _hello, "key": _key, "keys": _keys, "card": _card, "scan": _scan, "sign": _sign,
+    "setting": _setting, "screen": _screen,
     "wait_text": _wait_text, "wait_idle": _wait_idle, "printout": _printout, "journal": _journal,
 }
 

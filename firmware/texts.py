@@ -204,6 +204,12 @@ MESSAGES = {
     "QR_CLOSED": ("顾客未支付,订单已关闭", "Not paid: the order is closed"),
     "QR_CANCELLED": ("订单已撤销,顾客未扣款", "Cancelled: not charged"),
     "QR_CANCEL_PENDING": ("撤销未完成,下笔交易前自动重发", "Cancel not confirmed: sent again automatically"),
+    # The signing screen (firmware/signpad.py)
+    "ESIGN_FEATURE": ("特征码:%s", "Feature code: %s"),
+    "ESIGN_HINT": ("请持卡人在框内签名", "Cardholder: sign in the box"),
+    "ESIGN_CLEAR": ("清除", "Clear"),
+    "ESIGN_CONFIRM": ("确认", "Confirm"),
+    "ESIGN_PLEASE_SIGN": ("请先签名,再按确认", "Please sign, then Confirm"),
 }
 
 

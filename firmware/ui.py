@@ -28,13 +28,18 @@ class UI:
 
     # -- drawing ---------------------------------------------------------------
 
-    def show(self, title, lines, footer=None, tone=None):
+    def show(self, title, lines, footer=None, tone=None, overlay=None):
         """Draw a screen. `title` and each line may be a message code
         (upper-case, in texts.MESSAGES) or already a string. `tone`: "ok"
-        (approved) or "error" colours the title bar. -> the rows drawn."""
+        (approved) or "error" colours the title bar. `overlay(screen)`:
+        draws over the body before the screen is shown (firmware/screen.py
+        render), -> its text rows. -> the rows drawn."""
         status = self._status() if self._status is not None else None
+        if overlay is None:
+            return self._draw(self._display, self._resolve(title), [self._resolve(l) for l in lines],
+                              self._resolve(footer) if footer else None, status=status, tone=tone)
         return self._draw(self._display, self._resolve(title), [self._resolve(l) for l in lines],
-                          self._resolve(footer) if footer else None, status=status, tone=tone)
+                          self._resolve(footer) if footer else None, status=status, tone=tone, overlay=overlay)
 
     def _resolve(self, item):
         if isinstance(item, tuple):

@@ -23,7 +23,9 @@ class Display(Device):
         self.framebuffer = bytearray(width * height * 2)
         self.title = ""
         self.lines = []
-        self.generation = 0  # bumped at every show(), lets watchers notice a change
+        self.generation = 0  # bumped at every show(): screen N is the N-th shown
+        self.frames = 0      # bumped at every push to the glass (show() or update()): a
+                             # watcher that mirrors the pixels (the emulator's window) redraws
         self.changed = asyncio.Event()  # set at every show(); a watcher clears it
         # The last screens shown, (generation, title, lines): a test that
         # waits for a message must not miss one that was up for only a moment.
@@ -37,8 +39,22 @@ class Display(Device):
         self.recent.append((self.generation, title, self.lines))
         if len(self.recent) > 32:
             self.recent.pop(0)
-        self._flush()
+        self._flush(0, self.height)
+        self.frames += 1
         self.changed.set()
 
-    def _flush(self):
+    def update(self, top, bottom):
+        """Push rows top..bottom-1 to the glass: the same screen with a part
+        of it drawn again (ink on the signing pad, a cleared pad). Not a new
+        screen: `generation` and `recent` stay, so a test's wait_text still
+        reads the screen as shown; only `frames` moves."""
+        top = max(0, top)
+        bottom = min(self.height, bottom)
+        if top < bottom:
+            self._flush(top, bottom)
+            self.frames += 1
+
+    def _flush(self, top, bottom):
+        """Push rows top..bottom-1 of the framebuffer (a backend may push
+        only those of them that changed)."""
         raise NotImplementedError

@@ -4,6 +4,8 @@ receipt's verification code against its books.
     pos-host --port 5555 --db host.sqlite --record frames.log \\
              --fault no_reply:0200:1 --fault delay:0200:1:5000 --unknown-tid 99999999
     pos-host verify 1837 8151 0621 --db host.sqlite
+    pos-host receipt --rrn 093000000012 --ledger host.sqlite --out receipt.png
+    pos-host --port 5555 --http 8080        e-receipts at /receipt?t=&r=&c= (emulator/host/web.py)
     pos-host --port 5555 --control 5556     arm/clear faults later over JSON Lines
                                             on loopback (emulator/host/control.py)
     pos-host --param qps_no_pin_limit_fen=30000 --param esign_void=true
@@ -41,6 +43,9 @@ def build_parser():
                    help="a terminal parameter every terminal downloads after its sign-on (repeatable):"
                         " qps_no_pin_limit_fen, qps_no_signature_limit_fen (fen), esign_void,"
                         " esign_refund (true/false); default UnionPay's: 100000 fen, false")
+    p.add_argument("--http", type=int, metavar="PORT",
+                   help="serve e-receipts (PNG) at http://HOST:PORT/receipt?t=TERMINAL&r=RRN&c=CODE"
+                        " (0: any free port); see emulator/host/web.py")
     p.add_argument("--unknown-tid", action="append", default=[], metavar="TID",
                    help="terminal id answered with F39 97 (repeatable)")
     p.add_argument("--master-key", default="0123456789ABCDEFFEDCBA9876543210",
@@ -87,10 +92,55 @@ def verify_main(argv):
     return 0 if result["valid"] else 1
 
 
+def receipt_main(argv):
+    """pos-host receipt --rrn RRN: the e-receipt of a signed transaction as a PNG file."""
+    p = argparse.ArgumentParser(prog="pos-host receipt",
+                                description="Draw the electronic receipt (电子签购单) of a transaction whose"
+                                            " signature was uploaded, from the host's books, as a PNG.")
+    p.add_argument("--rrn", required=True, help="the transaction's reference number (12 digits)")
+    p.add_argument("--terminal", help="its terminal id (needed only if two terminals share the RRN)")
+    p.add_argument("--ledger", "--db", dest="ledger", default="host.sqlite",
+                   help="the host's SQLite ledger (default host.sqlite)")
+    p.add_argument("--out", help="PNG file to write (default ereceipt-TERMINAL-RRN.png)")
+    args = p.parse_args(argv)
+    if len(args.rrn) != 12 or not args.rrn.isdigit():
+        sys.stderr.write("pos-host receipt: an RRN is 12 digits, not %r\n" % args.rrn)
+        return 2
+    if not os.path.exists(args.ledger):
+        sys.stderr.write("pos-host receipt: no ledger at %s\n" % args.ledger)
+        return 2
+    from emulator.host import ereceipt, signatures
+    from emulator.host.ledger import Ledger
+    ledger = Ledger(args.ledger)
+    try:
+        record = signatures.receipt_of(ledger, tid=args.terminal, rrn=args.rrn)
+    except LookupError as e:
+        sys.stderr.write("pos-host receipt: %s (--terminal)\n" % e)
+        return 1
+    finally:
+        ledger.close()
+    if record is None:
+        sys.stderr.write("pos-host receipt: no e-receipt for RRN %s%s: no approved transaction with a completed"
+                         " signature upload\n" % (args.rrn, " on terminal %s" % args.terminal if args.terminal else ""))
+        return 1
+    out = args.out or "ereceipt-%s-%s.png" % (record["txn"]["tid"], args.rrn)
+    try:
+        with open(out, "wb") as f:
+            f.write(ereceipt.png_bytes(record))
+    except OSError as e:
+        sys.stderr.write("pos-host receipt: cannot write %s: %s\n" % (out, e))
+        return 1
+    print("e-receipt of terminal %s batch %06d trace %06d RRN %s written to %s"
+          % (record["txn"]["tid"], record["txn"]["batch"], record["txn"]["trace"], args.rrn, out), flush=True)
+    return 0
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "verify":
         return verify_main(argv[1:])
+    if argv and argv[0] == "receipt":
+        return receipt_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         faults = [parse_fault_spec(spec) for spec in args.fault]
@@ -122,7 +172,7 @@ def main(argv=None):
         sys.stderr.write("pos-host: --param: %s\n" % e)
         return 2
     try:
-        asyncio.run(_serve(host, args.host, args.port, db, args.control))
+        asyncio.run(_serve(host, args.host, args.port, db, args.control, args.http))
     except KeyboardInterrupt:
         pass
     except OSError as e:
@@ -154,9 +204,12 @@ def _print_line(text):
     print(text, flush=True)
 
 
-async def _serve(host, address, port, db, control_port=None):
+async def _serve(host, address, port, db, control_port=None, http_port=None):
     port = await host.start(address, port)
     print("host listening on %s:%d" % (address, port), flush=True)
+    if http_port is not None:
+        http_port = await host.start_receipts(address, http_port)
+        print("e-receipts on http://%s:%d/receipt" % (address, http_port), flush=True)
     control = None
     if control_port is not None:
         from emulator.host.control import serve_control

@@ -18,14 +18,25 @@ Kinds (applied = booked in the ledger as if all went well):
                no approval data: what a forger on the line (or a confused
                front end) sends; never an answer for the terminal
   refuse       reset each new connection as soon as it is accepted
+
+Electronic signature uploads (0820 with 60.3 = 800, docs/ESIGN.md) have
+kinds of their own, which fire on uploads only (an echo test or any other
+0820 passes): the signature service down while payments go on.
+  esign_down        do not store, answer with F39 = `code` (default "96")
+  esign_drop        store the packet, close the connection without a reply
+                    (the terminal resends it: a true repeat, answered 00)
+  esign_drop_before close the connection without a reply, nothing stored
+The other kinds with mti "0820" hit uploads and echo tests alike.
 """
 
 import threading
 
 KINDS = ("delay", "drop", "drop_before", "no_reply", "bad_mac", "garbage", "decline", "unsigned",
-         "refuse")
+         "refuse", "esign_down", "esign_drop", "esign_drop_before")
 # Kinds that answer with a field 39 of the fault's own (`code`), and its default.
-CODE_KINDS = {"decline": "96", "unsigned": "A0"}
+CODE_KINDS = {"decline": "96", "unsigned": "A0", "esign_down": "96"}
+# The e-signature kinds: each fires on uploads only and then acts as this kind.
+UPLOAD_KINDS = {"esign_down": "decline", "esign_drop": "drop", "esign_drop_before": "drop_before"}
 
 # Kinds after which the request has been booked: the terminal cannot know
 # whether it was, which is what its reversal logic is for.
@@ -46,6 +57,8 @@ class Fault:
             delay_ms = 3000
         if delay_ms is not None and kind != "delay":
             raise ValueError("delay_ms only applies to the 'delay' fault")
+        if kind in UPLOAD_KINDS and mti not in (None, "0820"):
+            raise ValueError("%s fires on uploads (0820) only, not on %s" % (kind, mti))
         if code is not None and kind not in CODE_KINDS:
             raise ValueError("code only applies to the %s faults" % " and ".join(sorted(CODE_KINDS)))
         if kind in CODE_KINDS:
@@ -60,8 +73,20 @@ class Fault:
         self.fired = 0
 
     @property
+    def acts_as(self):
+        """What the server does: the kind itself, or for an e-signature kind its plain kind."""
+        return UPLOAD_KINDS.get(self.kind, self.kind)
+
+    @property
     def applies_request(self):
-        return self.kind in APPLYING_KINDS
+        return self.acts_as in APPLYING_KINDS
+
+    def matches(self, mti, upload):
+        if self.kind == "refuse":
+            return False
+        if self.kind in UPLOAD_KINDS:
+            return upload
+        return self.mti is None or self.mti == mti
 
     def __repr__(self):
         return "Fault(%s, mti=%s, remaining=%s, fired=%d)" % (
@@ -91,10 +116,11 @@ class Faults:
         with self._lock:
             return list(self._armed)
 
-    def take_for_request(self, mti):
-        """The first armed request fault matching `mti`, used up once; None
-        if there is none."""
-        return self._take(lambda f: f.kind != "refuse" and (f.mti is None or f.mti == mti))
+    def take_for_request(self, mti, upload=False):
+        """The first armed request fault matching `mti` (`upload`: the
+        request is an e-signature upload), used up once; None if there is
+        none."""
+        return self._take(lambda f: f.matches(mti, upload))
 
     def take_for_connection(self):
         return self._take(lambda f: f.kind == "refuse")
@@ -115,8 +141,8 @@ class Faults:
 def parse_fault_spec(spec):
     """'kind[:mti[:count[:arg]]]' from the command line -> Faults.add()
     keyword arguments. An empty or '*' MTI matches any request; count '*'
-    or 0 is forever; arg is delay_ms for 'delay', F39 for 'decline' and
-    'unsigned'.
+    or 0 is forever; arg is delay_ms for 'delay', F39 for 'decline',
+    'unsigned' and 'esign_down'.
     Examples: no_reply:0200:1, delay:0200:2:5000, decline:0220:1:51, refuse::3"""
     parts = spec.split(":")
     if not parts[0] or len(parts) > 4:

@@ -10,7 +10,7 @@ import datetime
 import traceback
 
 from firmware import iso8583, termparams
-from emulator.host import security, settlement
+from emulator.host import security, settlement, signatures
 from emulator.host.qrpay import IN_PROGRESS, PAID, QUERY_PROC, WAITING, QrDesk
 from firmware import qrpay
 from emulator.host.ledger import mask_pan
@@ -165,7 +165,8 @@ class Acquirer:
             return self._finish(reply, UNKNOWN_TERMINAL)
         if mti == "0800" and _field60(fields).get("network_code") != termparams.NETWORK_CODE:
             return self._sign_on(reply, fields, tid, mid, now, decline_code)
-        if mti == "0820" and _field60(fields).get("network_code") != DECOMMISSION_CODE:
+        if mti == "0820" and _field60(fields).get("network_code") not in (DECOMMISSION_CODE,
+                                                                          signatures.UPLOAD_CODE):
             return self._finish(reply, decline_code or APPROVED)   # an echo test: no MAC asked
         if terminal is None or terminal["mac_key"] is None:
             # Never signed on: no keys to check a MAC or a PIN with.
@@ -213,6 +214,8 @@ class Acquirer:
             return self._refund
         if mti == "0400":
             return self._reversal
+        if signatures.is_upload(mti, fields):
+            return self._signature_upload
         if mti == "0820":
             return self._decommission
         if mti == "0800":
@@ -312,6 +315,13 @@ class Acquirer:
         any request: from now on it is unknown here (97) until registered again."""
         self.ledger._sql("UPDATE terminals SET status = 'unknown' WHERE tid = ?", (terminal["tid"],))
         return self._finish(reply, APPROVED)
+
+    def _signature_upload(self, reply, fields, terminal, now):
+        """One packet of an electronic signature (emulator/host/signatures.py)."""
+        try:
+            return self._finish(reply, signatures.store_packet(self.ledger, fields, terminal))
+        except signatures.UploadRefused as refused:
+            raise Decline(refused.code, refused.why)
 
     # -- financial ----------------------------------------------------------
 

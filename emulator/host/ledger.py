@@ -113,6 +113,39 @@ CREATE TABLE IF NOT EXISTS services (
     tid TEXT PRIMARY KEY,
     expires TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS signatures (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    txn_id INTEGER NOT NULL REFERENCES transactions(id),
+    tid TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    trace INTEGER NOT NULL,
+    rrn TEXT NOT NULL,
+    packet_count INTEGER NOT NULL,
+    receipt_tlvs BLOB,
+    cvm TEXT,
+    paper INTEGER NOT NULL DEFAULT 0,
+    image BLOB,
+    width INTEGER,
+    height INTEGER,
+    completed_at TEXT,
+    UNIQUE (tid, batch, trace)
+);
+CREATE TABLE IF NOT EXISTS signature_packets (
+    signature_id INTEGER NOT NULL REFERENCES signatures(id),
+    number INTEGER NOT NULL,
+    packet BLOB NOT NULL,
+    receipt_tlvs BLOB,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (signature_id, number)
+);
+CREATE TABLE IF NOT EXISTS signature_receipt (
+    signature_id INTEGER NOT NULL REFERENCES signatures(id),
+    position INTEGER NOT NULL,
+    tag INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (signature_id, position)
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -356,6 +389,72 @@ class Ledger:
 
     def batch_uploads(self, tid=None):
         return self._rows("batch_uploads", tid)
+
+    # -- electronic signatures (emulator/host/signatures.py) ---------------
+
+    def signature_of(self, tid, batch, trace):
+        return self._one("SELECT * FROM signatures WHERE tid = ? AND batch = ? AND trace = ?",
+                         (tid, batch, trace))
+
+    def signature_by_id(self, signature_id):
+        return self._one("SELECT * FROM signatures WHERE id = ?", (signature_id,))
+
+    def signatures(self, tid=None):
+        return self._rows("signatures", tid)
+
+    def add_signature(self, **row):
+        row.setdefault("created_at", _now_iso())
+        names = sorted(row)
+        cur = self._sql("INSERT INTO signatures (%s) VALUES (%s)"
+                        % (", ".join(names), ", ".join("?" for _ in names)), [row[n] for n in names])
+        return cur.lastrowid
+
+    def update_signature(self, signature_id, **changes):
+        names = sorted(changes)
+        self._sql("UPDATE signatures SET %s WHERE id = ?" % ", ".join("%s = ?" % n for n in names),
+                  [changes[n] for n in names] + [signature_id])
+
+    def delete_signature(self, signature_id):
+        """The signature with its packets and receipt fields (an upload refused whole)."""
+        for table in ("signature_packets", "signature_receipt"):
+            self._sql("DELETE FROM %s WHERE signature_id = ?" % table, (signature_id,))
+        self._sql("DELETE FROM signatures WHERE id = ?", (signature_id,))
+
+    def signature_packet(self, signature_id, number):
+        return self._one("SELECT * FROM signature_packets WHERE signature_id = ? AND number = ?",
+                         (signature_id, number))
+
+    def signature_packets(self, signature_id):
+        return self._all("SELECT * FROM signature_packets WHERE signature_id = ? ORDER BY number",
+                         (signature_id,))
+
+    def add_signature_packet(self, signature_id, number, packet, receipt_tlvs):
+        self._sql("INSERT INTO signature_packets (signature_id, number, packet, receipt_tlvs, received_at)"
+                  " VALUES (?, ?, ?, ?, ?)", (signature_id, number, packet, receipt_tlvs, _now_iso()))
+
+    def drop_signature_packets(self, signature_id):
+        self._sql("DELETE FROM signature_packets WHERE signature_id = ?", (signature_id,))
+
+    def set_signature_receipt(self, signature_id, tlvs):
+        """The receipt fields of F55, parsed: [(tag, value bytes)] in their order."""
+        self._sql("DELETE FROM signature_receipt WHERE signature_id = ?", (signature_id,))
+        for position, (tag, value) in enumerate(tlvs):
+            self._sql("INSERT INTO signature_receipt (signature_id, position, tag, value) VALUES (?, ?, ?, ?)",
+                      (signature_id, position, tag, bytes(value)))
+
+    def signature_receipt(self, signature_id):
+        """-> [(tag, value bytes)] in the order they came."""
+        return [(row["tag"], row["value"]) for row in self._all(
+            "SELECT tag, value FROM signature_receipt WHERE signature_id = ? ORDER BY position",
+            (signature_id,))]
+
+    def find_receipt_transactions(self, rrn, tid=None):
+        """Approved transactions with this RRN (of this terminal, if given)."""
+        if tid is None:
+            return self._all("SELECT * FROM transactions WHERE rrn = ? AND response_code = '00' ORDER BY id",
+                             (rrn,))
+        return self._all("SELECT * FROM transactions WHERE rrn = ? AND tid = ? AND response_code = '00'"
+                         " ORDER BY id", (rrn, tid))
 
     def count_applied(self, kind):
         """How many requests of `kind` changed the books: sales, voids and

@@ -59,6 +59,17 @@ def verify_code(ledger, master_key, code, max_reprints=MAX_REPRINTS):
     return {"valid": False, "why": "no transaction of this host has a slip with this code"}
 
 
+def verify_for(master_key, row, code, max_reprints=MAX_REPRINTS):
+    """Is `code` (12 digits) the code of one of the slips of this
+    transaction (a ledger row)? -> the found dict, or None."""
+    key = crypto.receipt_key(master_key)
+    for number in range(max_reprints + 1):
+        for copy in COPIES:
+            if hmac.compare_digest(_code(key, row, copy, number), code):
+                return _found(row, copy, number)
+    return None
+
+
 def verify_text(ledger, master_key, text):
     """The QR code's text: the verification data and the code. Valid only
     if the code is the MAC of that data AND the host booked that

@@ -25,7 +25,7 @@ import threading
 
 from firmware import iso8583
 from hal.sim.deck import payment_codes, test_deck
-from emulator.host import security
+from emulator.host import security, signatures
 from emulator.host.faults import Faults
 from emulator.host.handlers import Acquirer, is_request_mti
 from emulator.host.ledger import Ledger, mask_pan
@@ -73,6 +73,7 @@ class HostSimulator:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(tls_cert, tls_key)
         self._server = None
+        self._receipts = None
         self._connections = set()
         self._loop = None
         self._thread = None
@@ -92,9 +93,29 @@ class HostSimulator:
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
+    async def start_receipts(self, host="127.0.0.1", port=0):
+        """Serve e-receipts over HTTP (emulator/host/web.py) on the running
+        loop, until stop(); returns the port."""
+        from emulator.host import web
+        if self._receipts is not None:
+            raise RuntimeError("HostSimulator.start_receipts: already serving receipts")
+        self._receipts = await web.serve_receipts(self, port, host)
+        return self._receipts.sockets[0].getsockname()[1]
+
+    def start_receipts_in_thread(self, port=0):
+        """start_receipts() on the loop of start_in_thread(); returns the port."""
+        if self._thread is None:
+            raise RuntimeError("HostSimulator.start_receipts_in_thread: start_in_thread() first")
+        return asyncio.run_coroutine_threadsafe(self.start_receipts("127.0.0.1", port), self._loop).result(10)
+
     async def stop(self):
         """Stop listening and close every open connection (including those a
         no_reply fault holds open)."""
+        if self._receipts is not None:
+            self._receipts.close()
+            await self._receipts.wait_closed()
+            self._receipts.receipt_desk.close()
+            self._receipts = None
         if self._server is None:
             return
         self._server.close()
@@ -193,6 +214,17 @@ class HostSimulator:
         """The end of a terminal's service term (YYYYMMDD), sent at its next sign-on."""
         self.ledger.set_service_expiry(tid, expires)
 
+    def signatures(self, tid=None):
+        """The electronic signatures uploaded (emulator/host/signatures.py)."""
+        return self.ledger.signatures(tid)
+
+    def ereceipt_png(self, rrn, tid=None):
+        """The e-receipt of the transaction with this RRN as PNG bytes, or
+        None when it has no completed signature upload."""
+        from emulator.host import ereceipt
+        record = signatures.receipt_of(self.ledger, tid=tid, rrn=rrn)
+        return ereceipt.png_bytes(record) if record is not None else None
+
     def terminal(self, tid):
         """The terminal's row (tid, mid, status, batch, keys...) or None."""
         return self.ledger.terminal(tid)
@@ -235,14 +267,15 @@ class HostSimulator:
             # Nothing sensible to echo: hang up, as a host's front end does.
             _warn("undecodable request (%s: %s); closing the connection" % (type(e).__name__, e))
             return False
-        fault = self.faults.take_for_request(mti) if is_request_mti(mti) else None
-        kind = fault.kind if fault else None
+        fault = (self.faults.take_for_request(mti, signatures.is_upload(mti, fields))
+                 if is_request_mti(mti) else None)
+        kind = fault.acts_as if fault else None
         if kind == "drop_before":
             return False
         reply = self.acquirer.handle(mti, fields,
                                      decline_code=fault.code if kind == "decline" else None)
         if self._log is not None:
-            self._log(_summary(mti, fields, reply, kind))
+            self._log(_summary(mti, fields, reply, fault.kind if fault else None))
         if reply is None:
             return True
         if kind == "drop":

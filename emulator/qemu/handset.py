@@ -196,7 +196,9 @@ class VirtualHandset:
                 "card_reader": "reader:/dev/ttyS2?baud=115200",
                 "clock": "system:",
                 "storage": "dir:/data/pos",
-                "keystore": "sim:"}
+                "keystore": "sim:",
+                # the virtio tablet: QEMU's absolute axes 0..32767 (the driver's default calibration)
+                "touch": "evdev:/dev/input/event1?width=240&height=320"}
 
     def start_peers(self):
         """The printer, modem and card-reader module simulators on the

@@ -7,6 +7,7 @@ from firmware import card as cards
 from firmware import pending
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
+from firmware.terminal import APPROVED, REFUND, SALE, VOID
 from firmware.texts import format_amount
 
 CARD_TRIES = 3
@@ -204,12 +205,49 @@ def same_card(app, card, txn):
     return cards.mask_pan(card.pan) == txn.get("pan")
 
 
+def signature_needed(app, txn):
+    """Does the cardholder sign this transaction on the screen (电签)? Only
+    with setting esign on and the transaction approved: a sale unless
+    小额双免 said no signature; a void or a refund only where the acquirer
+    asks for it (esign_void, esign_refund)."""
+    settings = app.settings
+    if not settings.esign or txn.get("state") != APPROVED:
+        return False
+    kind = txn["type"]
+    if kind == SALE:
+        return txn.get("cvm") not in ("no_pin_no_signature", "no_signature")
+    if kind == VOID:
+        return settings.esign_void
+    if kind == REFUND:
+        return settings.esign_refund
+    return False
+
+
+async def collect_signature(app, title, txn):
+    """The cardholder's e-signature when this transaction needs one: ->
+    the image (firmware/esign.encode bytes), or None when it needs none
+    or there is none (CANCEL, the time limit, no touch panel: the paper
+    slip is the fallback).
+
+    Hand-over point for the upload (firmware/signatures.py, being
+    written): finish() takes the image from here and keeps it durably
+    before the receipts (signatures.keep(app, txn, image)); until that
+    lands the image is only logged (firmware/signpad.py)."""
+    if not signature_needed(app, txn):
+        return None
+    from firmware import signpad
+    app.ui.drain()   # keys pressed during the host exchange must not sign or cancel
+    return await signpad.ask_signature(app, title, txn)
+
+
 async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
-    most common loss at the counter), then both copies, then the result."""
+    most common loss at the counter), the cardholder's signature on the
+    screen where one is taken, then both copies, then the result."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
+    await collect_signature(app, title, txn)
     try:
         await app.print_receipts(txn)
     except (DeviceError, PosError) as e:

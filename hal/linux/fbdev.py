@@ -166,11 +166,11 @@ class FbDisplay(Display):
 
     # -- pushing pixels -------------------------------------------------------------
 
-    def _flush(self):
+    def _flush(self, top, bottom):
         width_bytes = self.width * 2
         view = memoryview(self.framebuffer)
         rows = self._rows
-        for y in range(self.height):
+        for y in range(top, bottom):
             start = y * width_bytes
             # bytes == memoryview compares the contents, without a copy.
             if rows[y] is not None and rows[y] == view[start:start + width_bytes]:

@@ -9,6 +9,6 @@ class SimDisplay(Display):
     def from_address(cls, path, width="240", height="320", pixel_format=RGB565):
         return cls(int(width), int(height), pixel_format)
 
-    def _flush(self):
-        # Nothing to push: watchers read self.framebuffer after `generation` changes.
+    def _flush(self, top, bottom):
+        # Nothing to push: watchers read self.framebuffer after `frames` changes.
         pass

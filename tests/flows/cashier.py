@@ -104,6 +104,32 @@ def refund(h, rrn, date, amount, card="debit-mag", action="swipe", pin=None, exp
     h.wait_idle()
 
 
+# A signature in screen pixels, inside the signing pad (firmware/signpad.layout(240, 320)):
+# a loop, a line and a dot, as a finger gives them.
+SIGNATURE = [[[30, 200], [40, 170], [55, 160], [70, 175], [60, 210], [45, 225], [35, 215], [50, 190], [90, 185]],
+             [[100, 220], [130, 170], [150, 230], [175, 165], [205, 215]],
+             [[215, 150]]]
+SIGNING = "Cardholder: sign in the box"
+
+
+def tap(h, box):
+    """A finger on the middle of a button (x, y, w, h) of the screen."""
+    x, y, w, height = box
+    h.sign([[[x + w // 2, y + height // 2]]])
+
+
+def sign_and_confirm(h, strokes=SIGNATURE, by="touch"):
+    """On the signing screen: the cardholder signs, then confirms by the
+    CONFIRM button (`by` "touch") or the ENTER key (`by` "key")."""
+    from firmware import signpad
+    h.wait_text(SIGNING)
+    h.sign(strokes)
+    if by == "touch":
+        tap(h, signpad.layout(240, 320)["confirm"])
+    else:
+        h.enter()
+
+
 def receipts_text(h, since=0):
     table = h.app.gb_table
     return [escpos.decode_text(data, table) for _, data in h.printout(since)]

@@ -186,3 +186,38 @@ def test_external_host_with_record_records_on_the_terminal_side(tmp_path, host):
     frames = read_record(record)
     assert [d for _, d, _ in frames][-2:] == ["in", "out"]     # as the host sees them: in = to the host
     assert len(frames) >= 4
+
+
+def test_sign_and_tap_draw_on_the_signing_screen(runner, world):
+    """The console's sign/tap, and the window's finger (World.touch_*: the
+    mouse pressed, dragged and released on the screen)."""
+    from firmware import signpad
+    h = world.handset
+    h.call(h.app.settings.update, {"esign": True})
+    x, y, w, height = signpad.layout(240, 320)["confirm"]
+    run(runner, "idle", "2500", "enter", "expect Swipe", "swipe debit-mag", "expect sign in the box",
+        "sign 30,200 60,150 90,200 / 120,200 150,160")
+    world.touch_down(160, 150)            # the window's mouse: press, drag, release
+    world.touch_move(200, 240)
+    world.touch_move(220, 400)            # dragged off the bottom: stays on the pad's edge
+    world.touch_up()
+    fb = h.call(lambda: bytes(h.app.devices.display.framebuffer))
+    assert fb[(150 * 240 + 160) * 2] | fb[(150 * 240 + 160) * 2 + 1] << 8 == signpad.INK
+    with pytest.raises(CommandError, match="X,Y in screen pixels"):
+        run(runner, "sign 30,200 x")
+    with pytest.raises(CommandError, match="tap takes one point"):
+        run(runner, "tap 1,2 3,4")
+    run(runner, "tap %d,%d" % (x + w // 2, y + height // 2), "expect Sale approved", "idle")
+    assert h.journal()[-1]["status"] == "approved"
+
+
+def test_the_window_maps_a_click_on_the_screen_to_its_pixel():
+    from emulator.compositor import Compositor
+    compositor = Compositor(2)
+    left, top, right, bottom = compositor.screen_box
+    assert compositor.screen_point(left, top) == (0, 0)
+    assert compositor.screen_point(left + 21, top + 101) == (10, 50)
+    assert compositor.screen_point(right - 1, bottom - 1) == (239, 319)
+    assert compositor.screen_point(right, top) is None
+    assert compositor.screen_point(right + 40, bottom + 40, clamp=True) == (239, 319)
+    assert compositor.key_at(left + 21, top + 101) is None    # the screen is no key

@@ -41,6 +41,28 @@ def test_only_changed_rows_are_written_and_the_padding_is_left_alone(display_rig
         assert set(display_rig.padding()) <= {0xAA}
 
 
+def test_an_update_pushes_its_rows_only_and_is_not_a_new_screen(display_rig):
+    """Ink on the signing pad: a few rows redrawn, the screen the same one."""
+    display = display_rig.device
+    render(display, "A", ["one"])
+    generation, frames = display.generation, display.frames
+    written = getattr(display, "rows_written", None)
+    fb = display.framebuffer
+    stride = display.width * 2
+    for y in (150, 151):
+        fb[y * stride + 20] ^= 0xFF
+    fb[10 * stride + 20] ^= 0xFF           # changed, but outside the rows pushed
+    display.update(150, 152)
+    assert (display.generation, display.frames, display.title) == (generation, frames + 1, "A")
+    if written is not None:
+        assert display.rows_written == written + 2
+        glass = display_rig.glass()
+        assert glass[150 * stride:152 * stride] == bytes(fb[150 * stride:152 * stride])
+        assert glass[10 * stride:11 * stride] != bytes(fb[10 * stride:11 * stride])
+    display.update(-5, 0)                   # nothing to push
+    assert display.frames == frames + 1
+
+
 def test_an_unsupported_depth_is_refused_clearly(tmp_path):
     from hal import open_device
     sysfs = tmp_path / "sysfs"

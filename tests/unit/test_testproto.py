@@ -43,6 +43,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
     (b'{"id": 8, "op": "printout", "since": 3}', "printout"),
     (b'{"id": 0, "op": "fault", "kind": "decline", "mti": "0200", "code": "51", "count": 0}', "fault"),
     ('{"id": 9, "op": "wait_text", "text": "消费成功"}'.encode(), "wait_text"),
+    (b'{"id": 10, "op": "sign", "strokes": [[[10, 200], [30, 210]], [[180, 300]]]}', "sign"),
+    (b'{"id": 11, "op": "setting", "name": "esign", "value": true}', "setting"),
 ])
 def test_good_requests_parse(line, op):
     assert testproto.parse_request(line)["op"] == op
@@ -76,6 +78,16 @@ def test_good_requests_parse(line, op):
     (b'{"id": 9, "op": "printout", "since": -1}', 9, "printout since"),
     (b'{"id": 10, "op": "power_cut", "now": true}', 10, 'op power_cut takes no argument "now"'),
     (b'{"id": 10, "op": "fault", "kind": "drop", "mti": "200"}', 10, "fault mti: mti must be 4 digits"),
+    (b'{"id": 11, "op": "sign", "strokes": []}', 11, "sign strokes: strokes must be a list of 1-64"),
+    (b'{"id": 11, "op": "sign", "strokes": [[]]}', 11, "sign strokes: each stroke must be a list of 1-512"),
+    (b'{"id": 11, "op": "sign", "strokes": [[10, 20]]}', 11, "sign strokes: each point must be [x, y]"),
+    (b'{"id": 11, "op": "sign", "strokes": [[[10, -1]]]}', 11, "sign strokes: each point must be [x, y]"),
+    (b'{"id": 11, "op": "sign", "strokes": [[[10, 2.5]]]}', 11, "sign strokes: each point must be [x, y]"),
+    (b'{"id": 11, "op": "sign", "strokes": [[[true, 5]]]}', 11, "sign strokes: each point must be [x, y]"),
+    (b'{"id": 11, "op": "sign", "strokes": [[[1, 2, 3]]]}', 11, "sign strokes: each point must be [x, y]"),
+    (b'{"id": 11, "op": "sign"}', 11, "op sign needs strokes"),
+    (b'{"id": 12, "op": "setting", "name": "esign"}', 12, "op setting needs value"),
+    (b'{"id": 12, "op": "setting", "name": "esign", "value": null}', 12, "setting value: value must be"),
 ])
 def test_bad_requests_are_refused_with_a_reason(line, request_id, message):
     with pytest.raises(testproto.ProtocolError) as caught:
@@ -167,6 +179,32 @@ def test_locked_unless_the_setting_is_on(driver):
     stream = Stream()
     asyncio.run(testproto.serve(stream, stream, driver))
     assert stream.written == b""   # a locked port stays silent
+
+
+def test_sign_draws_on_the_touch_panel_as_down_moves_up(driver):
+    events = driver.app.events
+    reply, = run(driver, {"id": 1, "op": "sign", "strokes": [[[10, 200], [30, 210], [30, 210]], [[180, 300]]]})
+    assert reply["ok"]
+    assert [events.get_nowait() for _ in range(5)] == [
+        ("touch", ("down", 10, 200)), ("touch", ("move", 30, 210)), ("touch", ("up", 30, 210)),
+        ("touch", ("down", 180, 300)), ("touch", ("up", 180, 300))]
+    assert driver.app.devices.touch.take_strokes() == [[(10, 200), (30, 210)], [(180, 300)]]
+    driver.app.devices.touch = None       # a model without a touch panel
+    reply, = run(driver, {"id": 2, "op": "sign", "strokes": [[[1, 1]]]})
+    assert reply["ok"] is False and "no touch panel" in reply["error"]
+
+
+def test_setting_changes_a_flow_setting_for_this_run_only(driver, tmp_path):
+    settings = driver.app.settings
+    reply, = run(driver, {"id": 1, "op": "setting", "name": "esign", "value": True})
+    assert reply["ok"] and reply["was"] is False and settings.esign is True
+    assert not (tmp_path / "settings.json").exists()     # never saved: a reboot brings back the boot's
+    for name, value, why in (("esign_timeout_ms", 5, "esign_timeout_ms"), ("esign", "yes", "esign"),
+                             ("test_protocol", False, "cannot be changed from a test"),
+                             ("test_keys", True, "cannot be changed from a test")):
+        reply, = run(driver, {"id": 2, "op": "setting", "name": name, "value": value})
+        assert reply["ok"] is False and why in reply["error"], reply
+    assert settings.esign is True and settings.test_protocol is True and settings.esign_timeout_ms == 120000
 
 
 def test_wait_text_that_never_comes_replies_with_the_screen(driver):

@@ -1,0 +1,259 @@
+"""The electronic receipt (电子签购单) the host draws from an uploaded
+signature: golden PNGs of the slip, the HTTP API the QR code points at
+(good code -> PNG, anything else 404/400, hostile requests), `pos-host
+receipt`, and `pos-host --http` as a process.
+
+A slip changed on purpose: run with UPDATE_GOLDEN=1, look at the PNGs in
+tests/golden/ereceipt/, commit them."""
+
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from firmware import esign, esign_message, gb2312, receipt
+from hal import crypto
+from emulator.host import ereceipt, web
+from emulator.host.cli import main as pos_host
+from emulator.host.server import DEFAULT_MASTER_KEY, HostSimulator
+from emulator.imagediff import compare_images
+from tests.flows.test_esign_host import Sale, short_signature, signature_image
+from tests.unit.test_host_cli import start_host
+from tests.unit.test_host_terminal import Terminal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GOLDEN = os.path.join(ROOT, "tests", "golden", "ereceipt")
+
+
+# -- the slip, golden ------------------------------------------------------------------------
+
+def record(kind="sale", cvm="S", image=None, paper=0, extra=None):
+    """A completed signature as signatures.receipt_of gives it, from fixed data."""
+    table = gb2312.load_table()
+    fields = {0xFF00: gb2312.encode("测试商户 TEST SHOP", table), 0xFF01: {"sale": b"22", "void": b"23",
+                                                                          "refund": b"25"}[kind],
+              0xFF02: b"01", 0xFF03: b"I", 0xFF04: b"622202*********0017", 0xFF05: b"2812",
+              0xFF06: b"000001", 0xFF07: b"20261201093000", 0xFF08: b"094028",
+              0xFF20: bytes.fromhex("A000000333010101"), 0xFF21: bytes.fromhex("1122334455667788"),
+              0xFF30: cvm.encode(), 0xFF40: b"183781510621",
+              0xFF70: esign.feature_code("1201", "093000000012").encode()}
+    fields.update(extra or {})
+    txn = {"kind": kind, "mid": "898100012340001", "tid": "10000001", "batch": 1, "trace": 12,
+           "rrn": "093000000012", "auth_code": "094028", "amount": 12345}
+    return {"txn": txn, "signature": {"cvm": cvm, "paper": paper, "image": image}, "fields": fields}
+
+
+GOLDEN_SLIPS = {
+    "sale-signed": lambda: record(image=signature_image()),
+    "sale-quick-pass": lambda: record(cvm="N", extra={0xFF03: b"C"}),
+    "refund-paper": lambda: record(kind="refund", cvm="W", paper=1,
+                                   extra={0xFF0A: b"0930000000081130"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_SLIPS))
+def test_golden_ereceipt(name, tmp_path):
+    actual = ereceipt.render(GOLDEN_SLIPS[name]())
+    path = os.path.join(GOLDEN, name + ".png")
+    if os.environ.get("UPDATE_GOLDEN"):
+        actual.save(path, "PNG", optimize=True)
+    with Image.open(path) as reference:
+        result = compare_images(actual, reference)
+    if result.differing:
+        actual.save(str(tmp_path / (name + ".png")))
+        result.diff_image(actual).save(str(tmp_path / (name + "-diff.png")))
+    assert not result.differing, "%s: %s; actual and diff in %s; UPDATE_GOLDEN=1 to accept" % (
+        name, result.summary(), tmp_path)
+
+
+def test_the_slip_says_what_the_cardholder_did():
+    table = gb2312.load_table()
+    texts = {}
+    for name, make in GOLDEN_SLIPS.items():
+        above, below = ereceipt.slip_lines(make(), table)
+        texts[name] = "\n".join(text for _, text in above + below)
+    assert "持卡人签名" in texts["sale-signed"] and "特征码 FEATURE CODE:12010922" in texts["sale-signed"]
+    assert "免密免签" in texts["sale-quick-pass"] and "持卡人签名" not in texts["sale-quick-pass"]
+    assert "已纸质签名" in texts["refund-paper"] and "RMB -123.45" in texts["refund-paper"]
+    assert "原参考号 ORIG REF:093000000008" in texts["refund-paper"]
+    assert "1837 8151 0621" in texts["sale-signed"]
+
+
+def test_hostile_receipt_fields_print_as_text():
+    """Uploaded text with control bytes, escape sequences, bad GB2312 and
+    overlong values draws as a slip, never as a printer command or a crash."""
+    hostile = record(image=short_signature(), extra={0xFF00: b"\x1b@\x1dV\x00\xff\xfe" + b"X" * 100,
+                                                     0xFF02: b"\n\r\x00", 0xFF07: b"not a date",
+                                                     0xFF04: "é€".encode("utf-8")})
+    image = ereceipt.render(hostile)
+    assert image.size[0] == ereceipt.paper.PAPER_WIDTH + 2 * (ereceipt.MARGIN + ereceipt.PADDING)
+
+
+# -- the HTTP API --------------------------------------------------------------------------------
+
+@pytest.fixture
+def host(tmp_path):
+    simulator = HostSimulator(str(tmp_path / "host.sqlite"), record_path=str(tmp_path / "frames.log"))
+    simulator.start_in_thread()
+    yield simulator
+    simulator.close()
+
+
+@pytest.fixture
+def term(host):
+    t = Terminal(host.port)
+    assert t.sign_on()[1][39] == "00"
+    return t
+
+
+def slip_code(sale, copy=receipt.CARDHOLDER_COPY, reprint=0):
+    """The code the terminal prints and puts in the QR code (KeyStore.receipt_mac)."""
+    data = receipt.verification_data(sale.term.tid, sale.term.batch, int(sale.trace), sale.rrn, sale.amount,
+                                     sale.reply[13], "sale", copy, reprint)
+    return receipt.code_from_mac(crypto.receipt_mac(DEFAULT_MASTER_KEY, data))
+
+
+def http(port, request, timeout=5):
+    """Raw bytes out, -> (status, headers dict, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    if not data:
+        return None, {}, b""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    assert int(headers["Content-Length"]) == len(body)
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+def get(port, target):
+    return http(port, ("GET %s HTTP/1.1\r\nHost: pos\r\n\r\n" % target).encode())
+
+
+def test_http_serves_the_receipt_for_a_good_code_only(host, term):
+    sale = Sale(term)
+    assert sale.upload(signature_image()) == ["00"] * 3
+    port = host.start_receipts_in_thread()
+    code = slip_code(sale)
+    status, headers, body = get(port, "/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, code))
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(body)) as png:
+        assert png.format == "PNG" and png.size[0] == ereceipt.paper.PAPER_WIDTH + 2 * (ereceipt.MARGIN + ereceipt.PADDING) and png.size[1] > 1000
+    assert body == host.ereceipt_png(sale.rrn, term.tid)
+    # The merchant copy's code and a reprint's verify too: they are slips of this transaction.
+    assert get(port, "/receipt?c=%s&t=%s&r=%s" % (slip_code(sale, receipt.MERCHANT_COPY, 2), term.tid,
+                                                   sale.rrn))[0] == 200
+    wrong = "%012d" % ((int(code) + 1) % 10 ** 12)
+    for target in ("/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, wrong),
+                   "/receipt?t=10000002&r=%s&c=%s" % (sale.rrn, code),
+                   "/receipt?t=%s&r=999999999999&c=%s" % (term.tid, code)):
+        status, _, body = get(port, target)
+        assert status == 404 and b"PNG" not in body, target
+
+
+def test_http_404_until_the_signature_is_complete(host, term):
+    sale = Sale(term)
+    packets = esign_message.packets(signature_image(), 400)
+    assert sale.send(packets[0], sale.tlvs())[39] == "00"
+    port = host.start_receipts_in_thread()
+    target = "/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, slip_code(sale))
+    assert get(port, target)[0] == 404
+    for packet in packets[1:]:
+        assert sale.send(packet)[39] == "00"
+    assert get(port, target)[0] == 200
+
+
+def test_http_receipt_of_a_quick_pass_sale_without_image(host, term):
+    sale = Sale(term, amount=500)
+    assert sale.send(b"\x01\x01", sale.tlvs(cvm="N"))[39] == "00"
+    port = host.start_receipts_in_thread()
+    status, headers, body = get(port, "/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, slip_code(sale)))
+    assert status == 200
+
+
+@pytest.mark.parametrize("target, status", [
+    ("/receipt", 400),
+    ("/receipt?t=10000001&r=093000000012", 400),
+    ("/receipt?t=10000001&r=093000000012&c=12345678901", 400),
+    ("/receipt?t=10000001&r=09300000001X&c=123456789012", 400),
+    ("/receipt?t=10000001&r=093000000012&c=123456789012&c=123456789012", 400),
+    ("/receipt?t=10000001&r=093000000012&c=123456789012&x=1", 400),
+    ("/receipt?t=1000%2F001&r=093000000012&c=123456789012", 400),
+    ("/receipt?t=%FF%FE000001&r=093000000012&c=123456789012", 400),
+    ("/receipt?t=10000001&r=%EF%BC%90" + "0" * 11 + "&c=123456789012", 400),   # a fullwidth 0
+    ("/receipt?t=10000001&r=093000000012&c=123456789012", 404),
+    ("/other?t=10000001&r=093000000012&c=123456789012", 404),
+    ("/", 404),
+])
+def test_http_malformed_queries(host, target, status):
+    port = host.start_receipts_in_thread()
+    assert get(port, target)[0] == status
+
+
+def test_http_hostile_requests(host, monkeypatch):
+    monkeypatch.setattr(web, "READ_TIMEOUT_S", 0.3)
+    port = host.start_receipts_in_thread()
+    assert http(port, b"POST /receipt?t=1&r=2&c=3 HTTP/1.1\r\n\r\n")[0] == 405
+    assert http(port, b"GET /receipt HTTP/1.1\r\nX: " + b"a" * (web.MAX_HEAD + 10) + b"\r\n\r\n")[0] == 431
+    assert http(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n")[0] == 400    # TLS hello-ish
+    assert http(port, b"GET http://x/receipt HTTP/1.1\r\n\r\n")[0] == 400
+    assert http(port, b"GET /receipt\r\n\r\n")[0] == 400
+    # A client that sends half a request and waits: dropped after the read timeout, no answer.
+    assert http(port, b"GET /receipt?t=", timeout=5)[0] is None
+    # The ISO 8583 side kept answering all along.
+    t = Terminal(host.port)
+    assert t.sign_on()[1][39] == "00"
+
+
+# -- pos-host receipt / pos-host --http --------------------------------------------------------
+
+def test_pos_host_receipt_writes_the_png(host, term, tmp_path, capsys):
+    sale = Sale(term)
+    assert sale.upload(signature_image()) == ["00"] * 3
+    out = tmp_path / "slip.png"
+    assert pos_host(["receipt", "--rrn", sale.rrn, "--ledger", host.ledger.db_path, "--out", str(out)]) == 0
+    assert "written to %s" % out in capsys.readouterr().out
+    assert out.read_bytes() == host.ereceipt_png(sale.rrn)
+    assert pos_host(["receipt", "--rrn", sale.rrn, "--terminal", "10000002", "--ledger", host.ledger.db_path,
+                     "--out", str(out)]) == 1
+    assert "no e-receipt for RRN" in capsys.readouterr().err
+    assert pos_host(["receipt", "--rrn", "12", "--ledger", host.ledger.db_path]) == 2
+    assert pos_host(["receipt", "--rrn", sale.rrn, "--ledger", str(tmp_path / "none.sqlite")]) == 2
+    assert "no ledger" in capsys.readouterr().err
+
+
+def test_pos_host_http_as_a_process(tmp_path):
+    db = tmp_path / "host.sqlite"
+    proc, port = start_host("--db", str(db), "--http", "0", "-q")
+    try:
+        match = re.match(r"e-receipts on http://127\.0\.0\.1:(\d+)/receipt$", proc.stdout.readline().strip())
+        assert match
+        term = Terminal(port)
+        assert term.sign_on()[1][39] == "00"
+        sale = Sale(term)
+        assert sale.send(esign_message.packets(short_signature(), 400)[0], sale.tlvs())[39] == "00"
+        status, headers, body = get(int(match.group(1)), "/receipt?t=%s&r=%s&c=%s"
+                                    % (term.tid, sale.rrn, slip_code(sale)))
+        assert status == 200 and body.startswith(b"\x89PNG")
+        out = tmp_path / "slip.png"
+        result = subprocess.run([sys.executable, "-m", "emulator.host.cli", "receipt", "--rrn", sale.rrn,
+                                 "--ledger", str(db), "--out", str(out)], cwd=ROOT, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert out.read_bytes() == body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
