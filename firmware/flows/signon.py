@@ -117,9 +117,13 @@ async def download_parameters(app):
     """The acquirer's parameters (参数下载), applied whole or not at all.
     Never raises: a sign-on is complete without them."""
     state = app.state
-    fields = {11: "%06d" % state.reserve_trace(), 41: app.settings.terminal_id,
-              42: app.settings.merchant_id, 60: field60("00", state.batch, termparams.NETWORK_CODE),
-              63: "%03d" % int(app.operator)}
+    try:
+        trace = state.reserve_trace()
+    except StorageError as e:
+        app.log("parameter download: no trace number (%s), parameters unchanged", e.code)
+        return
+    fields = {11: "%06d" % trace, 41: app.settings.terminal_id, 42: app.settings.merchant_id,
+              60: field60("00", state.batch, termparams.NETWORK_CODE), 63: "%03d" % int(app.operator)}
     try:
         reply = await app.host.exchange("0800", fields)
     except HostError as e:
