@@ -35,6 +35,7 @@ BENCHMARKS = (
     ("printer", "bench.printer_line"),
     ("flash", "bench.flash_update"),
     ("vm", "bench.virtual_handset"),
+    ("esign", "bench.esign_image"),
 )
 
 

@@ -12,7 +12,7 @@ traceback, and goes back to the idle screen.
 
 from hal.compat import EventQueue, asyncio
 from hal.errors import DeviceError, StorageError
-from firmware import pending, receipt
+from firmware import ereceipt, pending, receipt
 from firmware.errors import PosError
 from firmware.journal import Journal
 from firmware.log import Log
@@ -205,10 +205,11 @@ class App:
             status["sim"] = sim == "READY"
         except Exception:  # noqa: BLE001 - a modem that cannot say shows as no signal
             status["signal"] = 99
-        try:
-            status["paper"] = devices.printer.has_paper()
-        except Exception:  # noqa: BLE001 - shown as no paper
-            status["paper"] = False
+        if ereceipt.prints(self.settings):   # a handset that never prints shows no paper roll
+            try:
+                status["paper"] = devices.printer.has_paper()
+            except Exception:  # noqa: BLE001 - shown as no paper
+                status["paper"] = False
         status["host"] = self.host.answered
         now = devices.clock.now()
         status["time"] = (now[3], now[4])
@@ -292,7 +293,11 @@ class App:
     # -- printing ---------------------------------------------------------------
 
     async def print_slip(self, lines, title="TERMINAL"):
-        """Print one slip; show 'out of paper' while the printer waits."""
+        """Print one slip; show 'out of paper' while the printer waits.
+        With paper none nothing reaches the printer (there may be none, or
+        one without paper that would wait for ever): PosError PAPER_NONE."""
+        if not ereceipt.prints(self.settings):
+            raise PosError("PAPER_NONE")
         data = receipt.to_escpos(lines, self.gb_table)
         printer = self.devices.printer
         outcome = {}
@@ -325,7 +330,9 @@ class App:
             self.printouts_base += 1
 
     async def print_receipts(self, txn, reprint=False, copies=None):
-        """Merchant copy, then (after the tear) the cardholder copy.
+        """Merchant copy, then (after the tear) the cardholder copy: the
+        copies setting `paper` prints (firmware/ereceipt.paper_copies), or
+        the first `copies`.
 
         Each slip is journaled (`printing`) before its first byte goes to
         the printer, and each original copy again once printed (`printed`).
@@ -333,13 +340,21 @@ class App:
         printer fault mid-slip) may exist on paper: it comes out again as a
         numbered reprint, never as a second original. A reprint takes the
         next reprint number, journaled first, so every slip's verification
-        code is its own."""
-        copies = self.settings.receipt_copies if copies is None else copies
+        code is its own. No copy to print (paper none, or the rest no longer
+        prints): `printed` is journaled all the same, so nothing is owed at
+        boot and a later change of the setting prints no old receipts."""
         title = txn["type"].upper()
-        kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
+        if copies is None:
+            kinds = ereceipt.paper_copies(self.settings)
+        else:
+            kinds = (receipt.MERCHANT_COPY, receipt.CARDHOLDER_COPY)[:copies]
         if not reprint:
             done = txn.get("copies_printed") or []
             kinds = [copy for copy in kinds if copy not in done]
+            if not kinds:
+                if not txn.get("printed"):
+                    self.state.record("printed", batch=txn["batch"], trace=txn["trace"], all=True)
+                return
         for index, copy in enumerate(kinds):
             if index > 0:
                 await self.ui.message(title, ["TEAR_MERCHANT"], self.settings.tear_pause_ms)

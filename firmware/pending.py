@@ -11,7 +11,7 @@ same trace until the host answers (the host recognises the repeat).
 
 from hal.compat import unhexlify
 from hal.errors import DeviceError, KeyStoreError
-from firmware import receipt
+from firmware import ereceipt, receipt
 from firmware.errors import SIGN_ON_AGAIN, PosError
 from firmware.host import HostError, answer_fields
 from firmware.terminal import APPROVED, DECLINED, UNCONFIRMED
@@ -162,7 +162,11 @@ async def resend_refunds(app):
 
 
 async def print_unconfirmed_refund_slip(app, txn):
-    """A paper trail: this refund is not confirmed, call the acquirer."""
+    """A paper trail: this refund is not confirmed, call the acquirer.
+    Without paper (setting paper none) the settlement report on the screen
+    lists it, as the printed one does."""
+    if not ereceipt.prints(app.settings):
+        return
     try:
         await app.print_slip(receipt.unconfirmed_refund_lines(app.settings, txn), "REFUND")
     except (DeviceError, PosError) as e:
@@ -170,8 +174,10 @@ async def print_unconfirmed_refund_slip(app, txn):
 
 
 async def print_failure_slip(app, txn):
-    """A paper trail for the merchant: this reversal could not be sent yet."""
-    if txn.get("slip_printed"):
+    """A paper trail for the merchant: this reversal could not be sent yet.
+    Without paper (setting paper none) the screen's REVERSAL_PENDING is
+    all: the reversal itself goes on automatically either way."""
+    if txn.get("slip_printed") or not ereceipt.prints(app.settings):
         return
     try:
         await app.print_reversal_slip(txn)

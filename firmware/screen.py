@@ -258,7 +258,7 @@ class Screen:
 
     def draw_status(self, top, status):
         """The status bar: `status` = {"signal": 0-31 or 99 (AT+CSQ),
-        "modem": on, "sim": ready, "paper": present, "host": True (the last
+        "modem": on, "sim": ready, "paper": present (left out: no roll drawn), "host": True (the last
         exchange got an answer) / False (it did not) / None (none yet),
         "time": (hour, minute)}."""
         width = self.display.width
@@ -272,11 +272,13 @@ class Screen:
         y = top + 1
         self.draw_text(22, y, "4G" if status.get("modem", True) else "--", WHITE if lit else GREY, STATUS_BG)
         self.draw_text(44, y, "SIM", WHITE if status.get("sim") else RED, STATUS_BG)
-        # paper: a small roll, white when loaded, red when out
-        paper = WHITE if status.get("paper") else RED
-        self.fill_rect(76, top + 3, 9, 12, paper)
-        self.fill_rect(78, top + 6, 5, 1, STATUS_BG)
-        self.fill_rect(78, top + 9, 5, 1, STATUS_BG)
+        # paper: a small roll, white when loaded, red when out; none on a
+        # handset that does not print (setting paper none)
+        if "paper" in status:
+            paper = WHITE if status["paper"] else RED
+            self.fill_rect(76, top + 3, 9, 12, paper)
+            self.fill_rect(78, top + 6, 5, 1, STATUS_BG)
+            self.fill_rect(78, top + 9, 5, 1, STATUS_BG)
         host = status.get("host")
         self.draw_text(92, y, "HOST", LIGHT_GREEN if host else (RED if host is False else GREY), STATUS_BG)
         hour, minute = status.get("time", (0, 0))

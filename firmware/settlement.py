@@ -13,10 +13,11 @@ closes the `settling` record with a result: the host did not settle.
 """
 
 from hal.errors import DeviceError, StorageError
-from firmware import fees, online, receipt
+from firmware import ereceipt, fees, online, receipt
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError
 from firmware.terminal import APPROVED, REFUND, SALE, UNCONFIRMED, VOID
+from firmware.texts import format_amount
 
 BALANCED = "1"
 
@@ -118,8 +119,31 @@ async def _batch_upload(app, batch):
 
 async def print_report(app, report):
     """The settlement report; a printer fault does not undo the settlement
-    (reprint it from the menu)."""
+    (reprint it from the menu). A handset that does not print (paper none)
+    keeps it in the journal (last_settlement): the settle flow shows its
+    totals (report_lines), Reprint shows them again."""
+    if not ereceipt.prints(app.settings):
+        app.log("settlement report of batch %06d kept for the screen (paper none)", report["batch"])
+        return
     try:
         await app.print_slip(receipt.settlement_lines(app.settings, report), "SETTLE")
     except (DeviceError, PosError) as e:
         app.log("settlement report not printed: %s", e.code)
+
+
+def report_lines(report):
+    """The settlement report for the screen (paper none): batch, card
+    totals by type, the QR wallets, balanced or not, unconfirmed refunds."""
+    totals = report["totals"]
+    lines = [("SETTLE_BATCH", "%06d" % report["batch"])]
+    for kind, code in ((SALE, "SETTLE_SALES"), (VOID, "SETTLE_VOIDS"), (REFUND, "SETTLE_REFUNDS")):
+        lines.append((code, totals[kind + "_count"], format_amount(totals[kind + "_amount"])))
+    channels = report.get("channels") or {}
+    for channel in sorted(channels):
+        lines.append(("SETTLE_CHANNEL", receipt.CHANNEL_LABELS.get(channel, channel), channels[channel]["count"],
+                      format_amount(channels[channel]["amount"])))
+    lines.append("SETTLE_BALANCED" if report["balanced"] else "SETTLE_NOT_BALANCED")
+    unconfirmed = report.get("unconfirmed") or []
+    if unconfirmed:
+        lines.append(("SETTLE_UNCONFIRMED", len(unconfirmed)))
+    return lines

@@ -137,7 +137,16 @@ class UI:
         message_ms) passes. Never raises for CANCEL or the timeout.
         `tone`: "ok" for an approval, "error" for a refusal (title colour)."""
         self.show(title, lines, "PRESS_KEY", tone)
-        wait_ms = self._settings.message_ms if wait_ms is None else wait_ms
+        await self._until_key(self._settings.message_ms if wait_ms is None else wait_ms)
+
+    async def code_message(self, title, lines, payload, tone=None):
+        """A QR code for the customer's phone (show_code) that stays until
+        a key or the ui timeout: scanning takes a while. Never raises for
+        CANCEL or the timeout."""
+        self.show_code(title, lines, payload, tone)
+        await self._until_key(self._settings.ui_timeout_ms)
+
+    async def _until_key(self, wait_ms):
         try:
             while True:
                 kind, _ = await self.next_event(wait_ms)
@@ -170,16 +179,17 @@ class UI:
             if kind == "scan":
                 return value
 
-    def show_code(self, title, lines, payload):
+    def show_code(self, title, lines, payload, tone=None):
         """A screen with a QR code under its text lines, for a phone to
         scan; the code's text is also kept among the screen's lines (tests
         and the test protocol read it there)."""
         from firmware import qr
-        rows = self.show(title, lines) or []
+        rows = self.show(title, lines, tone=tone) or []
         display = self._display
         code = qr.encode(payload, "M")
         modules = code.size + 2 * qr.QUIET_ZONE
-        used = 24 + 18 * len(rows)       # the title bar and the text rows above the code
+        # the status bar, the title bar and the text rows above the code
+        used = (18 if self._status is not None else 0) + 24 + 18 * len(rows)
         scale = max(1, min(display.width, display.height - used) // modules)
         side = modules * scale
         top = used + (display.height - used - side) // 2

@@ -17,6 +17,7 @@ BACKENDS = {
     ("keypad", "sim"): ("hal.sim.keypad", "SimKeypad"),
     ("card_reader", "sim"): ("hal.sim.card_reader", "SimCardReader"),
     ("printer", "sim"): ("hal.sim.printer", "SimPrinter"),
+    ("printer", "none"): ("hal.printer", "NoPrinter"),   # no printer (setting paper none)
     ("modem", "sim"): ("hal.sim.modem", "SimModem"),
     ("display", "sim"): ("hal.sim.display", "SimDisplay"),
     ("clock", "sim"): ("hal.sim.clock", "SimClock"),

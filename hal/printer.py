@@ -6,6 +6,7 @@ The encoder (firmware/escpos.py) makes the bytes; a backend only writes them
 """
 
 from hal.compat import TimeoutError, asyncio, wait_for_ms
+from hal.errors import PrinterError
 from hal.device import Device
 
 PAPER_OUT = "paper_out"
@@ -75,3 +76,15 @@ class Printer(Device):
 
     def _paper_present(self):
         raise NotImplementedError
+
+
+class NoPrinter(Printer):
+    """A handset without a printer (address `none:`; setting paper none):
+    it has no paper and every job fails at once, so nothing ever waits for
+    paper that cannot come. The firmware sends it nothing with paper none."""
+
+    async def print_job(self, data):
+        raise PrinterError("this handset has no printer")
+
+    def _paper_present(self):
+        return False

@@ -35,7 +35,7 @@ def build_parser():
                    help="append every frame received/sent to FILE, one hex line each")
     p.add_argument("--fault", action="append", default=[], metavar="KIND[:MTI[:COUNT[:ARG]]]",
                    help="arm a fault (repeatable); kinds: %s; ARG is ms for delay, F39 for"
-                        " decline and unsigned" % ", ".join(KINDS))
+                        " decline, unsigned and esign_down" % ", ".join(KINDS))
     p.add_argument("--control", type=int, metavar="PORT",
                    help="listen for fault commands (JSON Lines) on 127.0.0.1:PORT (0: any free"
                         " port); see emulator/host/control.py")

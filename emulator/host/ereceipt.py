@@ -21,7 +21,7 @@ every line wraps at the paper's width.
 
 import io
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from firmware import escpos, esign, gb2312, receipt
 from firmware import esign_message as em
@@ -38,7 +38,6 @@ DESK = 232
 SHADOW = 200
 MARGIN = 24
 PADDING = 12               # paper beyond the printed width, each side
-SIGNATURE_SCALE = (3, 2)   # 256 x 96 dots -> 384 x 144, the paper's full width
 
 
 def _ascii(value):
@@ -141,13 +140,14 @@ def _paper_lines(lines, table):
 
 def signature_picture(image_bytes):
     """The uploaded image (firmware/esign format) -> an "L" picture as
-    wide as the paper, ink black."""
+    wide as the paper (256 x 96 -> 384 x 144), ink black."""
     width, height, bits = esign.decode(image_bytes)
     picture = Image.new("L", (width, height), paper.PAPER)
     picture.putdata([paper.INK if bit else paper.PAPER for bit in bits])
-    scale_x, scale_y = SIGNATURE_SCALE
-    target = (min(paper.PAPER_WIDTH, width * scale_x), height * scale_y)
-    return picture.resize(target, Image.NEAREST)
+    target = (paper.PAPER_WIDTH, max(1, height * paper.PAPER_WIDTH // width))
+    # Scaled smoothly, then each stroke widened by a dot: a pen's line, not
+    # the 1-dot trace of the touch panel with uneven steps.
+    return picture.resize(target, Image.BILINEAR).filter(ImageFilter.MinFilter(3))
 
 
 def render(record, table=None, font=None):

@@ -37,6 +37,10 @@ DUPLICATE = "94"
 
 # 60.3 of an upload.
 UPLOAD_CODE = esign_message.UPLOAD_NETWORK_CODE
+# The largest image the host decodes (a terminal sends 256 x 96): the
+# header's size is checked before decoding allocates width x height.
+MAX_WIDTH = 1024
+MAX_HEIGHT = 512
 
 
 class UploadRefused(Exception):
@@ -72,7 +76,7 @@ def _text(value):
 def store_packet(ledger, fields, terminal):
     """Decide one upload packet (MAC already checked) inside the caller's
     ledger transaction; -> F39, or raises UploadRefused."""
-    batch = _batch(fields, terminal)
+    batch = _batch(fields)
     trace = int(_digits(fields, 11, 6))
     amount = int(_digits(fields, 4, 12))
     rrn = fields.get(37)
@@ -117,7 +121,7 @@ def store_packet(ledger, fields, terminal):
     return APPROVED
 
 
-def _batch(fields, terminal):
+def _batch(fields):
     text = fields.get(60) or ""
     try:
         batch = iso8583.parse_field60(text).get("batch")
@@ -180,6 +184,10 @@ def _complete(ledger, signature, packets):
             raise UploadRefused(FORMAT_ERROR, "a screen signature (FF30 S) without an image")
         ledger.update_signature(signature["id"], completed_at=_now())
         return
+    width, height = (image[3] << 8 | image[4], image[5] << 8 | image[6]) if len(image) >= 7 else (0, 0)
+    if not (0 < width <= MAX_WIDTH and 0 < height <= MAX_HEIGHT):
+        raise UploadRefused(FORMAT_ERROR, "a signature image of %d x %d (at most %d x %d)"
+                            % (width, height, MAX_WIDTH, MAX_HEIGHT))
     try:
         width, height, _bits = esign.decode(image)
     except esign.SignatureError as e:

@@ -7,7 +7,7 @@ points at (`<ereceipt_url>?t=<terminal>&r=<RRN>&c=<receipt code>`).
 | answer | when |
 |---|---|
 | 200 image/png | a completed signature upload for terminal t's transaction with RRN r, and c is the code of one of that transaction's slips (pos-host verify's check, emulator/host/receipts.py) |
-| 400 | the query is not exactly t (8 letters or digits), r (12 digits), c (12 digits); a request line that is not HTTP |
+| 400 | the query has not t (8 letters or digits), r (12 digits), c (12 digits) once each (other names are let through, at most 8 in all); a request line that is not HTTP |
 | 404 | no such path, no such receipt, or a code that does not verify (the same answer: a guess learns nothing) |
 | 405 | a method other than GET |
 | 431 | request line and headers over MAX_HEAD bytes |
@@ -30,6 +30,7 @@ MAX_HEAD = 4096
 READ_TIMEOUT_S = 5
 WRITE_TIMEOUT_S = 10
 MAX_CONNECTIONS = 32
+MAX_QUERY_FIELDS = 8
 PATH = "/receipt"
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -41,19 +42,22 @@ class BadRequest(ValueError):
 
 
 def parse_query(query):
-    """'t=..&r=..&c=..' -> (terminal, rrn, code); BadRequest otherwise."""
+    """'t=..&r=..&c=..' -> (terminal, rrn, code); BadRequest otherwise.
+    Other names are let through (an acquirer's ereceipt_url may carry its
+    own: firmware/ereceipt.link appends to it), at most MAX_QUERY_FIELDS in all."""
     try:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True,
-                                       max_num_fields=3, errors="strict")
+                                       max_num_fields=MAX_QUERY_FIELDS, errors="strict")
     except (ValueError, UnicodeDecodeError) as e:
         raise BadRequest("query: %s" % e)
     values = {}
     for name, value in pairs:
-        if name not in ("t", "r", "c") or name in values:
-            raise BadRequest("the query is t, r and c, once each")
-        values[name] = value
+        if name in values:
+            raise BadRequest("t, r and c once each")
+        if name in ("t", "r", "c"):
+            values[name] = value
     if len(values) != 3:
-        raise BadRequest("the query is t, r and c, once each")
+        raise BadRequest("the query needs t, r and c, once each")
     terminal, rrn, code = values["t"], values["r"], values["c"]
     if len(terminal) != 8 or not (terminal.isascii() and terminal.isalnum()):
         raise BadRequest("t is the 8-character terminal id")

@@ -4,6 +4,7 @@ password, reading a card, the cardholder's PIN, the result screen."""
 from hal.compat import hexlify
 from hal.errors import CardError, DeviceError
 from firmware import card as cards
+from firmware import ereceipt
 from firmware import pending
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
@@ -243,7 +244,9 @@ async def collect_signature(app, title, txn):
 async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
     most common loss at the counter), the cardholder's signature on the
-    screen where one is taken, then both copies, then the result."""
+    screen where one is taken, then the copies that print (setting paper),
+    then the result: with the QR e-receipt for the cardholder's phone where
+    the cardholder gets no paper (firmware/ereceipt.py)."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
@@ -255,4 +258,7 @@ async def finish(app, title, txn, ok_code):
         # (a cashier who never sees "approved" charges again). Reprint later.
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
+    if ereceipt.offered(app.settings):
+        await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
+        return
     await app.ui.message(title, summary, tone="ok")

@@ -3,12 +3,12 @@
 Supervisor password and a confirmation, then, each stage written down
 before the next (firmware/decommission.py): the batch settled, everything
 owed sent (reversals, refund resends, a settlement left open), a
-decommission slip, the host's confirmation (0820, 60.3 = 960), and only
-then the wipe of keys, card data, passwords and settings. Refused, with the
+decommission slip (a screen with paper none), the host's confirmation
+(0820, 60.3 = 960), and only then the wipe of keys, card data, passwords and settings. Refused, with the
 reason, while anything is still owed to the host: nothing is wiped then.
 """
 
-from firmware import decommission, online, pending, receipt
+from firmware import decommission, ereceipt, online, pending, receipt
 from firmware.errors import PosError, TimedOut, response_message_code
 from firmware.flows import common
 from firmware.host import HostError
@@ -40,8 +40,13 @@ async def run(app):
         raise PosError("DECOM_OWED", owed)
     decommission.set_stage(storage, "cleared")
     # 3. The slip the provider keeps.
-    await app.print_slip(receipt.decommission_lines(app.settings, online.now_text(app), state.batch,
-                                                    state.last_trace), TITLE)
+    if ereceipt.prints(app.settings):
+        await app.print_slip(receipt.decommission_lines(app.settings, online.now_text(app), state.batch,
+                                                        state.last_trace), TITLE)
+    else:   # no paper: the same facts on the screen, for the engineer's form
+        await app.ui.message(TITLE, ["DECOM_NOTHING_OWED", ("BATCH_TRACE", "%06d" % state.batch,
+                                                            "%06d" % state.last_trace)],
+                             app.settings.ui_timeout_ms)
     decommission.set_stage(storage, "slip")
     # 4. The host lets the terminal go.
     trace = state.reserve_trace()

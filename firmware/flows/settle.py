@@ -2,12 +2,13 @@
 
 Supervisor password; pending work first (reversals, refunds, a settlement
 left open); then firmware/settlement.py: the 0500 journaled and sent, the
-batch upload when unbalanced, the new batch; then the settlement report.
+batch upload when unbalanced, the new batch; then the settlement report
+(printed; on the screen with paper none).
 """
 
-from firmware import pending
+from firmware import ereceipt, pending
 from firmware.flows import common
-from firmware.settlement import print_report, settle_batch
+from firmware.settlement import print_report, report_lines, settle_batch
 
 TITLE = "SETTLE"
 
@@ -26,5 +27,10 @@ async def run(app):
     else:
         report = await settle_batch(app)
         await print_report(app, report)
-    await app.ui.message(TITLE, ["SETTLE_OK" if report["balanced"] else "SETTLE_UNBALANCED"], tone="ok")
+    outcome = ["SETTLE_OK" if report["balanced"] else "SETTLE_UNBALANCED"]
+    if not ereceipt.prints(app.settings):
+        # No paper: the report is read here (and again from Reprint).
+        await app.ui.message(TITLE, outcome + report_lines(report), app.settings.ui_timeout_ms, tone="ok")
+        return
+    await app.ui.message(TITLE, outcome, tone="ok")
 

@@ -31,6 +31,11 @@ def term(host):
     return t
 
 
+# The smallest packet the settings allow (esign_packet_bytes): a signature
+# image is a few hundred bytes, so only small packets make several.
+SMALL_PACKET = 64
+
+
 def signature_image(loops=2.0):
     """A cursive name as a touch panel samples it, encoded as the terminal does."""
     strokes = []
@@ -43,7 +48,7 @@ def signature_image(loops=2.0):
 
 
 def short_signature():
-    """A flourish small enough for one packet (about 300 bytes)."""
+    """A flourish small enough for one packet (well under 100 bytes)."""
     strokes = [[(0, 40), (60, 0), (120, 40)], [(10, 50), (130, 45)]]
     return esign.encode(esign.rasterize(strokes), esign.IMAGE_WIDTH, esign.IMAGE_HEIGHT)
 
@@ -127,8 +132,9 @@ def test_a_signature_in_packets_is_stored_and_reassembled(host, term):
 def test_packets_out_of_order_complete_the_same_image(host, term):
     sale = Sale(term)
     image = signature_image()
-    assert sale.upload(image, size=100, order=[2, 0, 1] + list(range(3, math.ceil(len(image) / 100)))) \
-        == ["00"] * math.ceil(len(image) / 100)
+    count = math.ceil(len(image) / SMALL_PACKET)
+    assert count >= 3
+    assert sale.upload(image, size=SMALL_PACKET, order=[2, 0, 1] + list(range(3, count))) == ["00"] * count
     [signature] = host.ledger.signatures(term.tid)
     assert signature["image"] == image and signature["completed_at"] is not None
 
@@ -136,7 +142,7 @@ def test_packets_out_of_order_complete_the_same_image(host, term):
 def test_a_true_repeat_is_answered_00_and_stored_once(host, term):
     sale = Sale(term)
     image = signature_image()
-    packets = esign_message.packets(image, 200)
+    packets = esign_message.packets(image, SMALL_PACKET)
     assert sale.send(packets[0], sale.tlvs())[39] == "00"
     assert sale.send(packets[0], sale.tlvs())[39] == "00"          # the reply was lost: sent again
     for packet in packets[1:]:
@@ -150,14 +156,14 @@ def test_a_true_repeat_is_answered_00_and_stored_once(host, term):
 def test_the_same_packet_number_with_other_bytes_is_a_conflict(host, term):
     sale = Sale(term)
     image = signature_image()
-    packets = esign_message.packets(image, 200)
+    packets = esign_message.packets(image, SMALL_PACKET)
     assert sale.send(packets[0], sale.tlvs())[39] == "00"
     other = packets[1][:2] + bytes(b ^ 0xFF for b in packets[1][2:])
     assert sale.send(packets[1])[39] == "00"
     reply = sale.send(other)
     assert reply[39] == "94" and term.mac_ok("0830", reply)
     assert sale.send(packets[0], sale.tlvs(code="999999999999"))[39] == "94"   # other receipt fields
-    assert sale.send(esign_message.packets(image, 100)[0], sale.tlvs())[39] == "94"   # another count
+    assert sale.send(esign_message.packets(image, 2 * SMALL_PACKET)[0], sale.tlvs())[39] == "94"   # another count
     [signature] = host.ledger.signatures(term.tid)
     assert [p["packet"] for p in host.ledger.signature_packets(signature["id"])] == packets[:2]
 
@@ -214,11 +220,21 @@ def test_a_garbage_image_is_a_format_error_and_stores_nothing(host, term):
     assert len(host.ledger.signature_packets(signature["id"])) == len(packets) - 1
 
 
+def test_an_image_too_big_to_decode_is_refused_before_decoding(host, term, monkeypatch):
+    """A header claiming 65535 x 65535 dots would have the decoder allocate 4 GB."""
+    def must_not_decode(data):
+        raise AssertionError("decoded an image of %r" % data[3:7])
+    monkeypatch.setattr(esign, "decode", must_not_decode)
+    sale = Sale(term)
+    assert sale.send(b"\x01\x01" + esign.MAGIC + b"\xff\xff\xff\xff" + b"\xfe" * 10, sale.tlvs())[39] == "30"
+    assert host.ledger.signatures() == []
+
+
 @pytest.mark.parametrize("what", ["no F55 on packet 1", "F55 on packet 2", "bad TLV", "feature code",
                                   "no F62", "packet 0", "screen signature without image"])
 def test_malformed_uploads_are_format_errors(host, term, what):
     sale = Sale(term)
-    packets = esign_message.packets(signature_image(), 200)
+    packets = esign_message.packets(signature_image(), SMALL_PACKET)
     if what == "no F55 on packet 1":
         reply = sale.send(packets[0])
     elif what == "F55 on packet 2":
@@ -268,7 +284,7 @@ def test_a_paper_notice_after_a_complete_upload_keeps_the_image(host, term):
     """The last acknowledgement lost, the terminal fell back to paper."""
     sale = Sale(term)
     image = signature_image()
-    assert sale.upload(image) == ["00"] * 3
+    assert sale.upload(image, size=SMALL_PACKET) == ["00"] * math.ceil(len(image) / SMALL_PACKET)
     assert sale.send(b"\x01\x01", sale.tlvs(cvm="W"))[39] == "00"
     [signature] = host.ledger.signatures()
     assert signature["image"] == image and signature["paper"] == 1
@@ -281,7 +297,8 @@ def test_a_void_with_its_own_signature(host, term):
     void = Sale(term, sale.amount, reply=reply, kind="void")
     assert void.upload(short_signature(), cvm="S") == ["00"]
     # The sale, voided since, still takes its own signature.
-    assert sale.upload(signature_image(loops=3)) == ["00"] * 4
+    image = signature_image(loops=3)
+    assert sale.upload(image, size=SMALL_PACKET) == ["00"] * math.ceil(len(image) / SMALL_PACKET)
     assert len(host.ledger.signatures(term.tid)) == 2
 
 
@@ -314,3 +331,15 @@ def test_esign_faults_leave_other_messages_alone(host, term):
         Sale(term).send(b"\x01\x01", None)
     [fault] = host.faults.pending()
     assert fault.fired == 1
+
+
+def test_esign_faults_from_the_command_line_and_the_control_channel(host):
+    from emulator.host import control
+    from emulator.host.faults import Fault, parse_fault_spec
+    assert parse_fault_spec("esign_down::0:91") == {"kind": "esign_down", "mti": None, "count": None, "code": "91"}
+    with pytest.raises(ValueError, match="uploads"):
+        parse_fault_spec("esign_drop:0200")
+    with pytest.raises(ValueError):
+        Fault("esign_drop", code="96")
+    reply = control.answer(host, '{"op": "fault", "kind": "esign_down", "count": 1, "code": "91"}')
+    assert reply["ok"] and reply["faults"][0]["kind"] == "esign_down" and reply["faults"][0]["code"] == "91"

@@ -1,7 +1,8 @@
 """Golden screens: idle, amount entry, approved, declined, void
 confirmation, refund (what is left), reprint and settlement, in English and
-Chinese. Each language is one emulator script (tests/golden/screens/
-golden_LANG.txt) whose `screenshot NAME compare REF` lines compare the
+Chinese; and with setting paper none the electronic receipt's QR screen.
+Each is an emulator script a language (tests/golden/screens/golden_LANG.txt,
+golden_paper_LANG.txt) whose `screenshot NAME compare REF` lines compare the
 framebuffer with the committed PNGs, on a stopped clock.
 
 A screen changed on purpose: run the command the failure prints with
@@ -15,24 +16,33 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCREENS = os.path.join(ROOT, "tests", "golden", "screens")
-NAMES = ("idle", "amount", "approved", "declined", "void-confirm", "refund-left", "reprint", "settlement",
-         "qr-show")
+# script -> (its screenshots, the settings it runs with besides the common ones)
+SCRIPTS = {
+    "golden": (("idle", "amount", "approved", "declined", "void-confirm", "refund-left", "reprint", "settlement",
+                "qr-show"), ()),
+    "golden_paper": (("ereceipt",), ("paper=none",)),
+}
 
 
-def command(lang, out, data):
-    return [sys.executable, "-m", "emulator.cli", "--script", os.path.join(SCREENS, "golden_%s.txt" % lang),
-            "--lang", lang, "--clock", "20261201093000", "--set", "message_ms=60000", "--set",
-            "tear_pause_ms=100", "--set", "qr_poll_ms=10000", "--out", str(out), "--data", str(data)]
+def command(script, lang, out, data):
+    settings = ("message_ms=60000", "tear_pause_ms=100", "qr_poll_ms=10000") + SCRIPTS[script][1]
+    options = []
+    for setting in settings:
+        options += ["--set", setting]
+    return [sys.executable, "-m", "emulator.cli", "--script", os.path.join(SCREENS, "%s_%s.txt" % (script, lang)),
+            "--lang", lang, "--clock", "20261201093000"] + options + ["--out", str(out), "--data", str(data)]
 
 
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_golden_screens(lang, tmp_path):
-    for name in NAMES:
+def test_golden_screens(lang, script, tmp_path):
+    names = SCRIPTS[script][0]
+    for name in names:
         assert os.path.exists(os.path.join(SCREENS, lang, name + ".png")), name
-    result = subprocess.run(command(lang, tmp_path / "out", tmp_path / "data"), cwd=ROOT, capture_output=True,
-                            text=True, timeout=240, stdin=subprocess.DEVNULL)
+    result = subprocess.run(command(script, lang, tmp_path / "out", tmp_path / "data"), cwd=ROOT,
+                            capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, (
         "%s\nactual and diff PNGs in %s; to accept: %s --bless"
-        % (result.stderr, tmp_path / "out", " ".join(command(lang, "OUT", "DATA"))))
-    for name in NAMES:
+        % (result.stderr, tmp_path / "out", " ".join(command(script, lang, "OUT", "DATA"))))
+    for name in names:
         assert "screenshot %s matches" % name in result.stdout
