@@ -99,6 +99,17 @@ def _tap(runner, rest):
     runner.sign(strokes)
 
 
+def _set(runner, rest):
+    """set NAME=VALUE: a setting for this run, as --set gives it at start."""
+    from emulator.cli import parse_settings
+    from firmware.settings import SettingsError
+    try:
+        values = parse_settings([rest])
+        runner.handset.call(runner.handset.app.settings.update, values)
+    except (ValueError, SettingsError) as e:
+        raise CommandError(str(e).replace("--set", "set"))
+
+
 def _wait(runner, rest):
     if not rest:
         raise CommandError("wait needs the text to wait for")
@@ -271,6 +282,7 @@ COMMANDS = {
     "power-cut": (_switch("power_cut"), "", "cut the power (no clean shutdown)"),
     "power-on": (_switch("power_on"), "", "boot again on the same data"),
     "lang": (_lang, "zh|en", "switch the screen language"),
+    "set": (_set, "NAME=VALUE", "change a setting for this run (as --set), e.g. set esign=true"),
     "cards": (_cards, "", "list the test deck"),
     "frames": (_frames, "[N]", "the last N ISO 8583 frames (card numbers masked)"),
     "log": (_log, "[N]", "the last N lines of the firmware log"),

@@ -199,6 +199,7 @@ class Driver:
                 "idle": app.idle_event.is_set(), "signed_on": app.signed_on,
                 "card_reader": "sim" if hasattr(app.devices.card_reader, "swipe") else "hardware",
                 "touch": _touch_kind(app.devices.touch),
+                "touch_reports": app.devices.touch.reports if app.devices.touch is not None else None,
                 "supervisor_factory": app.operators.is_factory(SUPERVISOR),
                 "pw_max_failures": settings.pw_max_failures, "pw_lockout_s": settings.pw_lockout_s}
 

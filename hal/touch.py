@@ -24,6 +24,7 @@ class Touch(Device):
         self.height = height
         self.strokes = []
         self._stroke = None
+        self.reports = 0   # events posted since open: a bench (the HIL bridge) knows when all it sent arrived
 
     def take_strokes(self):
         """The finished strokes since the last call, oldest first."""
@@ -40,7 +41,7 @@ class Touch(Device):
     def _down(self, x, y):
         x, y = self._clip(x, y)
         self._stroke = [(x, y)]
-        self._post((DOWN, x, y))
+        self._emit(DOWN, x, y)
 
     def _move(self, x, y):
         if self._stroke is None:
@@ -51,7 +52,7 @@ class Touch(Device):
             return
         if len(self._stroke) < MAX_POINTS:
             self._stroke.append((x, y))
-        self._post((MOVE, x, y))
+        self._emit(MOVE, x, y)
 
     def _up(self):
         if self._stroke is None:
@@ -61,4 +62,8 @@ class Touch(Device):
         if len(self.strokes) > MAX_STROKES:
             self.strokes.pop(0)
         self._stroke = None
-        self._post((UP, x, y))
+        self._emit(UP, x, y)
+
+    def _emit(self, phase, x, y):
+        self.reports += 1
+        self._post((phase, x, y))

@@ -32,6 +32,8 @@ TEST_BAUD = 921600           # a virtual UART: fast enough for PNG replies
 BOOT_TIMEOUT_S = 120
 TIME_SCALE = 6               # how much longer a test waits for the guest than for the emulator
 OP_MARGIN_S = 60             # on top of an op's own timeout_ms: the guest is 12-16x slower
+POINT_PAUSE_S = 0.01         # between two touch reports (ArmBridge._op_sign)
+SIGN_TIMEOUT_S = 60          # for the guest to take every touch report of a `sign`
 
 
 class GuestError(Exception):
@@ -314,12 +316,21 @@ class VirtualHandset:
             self._host_down = False
 
 
+def touch_reports(strokes):
+    """How many touch events (hal/touch.py: down, move, up) the strokes
+    give: a move to the pixel the finger is on gives none."""
+    count = 0
+    for stroke in strokes:
+        count += 2 + sum(1 for a, b in zip(stroke, stroke[1:]) if tuple(a) != tuple(b))
+    return count
+
+
 class ArmBridge:
     """Test-protocol requests for the virtual handset (the `answer` that
     emulator.hil.HilPort serves): the firmware's ops go to its UART in the
     guest, the rest are done here."""
 
-    HOST_OPS = ("reset", "power_cut", "host", "fault", "clock", "paper", "modem", "card", "qr_customer")
+    HOST_OPS = ("reset", "power_cut", "host", "fault", "clock", "paper", "modem", "card", "qr_customer", "sign")
 
     def __init__(self, handset):
         self.handset = handset
@@ -353,6 +364,9 @@ class ArmBridge:
                 reply["ops"] = self.ops(reply.get("ops", ()))
                 # the test deck reaches the reader through the module simulator
                 reply["card_reader"] = "sim"
+                if reply.get("touch"):
+                    # `sign` moves the virtio tablet (QMP), through the guest's kernel and evdev driver
+                    reply["touch"] = "sim"
                 # waits stretch by this (tests/hil/dut.py): TCG runs the guest 12-16x slower
                 reply["time_scale"] = TIME_SCALE
             return reply
@@ -399,6 +413,44 @@ class ArmBridge:
         except KeyError as e:
             raise GuestError(e.args[0])
         getattr(reader, request["action"])(card)
+
+    def _op_sign(self, request):
+        """The strokes on the virtio tablet, one report a point, as a finger
+        gives them: they go through the guest's kernel and its evdev touch
+        driver (hal/linux/evdev.py). Paced: the kernel keeps a few dozen
+        events for a reader and drops them all (SYN_DROPPED) when the
+        guest, 12-16x slower than here, falls behind."""
+        vm = self.handset.vm
+        if vm is None or not vm.running:
+            raise GuestError(FIRMWARE_OFF)
+        before = self._touch_reports()
+        for stroke in request["strokes"]:
+            x, y = stroke[0]
+            vm.pointer(x, y, True)
+            time.sleep(POINT_PAUSE_S)
+            for x, y in stroke[1:]:
+                vm.pointer(x, y)
+                time.sleep(POINT_PAUSE_S)
+            vm.pointer(x, y, False)
+            time.sleep(POINT_PAUSE_S)
+        # Done when the firmware has every point, as the emulator's `sign`
+        # is: a `screen` right after must show the whole stroke.
+        expected = before + touch_reports(request["strokes"])
+        deadline = time.monotonic() + SIGN_TIMEOUT_S
+        while True:
+            got = self._touch_reports()
+            if got >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise GuestError("the handset took %d of the %d touch reports sent within %d s"
+                                 % (got - before, expected - before, SIGN_TIMEOUT_S))
+            time.sleep(0.05)
+
+    def _touch_reports(self):
+        reply = self.handset.call({"op": "hello"})
+        if not reply.get("ok") or reply.get("touch_reports") is None:
+            raise GuestError("the handset has no touch panel: %s" % reply.get("error", reply.get("touch")))
+        return reply["touch_reports"]
 
     def _op_clock(self, request):
         self.handset.advance_clock(request["advance_s"])

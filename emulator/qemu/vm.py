@@ -191,13 +191,20 @@ class VirtualMachine:
         """Press and release keys at once (a chord), as the keyboard would."""
         self.qmp.execute("send-key", keys=[{"type": "qcode", "data": q} for q in qcodes], **{"hold-time": hold_ms})
 
-    def touch(self, x, y):
-        """A tap at screen pixel (x, y) on the tablet (axes 0..32767)."""
+    def pointer(self, x, y, down=None):
+        """The tablet (axes 0..32767) at screen pixel (x, y), its button
+        pressed (down True), released (False) or as it was (None): one
+        report (QEMU ends it with SYN_REPORT), as a finger's move is."""
         events = [{"type": "abs", "data": {"axis": "x", "value": x * 32767 // max(1, self.width - 1)}},
-                  {"type": "abs", "data": {"axis": "y", "value": y * 32767 // max(1, self.height - 1)}},
-                  {"type": "btn", "data": {"down": True, "button": "left"}}]
+                  {"type": "abs", "data": {"axis": "y", "value": y * 32767 // max(1, self.height - 1)}}]
+        if down is not None:
+            events.append({"type": "btn", "data": {"down": down, "button": "left"}})
         self.qmp.execute("input-send-event", events=events)
-        self.qmp.execute("input-send-event", events=[{"type": "btn", "data": {"down": False, "button": "left"}}])
+
+    def touch(self, x, y):
+        """A tap at screen pixel (x, y) on the tablet."""
+        self.pointer(x, y, True)
+        self.pointer(x, y, False)
 
     def screendump(self, path):
         """What the GPU scans out, as a PNG file."""

@@ -1,8 +1,10 @@
 """Golden screens: idle, amount entry, approved, declined, void
 confirmation, refund (what is left), reprint and settlement, in English and
-Chinese; and with setting paper none the electronic receipt's QR screen.
-Each is an emulator script a language (tests/golden/screens/golden_LANG.txt,
-golden_paper_LANG.txt) whose `screenshot NAME compare REF` lines compare the
+Chinese; with setting paper none the electronic receipt's QR screen; with
+setting esign the signing screen with a signature drawn. Each is an
+emulator script a language (tests/golden/screens/golden_LANG.txt,
+golden_paper_LANG.txt, golden_esign_LANG.txt) whose `screenshot NAME
+compare REF` lines compare the
 framebuffer with the committed PNGs, on a stopped clock.
 
 A screen changed on purpose: run the command the failure prints with
@@ -21,6 +23,7 @@ SCRIPTS = {
     "golden": (("idle", "amount", "approved", "declined", "void-confirm", "refund-left", "reprint", "settlement",
                 "qr-show"), ()),
     "golden_paper": (("ereceipt",), ("paper=none",)),
+    "golden_esign": (("esign-signed",), ("esign=true",)),
 }
 
 

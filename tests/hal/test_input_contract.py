@@ -162,3 +162,21 @@ def test_the_calibration_rounds_to_the_nearest_pixel():
         assert touch.to_screen(x * 32767 // 239, y * 32767 // 319) == (x, y)
     touch.calibration = (32767, 0, 0, 32767)   # mounted mirrored
     assert touch.to_screen(32767 - 10 * 32767 // 239, 0) == (10, 0)
+
+
+def test_the_arm_bridge_counts_the_reports_the_panel_posts():
+    """The virtual handset's `sign` waits for as many touch events as the
+    strokes give (emulator/qemu/handset.touch_reports): a move to the
+    pixel the finger is on posts none."""
+    from emulator.qemu.handset import touch_reports
+    from hal.sim.touch import SimTouch
+    strokes = [[[10, 10], [10, 10], [12, 10], [12, 10], [13, 11]], [[100, 200]], [[5, 5], [6, 6]]]
+    touch = SimTouch()
+    posted = []
+    touch.set_listener(posted.append)
+    for stroke in strokes:
+        touch.press_at(*stroke[0])
+        for point in stroke[1:]:
+            touch.move_to(*point)
+        touch.lift()
+    assert touch.reports == len(posted) == touch_reports(strokes) == 9

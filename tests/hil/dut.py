@@ -33,6 +33,7 @@ class Dut:
         self._buffer = b""
         self.info = None
         self.changed = set()   # emulator switches a test flipped, undone after it
+        self.settings_was = {}  # settings a test changed (setting op) -> the value before, put back after it
         self.transcript = None  # a list to collect every raw reply line in (tests that scan them)
 
     # -- the protocol -----------------------------------------------------------
@@ -137,6 +138,20 @@ class Dut:
             pytest.skip("the scanner of this target cannot be driven (docs/HIL.md: bench build)")
         self.request("scan", code=code)
 
+    def sign(self, strokes):
+        """Draw on the touch panel: strokes of [x, y] screen pixels (a
+        stroke of one point is a tap). The emulator draws through its
+        simulated panel, the virtual ARM handset through its tablet and
+        the guest's evdev driver; a real panel needs a finger (skipped)."""
+        if (self.info or self.hello()).get("touch") != "sim":
+            pytest.skip("the touch panel of this target cannot be driven (%s)" % self.info.get("touch"))
+        self.request("sign", strokes=[[list(point) for point in stroke] for stroke in strokes])
+
+    def setting(self, name, value):
+        """A flow setting changed for this run (put back after the test)."""
+        was = self.request("setting", name=name, value=value)["was"]
+        self.settings_was.setdefault(name, was)
+
     # -- the cashier's eyes -------------------------------------------------------
 
     def screen(self, png=False):
@@ -238,7 +253,11 @@ class Dut:
         self.request("fault", kind=kind, count=count, **args)
 
     def restore(self):
-        """Undo the switches a test flipped: paper in, host up, no faults."""
+        """Undo the switches a test flipped: paper in, host up, no faults,
+        the settings it changed."""
+        for name, was in sorted(self.settings_was.items()):
+            self.request("setting", name=name, value=was)
+        self.settings_was = {}
         if "paper" in self.changed:
             self.paper_in()
         if "host" in self.changed:
