@@ -270,7 +270,8 @@ def test_void_and_refund_with_merchant_only(make_handset, host):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_golden_e_receipt_screen_reads_back_as_the_link_with_the_host_s_code(lang):
     """The committed golden screen (tests/golden/screens/LANG/ereceipt.png:
-    a 25.00 sale, trace 2 of batch 1, on the emulator's stopped clock) read
+    a 25.00 sale, trace 3 of batch 1 (the sign-on took 1, its parameter
+    download 2), on the emulator's stopped clock) read
     by OpenCV; its code is the one the host computes with its own HMAC from
     the test master key."""
     import os
@@ -283,7 +284,7 @@ def test_the_golden_e_receipt_screen_reads_back_as_the_link_with_the_host_s_code
     url = cv2.QRCodeDetectorAruco().detectAndDecode(gray)[0]
     base, query = link_parts(url)
     assert (base, query["t"], query["r"]) == (URL, "10000001", "093000000001")
-    data = receipt.verification_data("10000001", 1, 2, "093000000001", 2500, "1201", "sale", "cardholder", 0)
+    data = receipt.verification_data("10000001", 1, 3, "093000000001", 2500, "1201", "sale", "cardholder", 0)
     mac = hmac.new(crypto.receipt_key(TEST_MASTER_KEY), data, hashlib.sha256).digest()
     assert query["c"] == receipt.code_from_mac(mac)
 
