@@ -318,3 +318,15 @@ def test_a_reversal_that_fails_with_paper_none_prints_no_slip_and_waits_for_no_p
     h.wait_idle()
     assert [t["status"] for t in h.journal()[-2:]] == ["reversed", "approved"]
     assert h.call(lambda: h.app.printouts) == []
+
+
+def test_paper_back_to_normal_prints_no_old_receipts_at_boot(make_handset, host):
+    h = make_handset(paper="none")
+    sale_to_qr_screen(h, 900)
+    h.key("ENTER")
+    h.wait_idle()
+    h.power_cut()
+    h2 = make_handset(data_dir=h.data_dir, paper="normal")
+    assert cashier.receipts_text(h2) == []
+    cashier.sale(h2, 1000, "debit-mag")
+    assert copy_labels(jobs(h2)) == ["商户存根 MERCHANT COPY", "持卡人存根 CARDHOLDER COPY"]

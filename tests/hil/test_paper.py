@@ -1,6 +1,8 @@
 """Setting paper none over the test port: after a sale the screen shows the
 QR e-receipt (read back from the framebuffer's PNG by OpenCV) and nothing
-is printed. The setting changes for this run only (the `setting` op)."""
+is printed. The setting changes for this test only (dut.setting)."""
+
+import base64
 
 import pytest
 
@@ -9,18 +11,11 @@ from tests.flows import cashier
 SCAN = "Scan for your receipt"
 
 
-@pytest.fixture
-def paper_none(dut):
-    dut.require("setting")
-    was = dut.request("setting", name="paper", value="none")["was"]
-    yield dut
-    dut.request("setting", name="paper", value=was)
-
-
-def test_the_e_receipt_screen_after_a_sale_with_paper_none(paper_none):
+def test_the_e_receipt_screen_after_a_sale_with_paper_none(dut):
     cv2 = pytest.importorskip("cv2")
     np = pytest.importorskip("numpy")
-    dut = paper_none
+    dut.require("setting")
+    dut.setting("paper", "none")          # put back after the test (tests/hil/plugin.py)
     before = dut.printout_count()
     dut.wait_idle()
     dut.keys("1500")
@@ -28,7 +23,6 @@ def test_the_e_receipt_screen_after_a_sale_with_paper_none(paper_none):
     cashier.present_card(dut, "debit-mag", "swipe", None, SCAN)
     screen = dut.screen(png=True)
     shown = [line[4:] for line in screen["lines"] if line.startswith("QR: ")][0]
-    import base64
     pixels = np.frombuffer(base64.b64decode(screen["png"]), dtype=np.uint8)
     gray = cv2.imdecode(pixels, cv2.IMREAD_GRAYSCALE)
     assert cv2.QRCodeDetectorAruco().detectAndDecode(gray)[0] == shown
