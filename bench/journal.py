@@ -167,8 +167,9 @@ def append_note(appended, label):
     """What limits the append against its floor, from this run's figures."""
     return ("ratio: median of each append over the floor beside it; the write path alone (the storage's kept-open "
             "file, a ready frame) is %.2fx. Limit: the encoding the floor does not do (JSON, HMAC chain, CRC, "
-            "frame): %d us warm, %d us as the append meets it, on a CPU just woken from %s: this 2-core VM's "
-            "caches hold the other jobs that ran meanwhile" % (
+            "frame): %d us warm, %d us as the append meets it, on a CPU just woken from %s (caches, TLB and "
+            "branch predictors refilled after what ran on this shared 2-core VM meanwhile; the floor has "
+            "almost no code to run cold)" % (
                 appended[label + "_write"]["pair_ratio"], appended["encode_warm_us"], appended[label]["encode_us"],
                 "an fsync and 2 ms idle" if label == "spaced" else "the last fsync"))
 
