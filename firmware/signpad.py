@@ -9,6 +9,8 @@ code (特征码) that ties the signature to the transaction. Below, the pad
 and two buttons, 清除 CLEAR and 确认 CONFIRM, which are also keys:
 - ink follows the finger: each move draws one segment and pushes only the
   rows it touched to the glass (Display.update), never the whole screen;
+  points that queued up meanwhile (a slow CPU) are inked together and
+  pushed once;
 - a stroke that starts in the pad is ink (points beyond its edge stay on
   the edge); one that starts on a button presses it, and the button acts
   when the finger lifts on it; anywhere else it is ignored;
@@ -67,6 +69,7 @@ class SigningScreen:
         self.strokes = []
         self._pen = None        # the stroke being drawn, while a finger is down on the pad
         self._pressed = None    # the button a finger went down on ("clear", "confirm")
+        self._dirty = None      # (top, bottom): rows inked since the last push to the glass
 
     # -- drawing ---------------------------------------------------------------
 
@@ -127,6 +130,7 @@ class SigningScreen:
         """Wipe the pad: only its rows go to the glass."""
         self.strokes = []
         self._pen = None
+        self._dirty = None
         self._draw_pad(self._screen())
         x, y, w, h = self.boxes["pad"]
         self.display.update(y, y + h)
@@ -168,7 +172,15 @@ class SigningScreen:
 
     def _draw_segment(self, a, b):
         top, bottom = self._ink(self._screen(), a, b)
-        self.display.update(top, bottom)
+        if self._dirty is not None:
+            top, bottom = min(top, self._dirty[0]), max(bottom, self._dirty[1])
+        self._dirty = (top, bottom)
+
+    def push(self):
+        """The rows inked since the last push, to the glass at once."""
+        if self._dirty is not None:
+            self.display.update(self._dirty[0], self._dirty[1])
+            self._dirty = None
 
     def image(self):
         """The ink as the acquirer takes it (esign.encode of rasterize)."""
@@ -196,12 +208,12 @@ async def ask_signature(app, title, txn):
         event = await app.events.get(left)
         if event is None:
             continue
-        kind, value = event
-        action = None
-        if kind == "touch":
-            action = pad.touch(value[0], value[1], value[2])
-        elif kind == "key":
-            action = {"CLEAR": "clear", "ENTER": "confirm", "CANCEL": "cancel"}.get(value)
+        action = _action(pad, event)
+        # A finger that ran ahead of the glass (a slow CPU) has left more
+        # points queued: ink them all, then push their rows once.
+        while action is None and len(app.events):
+            action = _action(pad, app.events.get_nowait())
+        pad.push()
         if action == "clear":
             pad.clear()
         elif action == "cancel":
@@ -214,3 +226,14 @@ async def ask_signature(app, title, txn):
                 return image
             await app.ui.message(title, ["ESIGN_PLEASE_SIGN"])
             pad.draw()
+
+
+def _action(pad, event):
+    """One event -> what it asks of the screen: "clear", "confirm",
+    "cancel", or None (ink drawn, or nothing for this screen)."""
+    kind, value = event
+    if kind == "touch":
+        return pad.touch(value[0], value[1], value[2])
+    if kind == "key":
+        return {"CLEAR": "clear", "ENTER": "confirm", "CANCEL": "cancel"}.get(value)
+    return None
