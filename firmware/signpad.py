@@ -27,7 +27,7 @@ from hal.compat import ticks_diff, ticks_ms
 from hal.touch import DOWN, MOVE, UP
 from firmware import esign
 from firmware.esign_message import txn_feature_code
-from firmware.screen import BLACK, GREEN, GREY, WHITE
+from firmware.screen import BLACK, GREEN, GREY, WHITE, screen_of
 from firmware.texts import format_amount
 
 INK = 0x0014          # dark blue, a ballpoint's (RGB 0, 0, 160)
@@ -37,6 +37,9 @@ PEN = 2               # ink dots, pixels square
 PAD_TOP = 118         # under the status bar, the title and four text rows (see _lines)
 BUTTON_HEIGHT = 36
 GAP = 4
+# A signature has a few hundred points; a finger stuck on a noisy panel
+# must not fill the heap: ink past this is not taken.
+MAX_INK_POINTS = 4096
 
 
 def layout(width, height):
@@ -70,6 +73,7 @@ class SigningScreen:
         self._pen = None        # the stroke being drawn, while a finger is down on the pad
         self._pressed = None    # the button a finger went down on ("clear", "confirm")
         self._dirty = None      # (top, bottom): rows inked since the last push to the glass
+        self._points = 0        # in all strokes (MAX_INK_POINTS)
 
     # -- drawing ---------------------------------------------------------------
 
@@ -123,12 +127,12 @@ class SigningScreen:
         return screen.draw_line(a[0], a[1], b[0], b[1], INK, self.boxes["pad"], PEN)
 
     def _screen(self):
-        from firmware.screen import screen_of
         return screen_of(self.display)
 
     def clear(self):
         """Wipe the pad: only its rows go to the glass."""
         self.strokes = []
+        self._points = 0
         self._pen = None
         self._dirty = None
         self._draw_pad(self._screen())
@@ -148,7 +152,11 @@ class SigningScreen:
         if phase == DOWN:
             self._pressed = None
             if inside(self.boxes["pad"], x, y):
+                if self._points >= MAX_INK_POINTS:
+                    self._pen = None
+                    return None
                 self._pen = [(x, y)]
+                self._points += 1
                 self.strokes.append(self._pen)
                 self._draw_segment((x, y), (x, y))
                 return None
@@ -158,10 +166,11 @@ class SigningScreen:
                     self._pressed = name
             return None
         if phase == MOVE:
-            if self._pen is not None:
+            if self._pen is not None and self._points < MAX_INK_POINTS:
                 point = self._on_pad(x, y)
                 self._draw_segment(self._pen[-1], point)
                 self._pen.append(point)
+                self._points += 1
             return None
         if phase == UP:
             self._pen = None
