@@ -44,6 +44,9 @@ def parse_args(argv):
                                          "--host, recorded on the terminal side")
     parser.add_argument("--host-control", metavar="HOST:PORT",
                         help="with --host: the host's control channel (pos-host --control), for faults")
+    parser.add_argument("--host-http", type=int, metavar="PORT",
+                        help="the emulator's own host also serves e-receipts on http://127.0.0.1:PORT/receipt"
+                             " (0: any free port), and the handset's ereceipt_url points there (docs/ESIGN.md)")
     parser.add_argument("--log", action="store_true", help="print the firmware log to stderr")
     parser.add_argument("--hil", metavar="PORT",
                         help="serve the test protocol on 'pty' (prints the pty path) or "
@@ -114,6 +117,20 @@ def main(argv=None):
     else:
         host, address, port = start_host(args, data_dir, clock)
     settings = {"host_address": address, "host_port": port}
+    if args.host_http is not None:
+        if host is None:
+            print("pos-emulator: --host-http is for the emulator's own host (pos-host --http serves"
+                  " another's)", file=sys.stderr)
+            return 2
+        try:
+            http_port = host.start_receipts_in_thread(args.host_http)
+        except OSError as e:
+            print("pos-emulator: --host-http: cannot listen on port %d: %s" % (args.host_http, e.strerror),
+                  file=sys.stderr)
+            host.stop_thread()
+            return 2
+        settings["ereceipt_url"] = "http://127.0.0.1:%d/receipt" % http_port
+        print("e-receipts on %s" % settings["ereceipt_url"], flush=True)
     if args.lang:
         settings["lang"] = args.lang
     try:

@@ -12,7 +12,7 @@ traceback, and goes back to the idle screen.
 
 from hal.compat import EventQueue, asyncio
 from hal.errors import DeviceError, StorageError
-from firmware import ereceipt, pending, receipt
+from firmware import ereceipt, pending, receipt, signatures
 from firmware.errors import PosError
 from firmware.journal import Journal
 from firmware.log import Log
@@ -149,6 +149,14 @@ class App:
             self.need_service("operators", "SERVICE_PASSWORDS")
         if self.journal.dropped_bytes:
             self.log("journal: dropped a torn last record (%d bytes)", self.journal.dropped_bytes)
+        if not self.journal.broken:
+            # Signature files the journal no longer needs (settled and
+            # uploaded, or left by a power cut before their record).
+            signatures.sweep(self)
+            for txn in self.state.unprinted():
+                # Approved, but a power cut came before its signature: the
+                # merchant copy printed below has the line to sign on.
+                signatures.recover(self, txn)
         self.log("boot: batch %06d, last trace %06d, %d pending reversal(s), %d pending refund(s)",
                  self.state.batch, self.state.last_trace, len(self.state.pending_reversals()),
                  len(self.state.pending_refunds()))
@@ -359,8 +367,9 @@ class App:
             self.state.record("printing", batch=txn["batch"], trace=txn["trace"], copy=copy, reprint=number)
             code = receipt.code_from_mac(self.devices.keystore.receipt_mac(
                 receipt.txn_verification_data(self.settings, txn, copy, number)))
+            signature, feature = signatures.printable(self, txn)
             await self.print_slip(receipt.txn_lines(self.settings, txn, copy, duplicate, code, number,
-                                                    self.settings.receipt_qr), title)
+                                                    self.settings.receipt_qr, signature, feature), title)
             if not reprint:
                 last = index == len(kinds) - 1
                 self.state.record("printed", batch=txn["batch"], trace=txn["trace"], copy=copy, all=last)

@@ -19,6 +19,8 @@ printers' manuals):
     GS V m       1D 56 m          cut: 0 full, 1 partial (many 58 mm handsets
                                   have no cutter: cutting is the caller's choice)
     GS ( k ...   1D 28 6B ...     QR code (model 2): store, then print
+    GS v 0 m xL xH yL yH d...     raster bit image: x bytes a row, y rows, MSB the left dot
+                 1D 76 30 ...     (the signature of an e-signed receipt)
     DLE EOT 4    10 04 04         real-time paper sensor status (one reply byte)
 
 Font A on these printers is 12 x 24 dots for ASCII and 24 x 24 for hanzi:
@@ -192,6 +194,26 @@ def qr(data, module_size=6, error_level="M"):
     )
 
 
+def raster(bits, width, height):
+    """GS v 0: a 1-bit image, `bits` one byte a pixel (1 = ink) row by row
+    (firmware/esign.decode's form), at normal density."""
+    if len(bits) != width * height:
+        raise ValueError("%d pixels for a %dx%d image" % (len(bits), width, height))
+    if not 0 < width <= PAPER_DOTS or not 0 < height <= 2047:
+        raise ValueError("image %dx%d does not fit the paper" % (width, height))
+    row_bytes = (width + 7) // 8
+    out = bytearray(b"\x1dv0\x00" + bytes((row_bytes & 0xFF, row_bytes >> 8, height & 0xFF, height >> 8)))
+    for y in range(height):
+        at = y * width
+        for first in range(0, width, 8):
+            byte = 0
+            for x in range(first, min(first + 8, width)):
+                if bits[at + x]:
+                    byte |= 0x80 >> (x - first)
+            out.append(byte)
+    return bytes(out)
+
+
 # ---------------------------------------------------------------- reading back
 
 class PrintedLine:
@@ -201,6 +223,7 @@ class PrintedLine:
         self.align = align_mode
         self.segments = []
         self.qr = None  # bytes of a QR code printed on its own, else None
+        self.image = None  # (width, height, row bytes) of a raster image printed on its own, else None
 
     @property
     def text(self):
@@ -348,6 +371,18 @@ class _Reader:
             return i + 4 if arg in (65, 66) else i + 3
         if cmd == 0x42:                      # GS B n (reverse): ignored
             return i + 3
+        if cmd == 0x76 and arg in (0x30, 0x00):  # GS v 0 m xL xH yL yH data
+            self.need(i, 8)
+            row_bytes = data[i + 4] | (data[i + 5] << 8)
+            rows = data[i + 6] | (data[i + 7] << 8)
+            self.need(i + 8, row_bytes * rows)
+            if self.pending or self.segments:
+                self.end_line()
+            line = PrintedLine(self.align)
+            line.image = (row_bytes * 8, rows, bytes(data[i + 8:i + 8 + row_bytes * rows]))
+            line.segments = [("[IMAGE:%dx%d]" % (row_bytes * 8, rows), False, 1, 1)]
+            self.lines.append(line)
+            return i + 8 + row_bytes * rows
         if cmd == 0x28 and arg == 0x6B:      # GS ( k pL pH cn fn ...
             self.need(i, 5)
             length = data[i + 3] | (data[i + 4] << 8)
@@ -397,5 +432,5 @@ def parse(data, table):
 
 def decode_text(data, table):
     """ESC/POS bytes -> the printed text, one str a line. A QR code reads
-    as "[QR:<data>]"."""
+    as "[QR:<data>]", a raster image as "[IMAGE:<width>x<height>]"."""
     return [line.text for line in parse(data, table)]

@@ -188,6 +188,8 @@ async def authorise(app, kind, mti, fields, amount, card=None, orig=None, extra=
         # card has given it: firmware/flows/common.complete_chip).
         if getattr(card, "aid", None):
             entry["aid"] = card.aid
+    if 52 in fields:
+        entry["pin"] = True    # the e-receipt says so (FF30 P); the PIN block itself is never journaled
     if orig is not None:
         entry["orig"] = orig
     if extra:

@@ -11,7 +11,7 @@ same trace until the host answers (the host recognises the repeat).
 
 from hal.compat import unhexlify
 from hal.errors import DeviceError, KeyStoreError
-from firmware import ereceipt, receipt
+from firmware import ereceipt, receipt, signatures
 from firmware.errors import SIGN_ON_AGAIN, PosError
 from firmware.host import HostError, answer_fields
 from firmware.terminal import APPROVED, DECLINED, UNCONFIRMED
@@ -49,11 +49,14 @@ def request_from_journal(app, txn, leave_out=()):
 
 
 async def clear(app, quiet=False):
-    """Reversals first, then refunds, then a settlement left open. Raises
-    PosError if any is left. (`quiet` is for run_flow: at boot a failure
-    is logged, not shown.)"""
+    """Reversals first, then refunds, then the e-receipts owed, then a
+    settlement left open. Raises PosError if a reversal, a refund or the
+    settlement is left; an e-receipt that cannot go up never stops the
+    next sale (no money is at stake in it: firmware/signatures.py).
+    (`quiet` is for run_flow: at boot a failure is logged, not shown.)"""
     await send_reversals(app)
     await resend_refunds(app)
+    await signatures.send_owed(app)
     await finish_settlement(app)
 
 

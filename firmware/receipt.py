@@ -62,10 +62,14 @@ def spaced(code):
 CHANNEL_LABELS = {"wechat": "微信支付 WECHAT PAY", "alipay": "支付宝 ALIPAY", "unionpay": "银联二维码 UNIONPAY QR"}
 
 
-def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_qr=False):
+def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_qr=False, signature=None,
+              feature=None):
     """The slip of one transaction as (style, text) lines. `code`: its
     verification code (12 digits), printed as digits and, `with_qr`, as a
-    QR code holding the verification data and the code."""
+    QR code holding the verification data and the code. `signature`: the
+    cardholder's e-signature as (width, height, bits) (firmware/esign.decode),
+    printed under the signature line on both copies with its `feature` code
+    (特征码); without one the merchant copy has the line to sign on."""
     sign = -1 if txn["type"] in ("void", "refund") else 1
     lines = [
         ("title", "签购单 POS SALES SLIP"),
@@ -130,6 +134,11 @@ def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_
         lines.append(("bold", "免密免签 NO PIN, NO SIGNATURE REQUIRED"))
     elif cvm == "no_signature":
         lines.append(("bold", "免签 NO SIGNATURE REQUIRED"))
+    elif signature is not None:
+        lines += [("normal", "持卡人签名 CARDHOLDER SIGNATURE:"), ("image", signature)]
+        if feature:
+            lines.append(("normal", "特征码 FEATURE CODE:" + feature))
+        lines.append(("rule", RULE))
     elif copy == MERCHANT_COPY:
         lines += [
             ("normal", "持卡人签名 CARDHOLDER SIGNATURE:"),
@@ -142,6 +151,16 @@ def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_
         ("normal", "I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),
     ]
     return lines
+
+
+def signing_slip_lines(settings, txn):
+    """The paper the cardholder signs when the e-signature could not be
+    taken or sent: the merchant copy's lines with the signature line, under
+    a heading of its own (it is no receipt copy: no verification code, and
+    it cannot pass for an original)."""
+    lines = [("title", "签名联 SIGNATURE SLIP"), ("center", "电子签名未上送 E-SIGNATURE NOT SENT")]
+    body = txn_lines(settings, dict(txn, cvm=None), MERCHANT_COPY)
+    return lines + body[1:]
 
 
 def settlement_lines(settings, report, reprint=False):
@@ -264,6 +283,10 @@ def to_escpos(lines, table):
         # at column 32 (double size: 16 columns).
         if style == "qr":
             out.append(escpos.align(escpos.CENTER) + escpos.qr(text_line, 4) + escpos.align(escpos.LEFT))
+            continue
+        if style == "image":
+            width, height, bits = text_line
+            out.append(escpos.align(escpos.CENTER) + escpos.raster(bits, width, height) + escpos.align(escpos.LEFT))
             continue
         columns = escpos.LINE_COLUMNS // 2 if style == "big" else escpos.LINE_COLUMNS
         for line in (escpos.wrap(text_line, columns) if text_line else [""]):

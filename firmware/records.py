@@ -38,10 +38,10 @@ OPT_REPORT = REPORT + (NONE,)
 TXN_REQUIRED = {"type": STR, "amount": INT, "state": STR}
 TXN_OPTIONAL = {"mti": STR, "time": STR, "op": STR, "req": DICT, "pan": OPT_STR, "exp": OPT_STR,
                 "mode": OPT_STR, "pan_sealed": OPT_STR, "aid": OPT_STR, "orig": DICT, "channel": STR,
-                "order": STR, "cvm": STR}
+                "order": STR, "cvm": STR, "pin": BOOL}
 KEPT_OPTIONAL = {"rc": STR, "rrn": STR, "auth": STR, "host_date": STR, "host_time": STR, "settle_date": STR,
                  "tc": OPT_STR, "refunded": INT, "voided": BOOL, "printed": BOOL, "copies_printed": LIST,
-                 "copies_started": LIST, "reprints": INT}
+                 "copies_started": LIST, "reprints": INT, "esign": DICT}
 
 
 def _join(*parts):
@@ -71,6 +71,15 @@ def _schemas():
         "snapshot": ({"batch": INT, "last_trace": INT, "settled": LIST, "last_settlement": OPT_REPORT},
                      {"index": INT}),
         "kept": (_join(KEY, TXN_REQUIRED), _join(TXN_OPTIONAL, KEPT_OPTIONAL)),
+        # The e-receipt / e-signature upload of an approved transaction
+        # (firmware/signatures.py). `sig` opens it: FF30's mark, and for a
+        # signature on the screen (S) the size and SHA-256 of the image,
+        # which lives in its own file (sig/<batch>-<trace>.sg), never here.
+        "sig": (_join(KEY, {"mark": STR}), {"size": INT, "sha256": STR, "step": INT}),
+        "sig_ack": (_join(KEY, {"packet": INT, "count": INT}), {}),   # the host stored this packet
+        "sig_fail": (KEY, {"code": STR}),                            # a failed round
+        "sig_paper": (KEY, {"reason": STR}),                         # the paper slip to sign instead
+        "sig_done": (KEY, {}),                                        # every packet stored
     }
 
 

@@ -13,7 +13,7 @@ closes the `settling` record with a result: the host did not settle.
 """
 
 from hal.errors import DeviceError, StorageError
-from firmware import ereceipt, fees, online, receipt
+from firmware import ereceipt, fees, online, receipt, signatures
 from firmware.errors import SIGN_ON_AGAIN, PosError, response_message_code
 from firmware.host import HostError
 from firmware.terminal import APPROVED, REFUND, SALE, UNCONFIRMED, VOID
@@ -55,6 +55,8 @@ async def settle_batch(app):
         # host: what was quarantined or damaged in it is gone (kept in the
         # side files for the support export).
         app.service_done("journal")
+    # The settled batch's signatures that are uploaded are no longer needed.
+    signatures.sweep(app)
     app.log("batch %06d settled (%s)", batch, "balanced" if balanced else "unbalanced")
     return report
 

@@ -26,6 +26,15 @@ Record kinds (field "k"):
   snapshot  {"batch", "last_trace", "settled", "last_settlement", "index"}
                                                the journal restarted after a settlement (compact()),
   kept      {a transaction, condensed}         followed by the transactions it keeps
+  sig       {"batch", "trace", "mark", "size", "sha256", "step"}
+                                               an e-receipt upload owed (firmware/signatures.py):
+                                               FF30's mark; with S the signature file's size and
+                                               hash, and the image bytes a packet
+  sig_ack   {"batch", "trace", "packet", "count"}  the host stored one packet of it
+  sig_fail  {"batch", "trace", "code"}         a failed upload round
+  sig_paper {"batch", "trace", "reason"}       fell back to a paper slip to sign: the upload
+                                               becomes FF30 W, one packet, no image
+  sig_done  {"batch", "trace"}                 every packet stored: nothing owed
 
 What lives in RAM is bounded by the batch, not by history: the current
 batch's transactions, and of settled batches only what is still owed
@@ -66,7 +75,8 @@ MAX_KEPT_TXNS = 5000      # what compact() keeps: the last batch + older approve
 # request fields ("req") only served reversals, which a settled batch has none of.
 KEPT_FIELDS = ("batch", "trace", "type", "amount", "state", "rc", "time", "op", "pan", "exp", "mode",
                "rrn", "auth", "host_date", "settle_date", "pan_sealed", "aid", "tc", "orig", "refunded", "voided",
-               "printed", "copies_printed", "copies_started", "reprints", "channel", "order", "cvm")
+               "printed", "copies_printed", "copies_started", "reprints", "channel", "order", "cvm", "pin",
+               "esign")
 
 
 # What a handler may raise on a record that fits its schema but not the
@@ -260,6 +270,7 @@ class TerminalState:
         self._refunds_of = {}     # rrn of a sale -> keys of refunds against it
         self._where = {}          # key of a hot txn -> where its records are in the journal (4 bytes each)
         self._kept = {}           # keys of `kept` transactions (settled: already in the sale index)
+        self._uploads = []        # keys of transactions whose e-receipt upload is owed, in journal order
         self.settled_batches = []
         self.last_settlement = None   # the report dict of the last settlement
         self.last_printed = None      # ("txn", (batch, trace)) or ("settle", batch)
@@ -346,8 +357,8 @@ class TerminalState:
                 continue
             last = key
             txn = self.txns[key]
-            if type(txn) is dict and not txn.get("printed"):
-                kept_keys.append(key)
+            if (type(txn) is dict and not txn.get("printed")) or key in self._uploads:
+                kept_keys.append(key)   # a receipt or an upload still owed
             if key in self._kept or kind not in (SALE, REFUND):
                 continue   # a kept one is in the index already
             txn = self._get(key)
@@ -425,6 +436,9 @@ class TerminalState:
         # index, so it takes no part in the indices below.
         key = self._add_txn(r)
         self._kept[key] = True
+        esign = r.get("esign")
+        if esign and not esign.get("done"):
+            self._uploads.append(key)
         self._cool(key)
 
     def _on_trace(self, r):
@@ -488,6 +502,31 @@ class TerminalState:
             self.last_printed = ("txn", (r["batch"], r["trace"]))
         self._cool(txn_key(r["batch"], r["trace"]))
 
+    def _on_sig(self, r):
+        key = txn_key(r["batch"], r["trace"])
+        if self._txn_record(r) is not None and key not in self._uploads:
+            self._uploads.append(key)
+        self._cool(key)
+
+    def _on_sig_ack(self, r):
+        self._txn_record(r)
+        self._cool(txn_key(r["batch"], r["trace"]))
+
+    def _on_sig_fail(self, r):
+        self._txn_record(r)
+        self._cool(txn_key(r["batch"], r["trace"]))
+
+    def _on_sig_paper(self, r):
+        self._txn_record(r)
+        self._cool(txn_key(r["batch"], r["trace"]))
+
+    def _on_sig_done(self, r):
+        key = txn_key(r["batch"], r["trace"])
+        self._txn_record(r)
+        if key in self._uploads:
+            self._uploads.remove(key)
+        self._cool(key)
+
     def _txn_record(self, r):
         key = txn_key(r["batch"], r["trace"])
         txn = self._hot(key)
@@ -539,6 +578,39 @@ class TerminalState:
             txn["copies_printed"] = (txn.get("copies_printed") or []) + [r["copy"]]
         if r.get("all", True):
             txn["printed"] = True
+
+    def _fold_sig(self, txn, r):
+        esign = {"mark": r["mark"], "acked": [], "fails": 0}
+        for name in ("size", "sha256", "step"):
+            if name in r:
+                esign[name] = r[name]
+        txn["esign"] = esign
+
+    def _fold_sig_ack(self, txn, r):
+        esign = txn.get("esign")
+        if esign is not None and r["packet"] not in esign["acked"]:
+            esign["acked"] = esign["acked"] + [r["packet"]]
+            esign["count"] = r["count"]
+
+    def _fold_sig_fail(self, txn, r):
+        esign = txn.get("esign")
+        if esign is not None:
+            esign["fails"] = esign["fails"] + 1
+
+    def _fold_sig_paper(self, txn, r):
+        esign = txn.get("esign")
+        if esign is not None:
+            # The receipt now goes up as signed on paper, without the image:
+            # a new upload of one packet (the host takes that paper notice
+            # over packets of the image it may hold already).
+            esign["paper"] = True
+            esign["mark"] = "W"
+            esign["acked"] = []
+
+    def _fold_sig_done(self, txn, r):
+        esign = txn.get("esign")
+        if esign is not None:
+            esign["done"] = True
 
     def _restore_request(self, txn):
         """An answered transaction that turns out to need reversing after all
@@ -751,6 +823,14 @@ class TerminalState:
     def pending_refunds(self):
         """Refunds sent without a usable answer: resent with the same trace."""
         return self._hot_where(lambda t: t["state"] in (SENT, UNKNOWN) and t["type"] == REFUND)
+
+    def pending_uploads(self):
+        """Approved transactions whose e-receipt upload (firmware/signatures.py)
+        is owed, in journal order, each rebuilt."""
+        return [txn for txn in [self._get(key) for key in self._uploads] if txn is not None]
+
+    def upload_owed(self, batch, trace):
+        return txn_key(batch, trace) in self._uploads
 
     def unprinted(self):
         return self._hot_where(lambda t: t["state"] == APPROVED and not t.get("printed"))

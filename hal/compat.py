@@ -131,6 +131,90 @@ def hmac_sha256(key, data):
     return portable(key, data)
 
 
+def keyed_hmac_sha256(key):
+    """-> a function data -> HMAC-SHA256(key, data) (32 bytes) with the key's
+    padded blocks hashed once, for a key that MACs many messages (the
+    journal's: every append waits on it). CPython: the two SHA-256 states
+    after the padded key, copied per message (hashlib's .copy()): the
+    message costs its own blocks only. MicroPython's hashlib has no
+    .copy(): the padded blocks are kept and hashed again
+    (hal.crypto.prepared_hmac_sha256), which still saves the key's XOR
+    every message. Same bytes as hmac_sha256(key, data)."""
+    import hashlib
+    if hasattr(hashlib.sha256(), "copy"):
+        from hal.crypto import hmac_pads
+        inner_pad, outer_pad = hmac_pads(key)
+        inner_start = hashlib.sha256(inner_pad)
+        outer_start = hashlib.sha256(outer_pad)
+
+        def mac(data):
+            inner = inner_start.copy()
+            inner.update(data)
+            outer = outer_start.copy()
+            outer.update(inner.digest())
+            return outer.digest()
+        return mac
+    from hal.crypto import prepared_hmac_sha256
+    return prepared_hmac_sha256(key)
+
+
+def json_encoder():
+    """-> a function value -> its JSON text as bytes, exactly what
+    json.dumps(value).encode() gives on this interpreter. CPython: the C
+    encoder json.dumps itself ends in, made once, without dumps' layers of
+    Python (argument checks, a new encoder object per call: about 3 of the
+    7 us json.dumps takes for a journal record, measured). It keeps no
+    circular-reference markers (a cycle ends in RecursionError, before
+    anything is written): a marker table shared between calls would keep
+    stale entries after a failed one. MicroPython, or a CPython whose C
+    encoder is missing or takes other arguments: json.dumps."""
+    import json
+    encoder = None
+    if not IS_MICROPYTHON:
+        try:
+            from json.encoder import c_make_encoder, encode_basestring_ascii
+
+            def not_serialisable(value):
+                raise TypeError("Object of type %s is not JSON serializable" % type(value).__name__)
+            # The arguments json.dumps(value) gives it: markers, default, string
+            # encoder, indent, key and item separators, sort_keys, skipkeys, allow_nan.
+            encoder = c_make_encoder(None, not_serialisable, encode_basestring_ascii, None, ": ", ", ",
+                                     False, False, True)
+        except (ImportError, TypeError):
+            encoder = None
+    if encoder is None:
+        dumps = json.dumps
+
+        def encode(value):
+            return dumps(value).encode()
+        return encode
+    join = "".join
+
+    def encode(value):
+        return join(encoder(value, 0)).encode()
+    return encode
+
+
+def file_syncer():
+    """-> a function fd -> None that flushes what was written to the file
+    descriptor to the disk (raises OSError), or None where the interpreter
+    cannot (PyPI's MicroPython). Found once for a file kept open: each sync
+    is then one system call, with no lookups before it."""
+    try:
+        import os
+        return os.fsync
+    except (ImportError, AttributeError):
+        pass
+    libc_fsync = _libc_function("i", "fsync", "i")
+    if libc_fsync is None:
+        return None
+
+    def sync(fd):
+        if libc_fsync(fd) < 0:
+            raise OSError("fsync failed")
+    return sync
+
+
 def hexlify(data):
     import binascii
     return binascii.hexlify(data).decode()

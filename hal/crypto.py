@@ -527,19 +527,36 @@ _IPAD = int.from_bytes(b"\x36" * SHA256_BLOCK, "big")
 _OPAD = int.from_bytes(b"\x5c" * SHA256_BLOCK, "big")
 
 
-def hmac_sha256(key, data):
-    """32-byte HMAC-SHA256 of `data` under `key` (RFC 4231 vectors in the tests).
-    The pads are XORed as one integer: a byte loop costs more than both hashes."""
+def hmac_pads(key):
+    """-> (key ^ ipad, key ^ opad): the two 64-byte blocks that start the
+    inner and the outer hash. The pads are XORed as one integer: a byte
+    loop costs more than both hashes."""
     import hashlib
     key = bytes(key)
     if len(key) > SHA256_BLOCK:
         key = hashlib.sha256(key).digest()
     padded = int.from_bytes(key + bytes(SHA256_BLOCK - len(key)), "big")
-    inner = hashlib.sha256((padded ^ _IPAD).to_bytes(SHA256_BLOCK, "big"))
-    inner.update(data)
-    outer = hashlib.sha256((padded ^ _OPAD).to_bytes(SHA256_BLOCK, "big"))
-    outer.update(inner.digest())
-    return outer.digest()
+    return (padded ^ _IPAD).to_bytes(SHA256_BLOCK, "big"), (padded ^ _OPAD).to_bytes(SHA256_BLOCK, "big")
+
+
+def hmac_sha256(key, data):
+    """32-byte HMAC-SHA256 of `data` under `key` (RFC 4231 vectors in the tests)."""
+    return prepared_hmac_sha256(key)(data)
+
+
+def prepared_hmac_sha256(key):
+    """-> a function data -> HMAC-SHA256(key, data), the pads made once
+    (for a key that MACs many messages, where hashlib has no .copy())."""
+    import hashlib
+    inner_pad, outer_pad = hmac_pads(key)
+
+    def mac(data):
+        inner = hashlib.sha256(inner_pad)
+        inner.update(data)
+        outer = hashlib.sha256(outer_pad)
+        outer.update(inner.digest())
+        return outer.digest()
+    return mac
 
 
 # The receipt key is derived from the terminal master key, which the host

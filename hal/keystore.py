@@ -32,7 +32,7 @@ and the app never holds their keys.
 """
 
 from hal import crypto
-from hal.compat import hexlify, hmac_sha256, unhexlify, urandom
+from hal.compat import hexlify, hmac_sha256, keyed_hmac_sha256, unhexlify, urandom
 from hal.device import Device
 from hal.errors import KeyStoreError
 
@@ -102,12 +102,14 @@ class KeyStore(Device):
     def __init__(self):
         Device.__init__(self)
         self._state = None
-        # The journal key, once unwrapped and checked: it MACs every journal
-        # record (thousands at boot), and unwrapping it for each would cost
-        # three DES key schedules a record and fragment a 1 MiB heap. The
-        # only key kept decrypted between calls, inside this object;
-        # dropped whenever the store changes.
-        self._journal_key_cache = None
+        # The journal key's MAC, once the key is unwrapped and checked: it
+        # MACs every journal record (thousands at boot, and each append
+        # waits on it), and unwrapping the key for each would cost three DES
+        # key schedules a record and fragment a 1 MiB heap. Kept as the
+        # HMAC's two padded-key states (hal.compat.keyed_hmac_sha256), the
+        # only key material kept between calls, inside this object; dropped
+        # whenever the store changes.
+        self._journal_mac = None
 
     # -- backend hooks --------------------------------------------------------
 
@@ -148,7 +150,7 @@ class KeyStore(Device):
                 state[name] = value
         self._write_state(state)
         self._state = state
-        self._journal_key_cache = None
+        self._journal_mac = None
 
     def _key(self, name):
         """The clear key in `slot`, checked against its check value; None
@@ -179,7 +181,7 @@ class KeyStore(Device):
         this with its erase command."""
         self._write_state({})
         self._state = {}
-        self._journal_key_cache = None
+        self._journal_mac = None
 
     # -- the master key (injected on the bench: pos-keys inject) ---------------
 
@@ -376,9 +378,7 @@ class KeyStore(Device):
 
     def _journal_key(self):
         """The key of the journal's MAC chain (32 bytes, HMAC-SHA256)."""
-        if self._journal_key_cache is None:
-            self._journal_key_cache = self._created_key("journal_key", 32)
-        return self._journal_key_cache
+        return self._created_key("journal_key", 32)
 
     def receipt_mac(self, data):
         """32 bytes: HMAC-SHA256 of a slip's verification data under the
@@ -391,7 +391,9 @@ class KeyStore(Device):
         chain that makes an edited, deleted or reordered journal record
         detectable (firmware/journal.py). Every backend gives it through
         this class; the key stays in the key store."""
-        return hmac_sha256(self._journal_key(), data)
+        if self._journal_mac is None:
+            self._journal_mac = keyed_hmac_sha256(self._journal_key())
+        return self._journal_mac(data)
 
     def seal(self, data):
         """Encrypt data to keep in the journal (a PAN for a reversal's F2):

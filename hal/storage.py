@@ -13,11 +13,12 @@ transactions unless the setting allow_volatile_storage (emulator only) is on.
 
 import os
 
-from hal.compat import can_fsync, fsync_dir, fsync_file, truncate_file
+from hal.compat import can_fsync, file_syncer, fsync_dir, fsync_file, truncate_file
 from hal.device import Device
 from hal.errors import StorageError, StorageFullError
 
 ENOSPC = 28
+S_IFDIR = 0x4000   # st_mode bit of a directory (MicroPython has no stat module)
 # Free space is asked of the file system (statvfs) again only when what is
 # known to be left, less what this storage wrote since, comes within this.
 FREE_SLACK = 1024 * 1024
@@ -43,8 +44,18 @@ class Storage(Device):
         file does not exist): for files too large to read whole."""
         raise NotImplementedError
 
-    def write_atomic(self, name, data):
-        """Replace the file so that a power cut leaves the old or the new."""
+    def write_atomic(self, name, data, reserve=0):
+        """Replace the file so that a power cut leaves the old or the new;
+        refuse (StorageFullError) unless `reserve` bytes stay free after it."""
+        raise NotImplementedError
+
+    def names(self):
+        """The names of the files held (not those of half-written ones)."""
+        raise NotImplementedError
+
+    def folder(self, name):
+        """A Storage for the files of folder `name` beside these (created
+        durably if it is not there), sharing this one's free space."""
         raise NotImplementedError
 
     def append(self, name, data, reserve=0):
@@ -84,7 +95,9 @@ class _AppendByName:
 
 class _AppendFile:
     """DirStorage's kept-open file: one write and one fsync an append, no
-    stat, no open, no close; its size counted, not asked."""
+    stat, no open, no close; its size counted, not asked. Unbuffered (a
+    write is the write system call, with no buffer of Python's own to
+    flush), and the fsync function found once (hal.compat.file_syncer)."""
 
     def __init__(self, storage, name):
         self._storage = storage
@@ -92,18 +105,26 @@ class _AppendFile:
         path = storage._path(name)
         new_file = not _path_exists(path)
         try:
-            self._file = open(path, "ab")
+            self._file = open(path, "ab", buffering=0)
         except OSError as e:
             storage._fail(name, e, "open")
         if new_file:
             fsync_dir(storage.root)   # the new directory entry must survive a power cut
+        self._fd = self._file.fileno()
+        self._sync = file_syncer()
         self.size = storage.size(name)
 
     def append(self, data, reserve=0):
         self._storage._check_room(len(data), reserve)
         try:
-            self._file.write(data)
-            fsync_file(self._file)
+            written = self._file.write(data)
+            while written < len(data):   # a short write (a signal, a nearly full disk): the rest
+                more = self._file.write(data[written:])
+                if not more:
+                    raise OSError(ENOSPC, "no room for the rest of the record")
+                written += more
+            if self._sync is not None:
+                self._sync(self._fd)
         except OSError as e:
             self.size = self._storage.size(self._name)   # what reached the file, for the undo
             self._storage._fail(self._name, e, "append to")
@@ -121,10 +142,11 @@ class DirStorage(Storage):
     """Files under `root`. `capacity` (bytes, optional) makes a small disk
     for tests: a write that would pass it fails as a full disk would."""
 
-    def __init__(self, root, capacity=None):
+    def __init__(self, root, capacity=None, parent=None):
         Storage.__init__(self)
         self.root = root
         self.capacity = capacity
+        self._parent = parent    # the DirStorage whose folder this is: its free space is ours
         self._free_left = None   # bytes free as last asked, less what was written since
         # os.fsync (CPython) or libc fsync through ffi (Debian's MicroPython);
         # PyPI's MicroPython has neither (hal/compat.py).
@@ -156,18 +178,23 @@ class DirStorage(Storage):
             raise StorageError("bad storage name %r" % name)
         return self.root + "/" + name
 
-    def _used(self):
+    def _used(self, path=None):
         total = 0
-        for entry in os.listdir(self.root):
+        path = self.root if path is None else path
+        for entry in os.listdir(path):
             try:
-                total += os.stat(self.root + "/" + entry)[6]
+                st = os.stat(path + "/" + entry)
             except OSError:
-                pass
+                continue
+            total += self._used(path + "/" + entry) if st[0] & S_IFDIR else st[6]
         return total
 
     def free_bytes(self):
         """Room left: the test capacity if one is set, else what the file
-        system reports (statvfs), else None (unknown: only ENOSPC will tell)."""
+        system reports (statvfs), else None (unknown: only ENOSPC will tell).
+        A folder asks its parent: one file system, one capacity."""
+        if self._parent is not None:
+            return self._parent.free_bytes()
         if self.capacity is not None:
             return self.capacity - self._used()
         try:
@@ -181,7 +208,7 @@ class DirStorage(Storage):
         file system is asked again only when little is left (FREE_SLACK):
         an append costs no system call here; a test capacity is counted
         exactly (a directory walk: tests only)."""
-        if self.capacity is not None:
+        if self.capacity is not None or self._parent is not None:
             free = self.free_bytes()
         else:
             if self._free_left is None or self._free_left < extra + reserve + FREE_SLACK:
@@ -193,6 +220,8 @@ class DirStorage(Storage):
     def _spend(self, n):
         if self._free_left is not None:
             self._free_left -= n
+        if self._parent is not None:
+            self._parent._spend(n)
 
     def open_append(self, name):
         return _AppendFile(self, name)
@@ -225,8 +254,8 @@ class DirStorage(Storage):
         except OSError as e:
             raise StorageError("cannot read %s: %s" % (name, e))
 
-    def write_atomic(self, name, data):
-        self._check_room(len(data))
+    def write_atomic(self, name, data, reserve=0):
+        self._check_room(len(data), reserve)
         path = self._path(name)
         tmp = path + ".tmp"
         try:
@@ -279,3 +308,31 @@ class DirStorage(Storage):
             os.remove(self._path(name))
         except OSError:
             pass
+
+    def names(self):
+        try:
+            entries = os.listdir(self.root)
+        except OSError as e:
+            raise StorageError("cannot list %s: %s" % (self.root, e))
+        out = []
+        for entry in entries:
+            if entry.startswith(".") or entry.endswith(".tmp"):
+                continue
+            try:
+                if os.stat(self.root + "/" + entry)[0] & S_IFDIR:
+                    continue
+            except OSError:
+                continue
+            out.append(entry)
+        return out
+
+    def folder(self, name):
+        path = self._path(name)
+        created = not _path_exists(path)
+        if created:
+            try:
+                os.mkdir(path)
+            except OSError as e:
+                self._fail(name, e, "create folder")
+            fsync_dir(self.root)   # the new folder's entry must survive a power cut
+        return DirStorage(path, parent=self)

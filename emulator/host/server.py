@@ -74,6 +74,7 @@ class HostSimulator:
             self._tls.load_cert_chain(tls_cert, tls_key)
         self._server = None
         self._receipts = None
+        self._receipts_at = None     # (address, port) once served: served again after a stop and start
         self._connections = set()
         self._loop = None
         self._thread = None
@@ -91,6 +92,9 @@ class HostSimulator:
             self._recorder = FrameRecorder(self.record_path)
         self._server = await asyncio.start_server(self._serve, host, port, ssl=self._tls)
         self.port = self._server.sockets[0].getsockname()[1]
+        if self._receipts_at is not None and self._receipts is None:
+            # a host taken down and up again (the test protocol's host op) serves its receipts again
+            await self.start_receipts(*self._receipts_at)
         return self.port
 
     async def start_receipts(self, host="127.0.0.1", port=0):
@@ -100,7 +104,8 @@ class HostSimulator:
         if self._receipts is not None:
             raise RuntimeError("HostSimulator.start_receipts: already serving receipts")
         self._receipts = await web.serve_receipts(self, port, host)
-        return self._receipts.sockets[0].getsockname()[1]
+        self._receipts_at = (host, self._receipts.sockets[0].getsockname()[1])
+        return self._receipts_at[1]
 
     def start_receipts_in_thread(self, port=0):
         """start_receipts() on the loop of start_in_thread(); returns the port."""

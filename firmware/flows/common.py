@@ -5,7 +5,7 @@ from hal.compat import hexlify
 from hal.errors import CardError, DeviceError
 from firmware import card as cards
 from firmware import ereceipt
-from firmware import pending
+from firmware import pending, signatures
 from firmware.errors import PosError
 from firmware.operators import SUPERVISOR, password_length
 from firmware.terminal import APPROVED, REFUND, SALE, VOID
@@ -216,10 +216,8 @@ async def collect_signature(app, title, txn):
     or there is none (CANCEL, the time limit, no touch panel: the paper
     slip is the fallback).
 
-    Hand-over point for the upload (firmware/signatures.py, being
-    written): finish() takes the image from here and keeps it durably
-    before the receipts (signatures.keep(app, txn, image)); until that
-    lands the image is only logged (firmware/signpad.py)."""
+    finish() hands the image to firmware/signatures.py, which keeps it
+    durably and journals it before the receipts."""
     if not signature_needed(app, txn):
         return None
     from firmware import signpad
@@ -230,13 +228,16 @@ async def collect_signature(app, title, txn):
 async def finish(app, title, txn, ok_code):
     """Approved: the card out first (a chip card left in the slot is the
     most common loss at the counter), the cardholder's signature on the
-    screen where one is taken, then the copies that print (setting paper),
-    then the result: with the QR e-receipt for the cardholder's phone where
-    the cardholder gets no paper (firmware/ereceipt.py)."""
+    screen where one is taken (kept and journaled before the receipts,
+    which print it), then the copies that print (setting paper), then the
+    result: with the QR e-receipt for the cardholder's phone where the
+    cardholder gets no paper (firmware/ereceipt.py); then the e-receipt's
+    upload (firmware/signatures.py)."""
     app.ui.drain()
     summary = [ok_code, ("AMOUNT", format_amount(txn["amount"])), ("TRACE_NO", "%06d" % txn["trace"])]
     await app.ui.wait_card_removed(app.devices.card_reader, title, summary)
-    await collect_signature(app, title, txn)
+    image = await collect_signature(app, title, txn)
+    txn = await signatures.capture(app, title, txn, signature_needed(app, txn), image)
     try:
         await app.print_receipts(txn)
     except (DeviceError, PosError) as e:
@@ -245,6 +246,22 @@ async def finish(app, title, txn, ok_code):
         app.log("receipt of trace %06d not printed: %s", txn["trace"], e.code)
         summary = summary + [(e.code,)]
     if ereceipt.offered(app.settings):
+        # The code on the screen opens the host's copy of the receipt: one
+        # round of its upload first; the rest (and the paper fallback) after.
+        await upload_receipt(app, txn, 1)
         await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
+    else:
+        await app.ui.message(title, summary, tone="ok")
+    await upload_receipt(app, txn)
+
+
+async def upload_receipt(app, txn, rounds=None):
+    """The e-receipt (and signature) up to the host while the cardholder is
+    still there: a paper slip to sign if it cannot go. Never an error on
+    an approved transaction: what is left goes before the next one."""
+    if not app.state.upload_owed(txn["batch"], txn["trace"]):
         return
-    await app.ui.message(title, summary, tone="ok")
+    try:
+        await signatures.upload(app, txn, rounds)
+    except (DeviceError, PosError) as e:
+        app.log("e-receipt of trace %06d: %s", txn["trace"], e.code)

@@ -276,3 +276,23 @@ def test_pos_host_http_as_a_process(tmp_path):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_receipts_are_served_again_after_the_host_goes_down_and_up(host, term):
+    sale = Sale(term)
+    assert sale.send(esign_message.packets(short_signature(), 400)[0], sale.tlvs())[39] == "00"
+    port = host.start_receipts_in_thread()
+    host.stop_thread()
+    with pytest.raises(OSError):
+        get(port, "/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, slip_code(sale)))
+    host.start_in_thread()
+    assert get(port, "/receipt?t=%s&r=%s&c=%s" % (term.tid, sale.rrn, slip_code(sale)))[0] == 200
+
+
+def test_pos_emulator_host_http(tmp_path):
+    from tests.flows.test_emulator_cli import run_emulator
+    result = run_emulator(tmp_path, "idle\n", "--host-http", "0")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^e-receipts on http://127\.0\.0\.1:\d+/receipt$", result.stdout, re.M)
+    result = run_emulator(tmp_path, "idle\n", "--host", "127.0.0.1:1", "--host-http", "0")
+    assert result.returncode == 2 and "--host-http is for the emulator's own host" in result.stderr

@@ -286,3 +286,34 @@ def test_the_golden_e_receipt_screen_reads_back_as_the_link_with_the_host_s_code
     data = receipt.verification_data("10000001", 1, 2, "093000000001", 2500, "1201", "sale", "cardholder", 0)
     mac = hmac.new(crypto.receipt_key(TEST_MASTER_KEY), data, hashlib.sha256).digest()
     assert query["c"] == receipt.code_from_mac(mac)
+
+
+def test_qr_payment_with_paper_none_shows_the_e_receipt(make_handset, host):
+    h = make_handset(paper="none", qr_poll_ms=200, qr_wait_ms=3000)
+    cashier.qr_start(h, "1", 1234)
+    cashier.qr_scan(h, "wx-pay")
+    h.wait_text(SCAN)
+    assert "QR payment approved" in h.screen_text()
+    txn = cashier.last_txn(h)
+    check_link(h, host, txn, decoded_from_glass(h))
+    h.key("ENTER")
+    h.wait_idle()
+    assert jobs(h) == []
+
+
+def test_a_reversal_that_fails_with_paper_none_prints_no_slip_and_waits_for_no_printer(make_handset, host):
+    h = make_handset(paper="none")
+    h.call(h.app.devices.printer.remove_paper)             # a printer asked now would wait for ever
+    host.faults.add("no_reply", mti="0200")
+    host.faults.add("drop_before", mti="0400", count=3)   # every try of the first round
+    h.wait_idle()
+    h.keys("555")
+    h.enter()
+    cashier.present_card(h, "debit-mag", "swipe", None, "No host reply")
+    h.wait_idle()
+    assert cashier.last_txn(h)["status"] == "unknown"
+    sale_to_qr_screen(h, 100)                               # the reversal goes first, then this sale
+    h.key("ENTER")
+    h.wait_idle()
+    assert [t["status"] for t in h.journal()[-2:]] == ["reversed", "approved"]
+    assert h.call(lambda: h.app.printouts) == []

@@ -17,6 +17,8 @@ mode full:     sale, void of it, sale, partial refund, second partial refund,
                of the last receipt, settlement.
 mode reversal: one sale that the host never answers (the test sets the
                fault): the terminal must reverse it by itself.
+mode paper:    (with {"paper": "none"} in --settings) a sale shown as its QR
+               e-receipt, Reprint of it, a settlement shown on the screen.
 mode timed:    --count N sales, each followed by a refund of part of it (the
                benchmarks' day at the counter): adds "sale_ms" and
                "refund_ms", each step from its first key to the idle screen.
@@ -49,7 +51,7 @@ def parse_args(argv):
         if needed not in args:
             raise SystemExit("scenario.py: --%s is required" % needed)
     if args["mode"] not in MODES:
-        raise SystemExit("scenario.py: --mode is full, reversal or timed, not %r" % args["mode"])
+        raise SystemExit("scenario.py: --mode is full, reversal, paper or timed, not %r" % args["mode"])
     return args
 
 
@@ -204,7 +206,38 @@ async def timed(cashier, app, out):
     out["peak_rss_kib"] = peak_rss_kib()
 
 
-MODES = {"full": full, "reversal": reversal, "timed": timed}
+async def paper(cashier, app, out):
+    """Setting paper none (the test's --settings): a sale whose receipt is
+    the QR code on the screen, the last receipt again from Reprint, a
+    settlement whose report is on the screen. Nothing prints."""
+    d = cashier.d
+    await cashier.idle()
+    cashier.keys_enter("2500")
+    await cashier.wait("Swipe, insert or tap card")
+    d.card("swipe", CARD)
+    await cashier.wait("Scan for your receipt")
+    out["qr"] = shown_code(app)
+    d.key("ENTER")
+    await cashier.menu("4")
+    await cashier.wait("1.Last receipt")
+    d.keys("1")
+    await cashier.wait("Copy (reprint)")
+    out["qr_copy"] = shown_code(app)
+    d.key("ENTER")
+    out["batches"] = {"%d" % app.state.batch: d.journal()}
+    await cashier.menu("5")
+    await cashier.supervisor()
+    await cashier.wait("Settlement done")
+    out["settle_screen"] = d.screen_text()
+    d.key("ENTER")
+    await cashier.idle()
+
+
+def shown_code(app):
+    return [line for line in app.devices.display.lines if line.startswith("QR: ")][0][4:]
+
+
+MODES = {"full": full, "reversal": reversal, "timed": timed, "paper": paper}
 
 
 def live_heap():

@@ -37,17 +37,17 @@ SLIPS_PER_SESSION = 2 * 5 + 1 + 1     # two copies each, one reprint, one settle
 REQUESTS_PER_SESSION = ["0800", "0200", "0200", "0200", "0220", "0220", "0500"]
 
 
-def scenario_settings():
+def scenario_settings(**more):
     # Results stay up 50 ms: the driver sees short-lived screens (display.recent).
-    return json.dumps(dict(TEST_SETTINGS, message_ms=50))
+    return json.dumps(dict(TEST_SETTINGS, message_ms=50, **more))
 
 
-def run_scenario(interpreter, host, data_dir, mode="full", cwd=None):
+def run_scenario(interpreter, host, data_dir, mode="full", cwd=None, **settings):
     """-> (output, wall seconds of the whole interpreter process)."""
     started = time.monotonic()
     out, completed = run_json([interpreter, SCENARIO, "--path", os.path.dirname(os.path.dirname(HERE)),
                                "--data", str(data_dir), "--port", str(host.port), "--mode", mode,
-                               "--settings", scenario_settings()], cwd=cwd or str(data_dir.parent))
+                               "--settings", scenario_settings(**settings)], cwd=cwd or str(data_dir.parent))
     wall = time.monotonic() - started
     assert "error" not in out, "%s\nscreen: %s\n--- firmware log\n%s" % (
         out["error"], out.get("screen"), completed.stderr[-4000:])
@@ -212,3 +212,21 @@ def test_no_reply_is_reversed_exactly_once_under_micropython(micropython, tmp_pa
                     if direction == "in" and frame[2 + 11:2 + 13] == b"\x04\x00"][0]
         assert reversal[39] == "98" and reversal[11] == "%06d" % journal[0]["trace"]
         assert [row["status"] for row in host.transactions()] == ["reversed"]
+
+
+def test_paper_none_under_micropython_shows_the_e_receipt_and_prints_nothing(micropython, tmp_path):
+    """The QR e-receipt drawn by MicroPython: the link holds this terminal,
+    the sale's RRN and a code the host accepts as the cardholder copy's;
+    Reprint shows the same link; the settlement report is on the screen."""
+    with HostSimulator(str(tmp_path / "host.sqlite")) as host:
+        out, _ = run_scenario(micropython, host, tmp_path / "handset", mode="paper", paper="none")
+        sale, = journal_of(out)
+        assert (sale["type"], sale["amount"], sale["status"]) == ("sale", 2500, "approved")
+        base, query = out["qr"].split("?", 1)
+        query = dict(pair.split("=", 1) for pair in query.split("&"))
+        assert (query["t"], query["r"]) == (host.transactions()[0]["tid"], sale["rrn"])
+        found = host.verify_receipt(query["c"])
+        assert found["valid"] and (found["trace"], found["copy"], found["reprint"]) == (sale["trace"], "cardholder", 0)
+        assert out["qr_copy"] == out["qr"]
+        assert "Sales 1: 25.00" in out["settle_screen"] and "Balanced" in out["settle_screen"]
+        assert out["printouts"] == 0
