@@ -142,6 +142,10 @@ class App:
             await self.ui.message("TERMINAL", ["JOURNAL"])
         for code in self.boot_notices:
             await self.ui.message("TERMINAL", [code])
+        if self.settings.acquirer_problem:
+            # The merchant's settings and the defaults apply until the next
+            # sign-on downloads the acquirer's parameters again.
+            self.log("settings: %s: left out", self.settings.acquirer_problem)
         if self.operators.load().damaged:
             # Every account stays locked: no void, refund or settlement
             # until the service reset (docs/ARCHITECTURE.md, Passwords).

@@ -71,6 +71,10 @@ TERMINAL_APP_VERSION = b"\x00\x20"      # 9F09 for the UnionPay AIDs, as public 
 # 9F66 (qPBOC): qPBOC + contact chip + online PIN + signature supported; an
 # online cryptogram is required (we never approve offline).
 TERMINAL_TRANSACTION_QUALIFIERS = b"\x36\x80\x00\x00"
+# 9F66 byte 2 bit 7, "CVM required" (PBOC 3.0 part 12, JR/T 0025.12): set
+# when the amount is above the terminal's no-PIN limit (小额双免); the card
+# answers with its card transaction qualifiers (9F6C) which CVM it wants.
+TTQ_CVM_REQUIRED = 0x40
 # The application identifiers this terminal accepts: UnionPay debit, credit, quasi-credit.
 SUPPORTED_AIDS = (b"\xa0\x00\x00\x03\x33\x01\x01\x01", b"\xa0\x00\x00\x03\x33\x01\x01\x02",
                   b"\xa0\x00\x00\x03\x33\x01\x01\x03")
@@ -250,7 +254,10 @@ def pin_required(card):
     pad is present: this terminal has one). Chip: the first CVM-list rule
     that applies (EMV Book 3 10.5) is online enciphered PIN and does not let
     a failed PIN fall through to the next rule. Contactless: the card
-    transaction qualifiers (9F6C) ask for online PIN.
+    transaction qualifiers (9F6C) ask for online PIN; the card sets that
+    bit from the terminal's "CVM required" (9F66) and its issuer's rules,
+    and it binds the terminal whatever its no-PIN limit (小额双免 waives
+    the PIN only where the card lets it: docs/QUICKPASS.md).
 
     False does not mean "no PIN prompt": UnionPay terminals offer the PIN pad
     to every card ("no PIN: press ENTER") and send F22 x2 when nothing is keyed.
@@ -441,7 +448,7 @@ async def _select_application(reader, contactless):
 
 
 def _terminal_tags(amount_fen, now_tuple, contactless, unpredictable_number,
-                   sequence_counter, ifd_serial, transaction_type):
+                   sequence_counter, ifd_serial, transaction_type, cvm_required=True):
     year, month, day = now_tuple[0], now_tuple[1], now_tuple[2]
     hour, minute, second = (tuple(now_tuple[3:6]) + (0, 0, 0))[:3]
     if unpredictable_number is None:
@@ -467,7 +474,10 @@ def _terminal_tags(amount_fen, now_tuple, contactless, unpredictable_number,
         0x9F41: _bcd_number(sequence_counter % 100000000, 4),
     }
     if contactless:
-        tags[0x9F66] = TERMINAL_TRANSACTION_QUALIFIERS
+        ttq = bytearray(TERMINAL_TRANSACTION_QUALIFIERS)
+        if cvm_required:
+            ttq[1] |= TTQ_CVM_REQUIRED
+        tags[0x9F66] = bytes(ttq)
     return tags
 
 
@@ -515,18 +525,20 @@ def _card_from_tags(tags, entry_mode):
 
 async def read_chip_application(reader, amount_fen, now_tuple, contactless=False,
                                 unpredictable_number=None, sequence_counter=0,
-                                ifd_serial="00000000", transaction_type=0x00):
+                                ifd_serial="00000000", transaction_type=0x00, cvm_required=True):
     """Select the UnionPay application, GET PROCESSING OPTIONS, read the
     records -> CardData (icc_data still None: generate_arqc() makes it).
 
     sequence_counter (9F41): the transaction's trace number. ifd_serial
     (9F1E): 8 characters, the terminal's serial. transaction_type (9C): 00
     goods and services, 20 refund. unpredictable_number (9F37): 4 bytes,
-    random unless a test fixes it.
+    random unless a test fixes it. cvm_required (contactless): the TTQ
+    tells the card a CVM is required (False: a QuickPass sale at or below
+    the no-PIN limit; the card may still demand its PIN in 9F6C).
     """
     entry_mode = TAP if contactless else INSERT
     tags = _terminal_tags(amount_fen, now_tuple, contactless, unpredictable_number,
-                          sequence_counter, ifd_serial, transaction_type)
+                          sequence_counter, ifd_serial, transaction_type, cvm_required)
     df_name, fci = await _select_application(reader, contactless)
     tags[0x84] = df_name
     for tag in (0x50, 0x87, 0x9F38, 0x9F12):

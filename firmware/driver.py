@@ -216,6 +216,8 @@ class Driver:
             if txn["type"] == "sale" and txn["state"] == "approved":
                 record["refunded"] = state.refunded_total(txn)
             out.append(record)
+            if txn.get("cvm"):         # what 小额双免 waived (flows/common.quick_pass)
+                record["cvm"] = txn["cvm"]
             if txn.get("order"):       # a QR payment: its order number and wallet
                 record["order"] = txn["order"]
                 record["channel"] = txn.get("channel")

@@ -134,18 +134,23 @@ def txn_lines(settings, txn, copy, reprint=False, code=None, reprint_no=0, with_
         lines.append(("bold", "免密免签 NO PIN, NO SIGNATURE REQUIRED"))
     elif cvm == "no_signature":
         lines.append(("bold", "免签 NO SIGNATURE REQUIRED"))
-    elif signature is not None:
-        lines += [("normal", "持卡人签名 CARDHOLDER SIGNATURE:"), ("image", signature)]
-        if feature:
-            lines.append(("normal", "特征码 FEATURE CODE:" + feature))
-        lines.append(("rule", RULE))
-    elif copy == MERCHANT_COPY:
-        lines += [
-            ("normal", "持卡人签名 CARDHOLDER SIGNATURE:"),
-            ("normal", ""),
-            ("normal", ""),
-            ("rule", RULE),
-        ]
+    else:
+        if cvm == "no_pin":
+            # At or below the no-PIN limit, above the no-signature limit:
+            # the signature is the cardholder's verification.
+            lines.append(("bold", "免密 NO PIN REQUIRED"))
+        if signature is not None:
+            lines += [("normal", "持卡人签名 CARDHOLDER SIGNATURE:"), ("image", signature)]
+            if feature:
+                lines.append(("normal", "特征码 FEATURE CODE:" + feature))
+            lines.append(("rule", RULE))
+        elif copy == MERCHANT_COPY:
+            lines += [
+                ("normal", "持卡人签名 CARDHOLDER SIGNATURE:"),
+                ("normal", ""),
+                ("normal", ""),
+                ("rule", RULE),
+            ]
     lines += [
         ("normal", "本人确认以上交易,同意将其记入本卡账户"),
         ("normal", "I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"),

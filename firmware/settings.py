@@ -13,12 +13,17 @@ test. A value outside its rule is refused with a SettingsError that names
 the setting and what it takes: a setting must never switch off what it
 tunes (a lockout of 0 s, no reversal tries, no receipt).
 
-Where a value comes from:
+Where a value comes from, each layer over the one before:
 - the table's default;
 - settings.json (what the merchant changed through the menus): the only
   thing save() writes;
+- acquirer.json: the acquirer's parameters, downloaded at sign-on
+  (firmware/termparams.py; set_acquirer() writes it). They beat the
+  merchant's own settings: a no-PIN limit or an e-signature rule is the
+  acquirer's risk decision, not the shop's. The whole set is replaced at
+  each download;
 - the boot configuration's "settings" and tests (update()): in memory for
-  this run, never written.
+  this run, never written (the installer's or the bench's explicit word).
 
 Settings are plain JSON values (numbers, strings, booleans) so that the
 same file works under MicroPython. An unknown name is refused, not
@@ -247,23 +252,44 @@ def check(name, value):
         raise SettingsError("setting %r must be %s, not %s" % (name, why, _short(value)))
 
 
+def _check_all(values):
+    if not isinstance(values, dict):
+        raise SettingsError("settings must be an object of name: value, not %s" % _short(values))
+    for name in values:
+        check(name, values[name])
+
+
 class Settings:
     FILE = "settings.json"
+    ACQUIRER_FILE = "acquirer.json"
 
     def __init__(self, storage=None, overrides=None):
         self._storage = storage
         self._values = defaults()
-        self._saved = {}   # what settings.json holds: the merchant's own changes
+        self._saved = {}      # what settings.json holds: the merchant's own changes
+        self._acquirer = {}   # what acquirer.json holds: the last parameter download
+        self._run = {}        # the boot configuration's and the tests': this run only
+        # Why acquirer.json was not used at load (None: it was, or there is none).
+        self.acquirer_problem = None
         if overrides:
             self.update(overrides)
 
+    def _layer(self):
+        values = defaults()
+        for layer in (self._saved, self._acquirer, self._run):
+            values.update(layer)
+        self._values = values
+
     def load(self):
-        """Apply settings.json. Anything wrong with it is a SettingsError
-        starting "settings.json:", which stops the boot with that message."""
+        """Apply settings.json and acquirer.json. Anything wrong with
+        settings.json is a SettingsError starting "settings.json:", which
+        stops the boot with that message."""
         if self._storage is None:
             return self
+        self._load_acquirer()
         data = self._storage.read(self.FILE)
         if data is None:
+            self._layer()
             return self
         try:
             stored = json.loads(data)
@@ -272,31 +298,66 @@ class Settings:
         if not isinstance(stored, dict):
             raise SettingsError("%s: not an object of name: value, but %s" % (self.FILE, _short(stored)))
         try:
-            self.update(stored)
+            _check_all(stored)
         except SettingsError as e:
             raise SettingsError("%s: %s" % (self.FILE, e))
         self._saved = dict(stored)
+        self._layer()
         return self
+
+    def _load_acquirer(self):
+        """acquirer.json, if good. A damaged one does not stop the boot (the
+        merchant's settings are whole): it is left out, acquirer_problem
+        says why, and the next sign-on downloads the parameters again."""
+        data = self._storage.read(self.ACQUIRER_FILE)
+        if data is None:
+            return
+        try:
+            stored = json.loads(data)
+            if not isinstance(stored, dict):
+                raise SettingsError("not an object of name: value")
+            _check_all(stored)
+        except (ValueError, SettingsError) as e:
+            self.acquirer_problem = "%s: %s" % (self.ACQUIRER_FILE, e)
+            return
+        self._acquirer = stored
+
+    def set_acquirer(self, values):
+        """The acquirer's parameters of a download: every one checked
+        against the table first (one bad value refuses them all, the old
+        ones stay), then acquirer.json is replaced atomically, then they
+        apply. A StorageError leaves the old ones in force."""
+        _check_all(values)
+        if self._storage is not None:
+            self._storage.write_atomic(self.ACQUIRER_FILE, json.dumps(values).encode())
+        self._acquirer = dict(values)
+        self._layer()
+
+    def acquirer(self):
+        """The acquirer's parameters in force (a copy)."""
+        return dict(self._acquirer)
 
     def update(self, values):
         """Change settings for this run only (boot configuration, tests).
         Every value is checked before any is applied."""
-        if not isinstance(values, dict):
-            raise SettingsError("settings must be an object of name: value, not %s" % _short(values))
-        for name in values:
-            check(name, values[name])
-        for name in values:
-            self._values[name] = values[name]
+        _check_all(values)
+        self._run.update(values)
+        self._layer()
 
     def save(self, **changes):
-        """The merchant's changes: applied and written to settings.json, with
-        the earlier ones; nothing the boot configuration set is written."""
-        self.update(changes)
+        """The merchant's changes: written to settings.json, with the earlier
+        ones, and in force at once over what the boot configuration set for
+        this run (nothing of which is written); an acquirer's parameter
+        still beats them."""
+        _check_all(changes)
         saved = dict(self._saved)
         saved.update(changes)
         if self._storage is not None:
             self._storage.write_atomic(self.FILE, json.dumps(saved).encode())
         self._saved = saved
+        for name in changes:
+            self._run.pop(name, None)
+        self._layer()
 
     def __getattr__(self, name):
         values = self.__dict__.get("_values")

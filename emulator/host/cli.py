@@ -8,6 +8,9 @@ receipt's verification code against its books.
     pos-host --port 5555 --http 8080        e-receipts at /receipt?t=&r=&c= (emulator/host/web.py)
     pos-host --port 5555 --control 5556     arm/clear faults later over JSON Lines
                                             on loopback (emulator/host/control.py)
+    pos-host --param qps_no_pin_limit_fen=30000 --param esign_void=true
+                                            the terminal parameters every terminal
+                                            downloads at sign-on (firmware/termparams.py)
 """
 
 import argparse
@@ -36,6 +39,10 @@ def build_parser():
     p.add_argument("--control", type=int, metavar="PORT",
                    help="listen for fault commands (JSON Lines) on 127.0.0.1:PORT (0: any free"
                         " port); see emulator/host/control.py")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a terminal parameter every terminal downloads after its sign-on (repeatable):"
+                        " qps_no_pin_limit_fen, qps_no_signature_limit_fen (fen), esign_void,"
+                        " esign_refund (true/false); default UnionPay's: 100000 fen, false")
     p.add_argument("--http", type=int, metavar="PORT",
                    help="serve e-receipts (PNG) at http://HOST:PORT/receipt?t=TERMINAL&r=RRN&c=CODE"
                         " (0: any free port); see emulator/host/web.py")
@@ -137,6 +144,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         faults = [parse_fault_spec(spec) for spec in args.fault]
+        params = dict(parse_param_spec(spec) for spec in args.param)
         master_key = bytes.fromhex(args.master_key)
         if len(master_key) not in (8, 16, 24):
             raise ValueError("master key must be 16, 32 or 48 hex digits")
@@ -159,6 +167,11 @@ def main(argv=None):
     for fault in faults:
         host.faults.add(**fault)
     try:
+        host.acquirer.set_params(params)
+    except ValueError as e:
+        sys.stderr.write("pos-host: --param: %s\n" % e)
+        return 2
+    try:
         asyncio.run(_serve(host, args.host, args.port, db, args.control, args.http))
     except KeyboardInterrupt:
         pass
@@ -167,6 +180,24 @@ def main(argv=None):
         return 1
     print("host stopped", flush=True)
     return 0
+
+
+def parse_param_spec(spec):
+    """'qps_no_pin_limit_fen=30000' -> (name, 30000); 'esign_void=true' ->
+    (name, True). ValueError for an unknown name or a value of the wrong form."""
+    from firmware import termparams
+    name, sep, text = spec.partition("=")
+    kinds = dict((entry[1], entry[2]) for entry in termparams.TAGS)
+    if not sep or name not in kinds:
+        raise ValueError("--param takes NAME=VALUE, NAME one of %s; not %r"
+                         % (", ".join(termparams.setting_names()), spec))
+    if kinds[name] == termparams.AMOUNT:
+        if not text.isdigit():
+            raise ValueError("%s is a whole number of fen, not %r" % (name, text))
+        return name, int(text)
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise ValueError("%s is true or false, not %r" % (name, text))
+    return name, text.lower() in ("true", "1")
 
 
 def _print_line(text):

@@ -11,6 +11,8 @@ that a test (or the emulator's window) can arm and clear faults on a
     <- {"ok": true, "faults": []}
     -> {"op": "qr_customer", "order": "AL26120100000001", "action": "pay"}
     <- {"ok": true, "status": "PAID"}
+    -> {"op": "params", "tid": "10000001", "set": {"qps_no_pin_limit_fen": 30000}}
+    <- {"ok": true, "params": {"qps_no_pin_limit_fen": 30000, ...}}
 
 One request a line, one reply a line; a bad line gets {"ok": false,
 "error": ...} and changes nothing. Every request may carry an "id", echoed.
@@ -32,6 +34,10 @@ OPS = {
     "clear": (),
     "faults": (),
     "qr_customer": ("order", "action", "wallet"),
+    # the terminal parameters a terminal downloads at its next sign-on
+    # (firmware/termparams.py): set some for one terminal ("tid") or for
+    # every one; without "set", what that terminal would get
+    "params": ("tid", "set"),
 }
 MAX_LINE = 4096
 
@@ -75,6 +81,18 @@ def answer(host, line):
         faults.add(**args)
     elif op == "clear":
         faults.clear()
+    elif op == "params":
+        from emulator.host.handlers import EVERY_TERMINAL
+        tid = request.get("tid", EVERY_TERMINAL)
+        values = request.get("set", {})
+        if not isinstance(tid, str) or not isinstance(values, dict):
+            reply.update(ok=False, error="params takes tid (a string) and set (an object of name: value)")
+            return reply
+        try:
+            reply["params"] = host.acquirer.set_params(values, tid)
+        except ValueError as e:
+            reply.update(ok=False, error=str(e))
+        return reply
     elif op == "qr_customer":
         from emulator.hil import qr_customer
         if request.get("action") not in ("pay", "cancel") or not isinstance(request.get("order"), str):
@@ -154,6 +172,14 @@ class HostControl:
 
     def faults(self):
         return self.request("faults")["faults"]
+
+    def params(self, tid=None, **values):
+        """Set terminal parameters (for terminal `tid`, else every one);
+        -> what that terminal downloads at its next sign-on."""
+        args = {"set": values}
+        if tid is not None:
+            args["tid"] = tid
+        return self.request("params", **args)["params"]
 
     def qr_customer(self, order, action="pay", wallet=None):
         args = {"order": order, "action": action}

@@ -9,7 +9,7 @@ emulator/host/README.md; keep that table and this module in step.
 import datetime
 import traceback
 
-from firmware import iso8583
+from firmware import iso8583, termparams
 from emulator.host import security, settlement, signatures
 from emulator.host.qrpay import IN_PROGRESS, PAID, QUERY_PROC, WAITING, QrDesk
 from firmware import qrpay
@@ -41,6 +41,11 @@ SIGNON_DOUBLE_KEYS = "003"
 SIGNON_WITH_TRACK_KEY = "004"
 # 小额双免: contactless sales at or below this need no PIN (UnionPay's default since 2018-06-01).
 QUICK_PASS_LIMIT_FEN = 100000
+# The terminal parameters (0800, 60.3 = 360: firmware/termparams.py) the host
+# gives a terminal nobody configured: UnionPay's defaults.
+DEFAULT_PARAMS = {"qps_no_pin_limit_fen": QUICK_PASS_LIMIT_FEN, "qps_no_signature_limit_fen": QUICK_PASS_LIMIT_FEN,
+                  "esign_void": False, "esign_refund": False}
+EVERY_TERMINAL = "*"
 # 60.3 of the 0820 a terminal sends when it is returned (firmware/flows/decommission.py).
 DECOMMISSION_CODE = "960"
 # 60.3 of the batch upload messages that end an upload.
@@ -119,7 +124,11 @@ class Acquirer:
         self.sign_signon = sign_signon
         self.key_algorithm = key_algorithm
         self.qr = QrDesk(ledger)
-        self.quick_pass_limit_fen = QUICK_PASS_LIMIT_FEN
+        # Terminal parameters: terminal id (or EVERY_TERMINAL) -> {setting:
+        # value} over DEFAULT_PARAMS; params_extra: (tag, bytes) sent as they
+        # are after them, to play a broken or hostile acquirer.
+        self.params = {}
+        self.params_extra = []
 
     # -- entry point --------------------------------------------------------
 
@@ -154,7 +163,7 @@ class Acquirer:
         terminal = self.ledger.terminal(tid)
         if terminal is not None and terminal["status"] == "unknown":
             return self._finish(reply, UNKNOWN_TERMINAL)
-        if mti == "0800":
+        if mti == "0800" and _field60(fields).get("network_code") != termparams.NETWORK_CODE:
             return self._sign_on(reply, fields, tid, mid, now, decline_code)
         if mti == "0820" and _field60(fields).get("network_code") not in (DECOMMISSION_CODE,
                                                                           signatures.UPLOAD_CODE):
@@ -209,6 +218,8 @@ class Acquirer:
             return self._signature_upload
         if mti == "0820":
             return self._decommission
+        if mti == "0800":
+            return self._parameters
         if mti == "0500":
             return self._settle
         if mti == "0320":
@@ -274,6 +285,29 @@ class Acquirer:
         if expires:
             # The service term (续费): the terminal warns before it, refuses sales after it.
             reply.fields[59] = qrpay.field59([("A9", expires)])
+        return self._finish(reply, APPROVED)
+
+    def params_for(self, tid):
+        """The parameters terminal `tid` is given: the defaults, then what
+        was set for every terminal, then what was set for this one."""
+        values = dict(DEFAULT_PARAMS)
+        values.update(self.params.get(EVERY_TERMINAL, {}))
+        values.update(self.params.get(tid, {}))
+        return values
+
+    def set_params(self, values, tid=EVERY_TERMINAL):
+        """Hold `values` ({setting: value}) for terminal `tid`; ValueError
+        (nothing held) if one cannot be sent. Ranges are not checked: the
+        host may play an acquirer that sends a value a terminal must refuse."""
+        termparams.build_field62(values)
+        held = dict(self.params.get(tid, {}))
+        held.update(values)
+        self.params[tid] = held
+        return self.params_for(tid)
+
+    def _parameters(self, reply, fields, terminal, now):
+        """参数下载: the terminal's parameters in F62, MACed like any reply."""
+        reply.fields[62] = termparams.build_field62(self.params_for(terminal["tid"]), self.params_extra)
         return self._finish(reply, APPROVED)
 
     def _decommission(self, reply, fields, terminal, now):
@@ -354,9 +388,10 @@ class Acquirer:
         expiry = fields.get(14) or track_expiry or account["expiry"]
         if _expired(expiry, now):
             return EXPIRED_CARD
-        quick_pass = (fields.get(22) or "").startswith("07") and amount <= self.quick_pass_limit_fen
+        quick_pass = ((fields.get(22) or "").startswith("07")
+                      and amount <= self.params_for(terminal["tid"])["qps_no_pin_limit_fen"])
         if account["pin"] and not (quick_pass and 52 not in fields):
-            # 小额双免: a contactless sale at or below the QuickPass limit goes without a PIN.
+            # 小额双免: a contactless sale at or below the terminal's no-PIN limit goes without a PIN.
             if not security.pin_matches(terminal["pin_key"], fields.get(52), account["pin"], pan,
                                         self.key_algorithm):
                 return WRONG_PIN

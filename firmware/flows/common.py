@@ -103,11 +103,15 @@ async def _read(app, event, amount, chip_failed, kind):
             # (generate_cryptogram) so the card knows a PIN was entered.
             # 9F41 is the trace the request will carry (online.authorise
             # sets it again should another message take that trace first).
+            # A tap tells the card whether the terminal needs a CVM (TTQ):
+            # not for a QuickPass sale at or below the no-PIN limit.
             card = await cards.read_chip_application(app.devices.card_reader, amount,
                                                      app.devices.clock.now(),
                                                      contactless=event.action == "tap",
                                                      sequence_counter=app.state.next_trace(),
-                                                     transaction_type=cards.TRANSACTION_TYPES[kind])
+                                                     transaction_type=cards.TRANSACTION_TYPES[kind],
+                                                     cvm_required=not (kind == "sale" and
+                                                                       within_no_pin_limit(app, amount)))
         cards.check_expiry(card, app.devices.clock.now())
         return card
     except cards.CardDataError as e:
@@ -116,29 +120,39 @@ async def _read(app, event, amount, chip_failed, kind):
         raise PosError("CHIP_ERROR")
 
 
-def quick_pass(app, card, amount):
-    """小额双免 (UnionPay QuickPass, since 2018-06-01): a contactless sale at
-    or below the limits needs no PIN, and no signature. -> the journal's
-    "cvm" note: "no_pin_no_signature", "no_signature", or None (the card's
-    own CVM applies: online PIN above the no-PIN limit, a signature line on
-    the slip above the no-signature limit)."""
+def within_no_pin_limit(app, amount):
+    return amount <= app.settings.qps_no_pin_limit_fen
+
+
+def quick_pass(app, card, amount, pin_entered):
+    """小额双免 (UnionPay QuickPass, since 2018-06-01): what a contactless
+    sale waived. -> the journal's "cvm" note: "no_pin_no_signature",
+    "no_signature", "no_pin", or None (nothing waived).
+
+    No PIN: at or below the no-PIN limit, unless the card demanded its PIN
+    anyway (9F6C: its demand beats the limit, so `pin_entered` then). No
+    signature: at or below the no-signature limit. The two limits are
+    apart (settings, or the acquirer's parameter download). An inserted or
+    swiped card is never QuickPass: its own CVM applies."""
     if card is None or card.entry_mode != "tap":
         return None
-    no_pin = amount <= app.settings.qps_no_pin_limit_fen
+    no_pin = within_no_pin_limit(app, amount) and not pin_entered
     no_signature = amount <= app.settings.qps_no_signature_limit_fen
     if no_pin and no_signature:
         return "no_pin_no_signature"
     if no_signature:
         return "no_signature"
+    if no_pin:
+        return "no_pin"
     return None
 
 
-async def ask_pin(app, title, card, amount, kind=None):
+async def ask_pin(app, title, card, amount):
     """The cardholder's PIN as an encrypted block, or None when the card
-    needs none (or a QuickPass sale under the limit asks none). The clear
-    PIN lives only in this call."""
-    if kind == SALE and quick_pass(app, card, amount) == "no_pin_no_signature":
-        return None
+    needs none. A QuickPass tap at or below the no-PIN limit told the card
+    no CVM was required (read_card), so only a card whose issuer demands
+    the PIN at every amount asks for it there. The clear PIN lives only in
+    this call."""
     if not cards.pin_required(card):
         return None
     lines = [("AMOUNT", format_amount(amount))]

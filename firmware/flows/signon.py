@@ -9,13 +9,19 @@ MAC key. A terminal still holding the published test master key signs on
 only with the setting test_keys (the emulator's): anyone could pose as
 its host. At boot, pending reversals go out first (DESIGN.md), so the
 terminal starts clean.
+
+Once the keys are in, the terminal asks for its parameters (0800, 60.3 =
+360, MACed both ways: firmware/termparams.py has field 62). Whatever goes
+wrong there is logged and the parameters in force stay: the sign-on is
+done either way.
 """
 
-from firmware import iso8583, pending, qrpay
+from firmware import iso8583, pending, qrpay, termparams
 from firmware.errors import PosError, response_message_code
 from firmware.host import HostError
 from firmware.iso8583 import field60, parse_field60
-from hal.errors import KeyStoreError
+from firmware.settings import SettingsError
+from hal.errors import KeyStoreError, StorageError
 
 # 60.3 of the sign-on request, and the length of F62 it brings.
 TWO_KEYS = "003"
@@ -99,8 +105,41 @@ async def run(app, quiet=False):
     app.service_term.update(service_expiry(reply))
     app.signed_on = True
     app.log("signed on, batch %06d", state.batch)
+    await download_parameters(app)
     # Work left from before (a power cut, a dead link) goes before anything new.
     await pending.clear(app)
     if not quiet:
         await app.ui.message(TITLE, ["SIGNON_OK", ("BATCH_TRACE", "%06d" % state.batch,
                                                     "%06d" % state.last_trace)])
+
+
+async def download_parameters(app):
+    """The acquirer's parameters (参数下载), applied whole or not at all.
+    Never raises: a sign-on is complete without them."""
+    state = app.state
+    try:
+        trace = state.reserve_trace()
+    except StorageError as e:
+        app.log("parameter download: no trace number (%s), parameters unchanged", e.code)
+        return
+    fields = {11: "%06d" % trace, 41: app.settings.terminal_id, 42: app.settings.merchant_id,
+              60: field60("00", state.batch, termparams.NETWORK_CODE), 63: "%03d" % int(app.operator)}
+    try:
+        reply = await app.host.exchange("0800", fields)
+    except HostError as e:
+        # No answer, or one without a valid MAC: not the acquirer's word.
+        app.log("parameter download: no usable answer (%s), parameters unchanged", e.code)
+        return
+    if reply[39] != "00":
+        app.log("parameter download: host answered %s, parameters unchanged", reply[39])
+        return
+    try:
+        values = termparams.parse_field62(reply.get(62) or b"")
+        app.settings.set_acquirer(values)
+    except (termparams.ParamsError, SettingsError) as e:
+        app.log("parameter download refused, parameters unchanged: %s", e)
+        return
+    except StorageError as e:
+        app.log("parameter download not kept (%s), parameters unchanged", e.code)
+        return
+    app.log("parameters from the acquirer: %s", termparams.describe(values))

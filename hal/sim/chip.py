@@ -67,6 +67,17 @@ APP_VERSION = b"\x00\x30"  # 9F08, PBOC 3.0
 # a bypassed PIN fails verification); 1E 03 signature; 1F 03 no CVM.
 CVM_ONLINE_PIN = b"\x00\x00\x00\x00\x00\x00\x00\x00\x02\x03"
 CVM_SIGNATURE = b"\x00\x00\x00\x00\x00\x00\x00\x00\x1e\x03\x1f\x03"
+# 02 00: online enciphered PIN, always (no fall-through): an issuer that
+# wants the PIN at every amount.
+CVM_ONLINE_PIN_ALWAYS = b"\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00"
+
+# qPBOC: the terminal's "CVM required" (TTQ 9F66 byte 2 bit 7) and the card's
+# answer in its card transaction qualifiers (9F6C byte 1): bit 8 online PIN
+# required, bit 7 signature required.
+TTQ_CVM_REQUIRED = 0x40
+CTQ_ONLINE_PIN = b"\x80\x00"
+CTQ_SIGNATURE = b"\x40\x00"
+CTQ_NO_CVM = b"\x00\x00"
 
 
 def _tlv(tag, value):
@@ -139,7 +150,7 @@ class SimChip:
     """
 
     def __init__(self, pan, expiry, service_code="201", card_seq="001", aid=DEBIT_AID,
-                 online_pin=False, contactless=False, fault=None, label="UnionPay"):
+                 online_pin=False, contactless=False, fault=None, label="UnionPay", pin_always=False):
         if fault not in CHIP_FAULTS:
             raise ValueError("unknown chip fault %r (known: %s)" % (fault, ", ".join(f for f in CHIP_FAULTS if f)))
         self.pan = pan
@@ -147,7 +158,10 @@ class SimChip:
         self.service_code = service_code
         self.card_seq = card_seq
         self.aid = aid
-        self.online_pin = online_pin
+        self.online_pin = online_pin or pin_always
+        # The issuer wants the PIN at every amount: CVM list 02 00, and a
+        # tap answers "online PIN required" even when the terminal needs no CVM.
+        self.pin_always = pin_always
         self.contactless = contactless
         self.fault = fault
         self.label = label
@@ -160,14 +174,15 @@ class SimChip:
     def from_card(cls, card, contactless=False, fault=None):
         """Build the chip of a hal.sim.deck.TestCard. Credit cards (label
         starting 'Credit') carry the credit AID, the rest the debit one; a
-        card with a PIN asks for online PIN in its CVM list."""
+        card with a PIN asks for online PIN in its CVM list (at every
+        amount and tap too with the card's pin_always)."""
         aid = getattr(card, "aid", None)
         if aid is None:
             aid = CREDIT_AID if card.label.lower().startswith("credit") else DEBIT_AID
         label = "UnionPay Credit" if aid == CREDIT_AID else "UnionPay Debit"
         return cls(card.pan, card.expiry, card.service_code, card.card_seq or "000", aid,
                    online_pin=card.pin is not None, contactless=contactless, fault=fault,
-                   label=label)
+                   label=label, pin_always=getattr(card, "pin_always", False))
 
     def reset(self, contactless=None):
         """Power-up: nothing selected, no transaction in progress."""
@@ -207,11 +222,25 @@ class SimChip:
                    + _tlv(0x9F08, APP_VERSION)
                    + _tlv(0x8C, _dol(CRYPTOGRAM_INPUT))
                    + _tlv(0x8D, _dol(CDOL2))
-                   + _tlv(0x8E, CVM_ONLINE_PIN if self.online_pin else CVM_SIGNATURE)
+                   + _tlv(0x8E, self._cvm_list())
                    + _tlv(0x9F0D, b"\xd8\x60\x04\xa8\x00")
                    + _tlv(0x9F0E, b"\x00\x10\x98\x00\x00")
                    + _tlv(0x9F0F, b"\xd8\x68\x04\xf8\x00"))
         return {(1, 1): _tlv(0x70, record1), (1, 2): _tlv(0x70, record2)}
+
+    def _cvm_list(self):
+        if self.pin_always:
+            return CVM_ONLINE_PIN_ALWAYS
+        return CVM_ONLINE_PIN if self.online_pin else CVM_SIGNATURE
+
+    def _ctq(self, ttq):
+        """9F6C for a tap: the CVM this card wants, given the terminal's TTQ.
+        Without "CVM required" (a QuickPass amount) it wants none, unless
+        its issuer wants the PIN always."""
+        cvm_required = len(ttq) == 4 and bool(ttq[1] & TTQ_CVM_REQUIRED)
+        if self.pin_always or (self.online_pin and cvm_required):
+            return CTQ_ONLINE_PIN
+        return CTQ_SIGNATURE if cvm_required else CTQ_NO_CVM
 
     def _afl(self):
         # Contactless: the GPO reply already holds 57 and 5F34, only record 2 is read.
@@ -331,7 +360,7 @@ class SimChip:
                       + _tlv(0x9F26, sim_cryptogram(self.pan, atc, pdol_data[TTQ[1]:]))
                       + _tlv(0x9F27, b"\x80")
                       + _tlv(0x9F36, atc)
-                      + _tlv(0x9F6C, b"\x80\x00" if self.online_pin else b"\x40\x00"))
+                      + _tlv(0x9F6C, self._ctq(pdol_data[:TTQ[1]])))
         return _tlv(0x77, reply) + SW_OK
 
     def _generate_ac(self, p1, p2, data):

@@ -3,7 +3,8 @@ host simulator (which opens an account for each) and the tests.
 
 All numbers are test numbers: Luhn-valid (but "bad-luhn") 19-digit PANs on
 UnionPay BINs, never issued to anyone. Expiry is YYMM. `pin` is what the
-host expects (None: the card needs no PIN). `balance` is the host account's
+host expects (None: the card needs no PIN); `pin_always`: the chip demands
+it at every amount, a tap below the QuickPass limit too. `balance` is the host account's
 opening balance in fen. `chip` cards can be inserted; `contactless` ones
 tapped; every card has a magstripe (a chip card swiped asks for the chip:
 service code 2xx).
@@ -13,7 +14,7 @@ service code 2xx).
 class TestCard:
     def __init__(self, name, label, pan, expiry, service_code="101", pin=None,
                  balance=10000000, chip=False, contactless=False, on_host=True,
-                 card_seq="001", track2=None):
+                 card_seq="001", track2=None, pin_always=False):
         self.name = name
         self.label = label
         self.pan = pan
@@ -25,6 +26,8 @@ class TestCard:
         self.contactless = contactless
         self.on_host = on_host
         self.card_seq = card_seq
+        # The issuer wants the PIN at every amount, tapped too (no 小额双免).
+        self.pin_always = pin_always
         # A garbled track overrides the normal one.
         self._track2 = track2
 
@@ -48,6 +51,9 @@ def test_deck():
                  pin="123456"),
         TestCard("chip-pin", "Debit chip + contactless, PIN 888888", "6217000000000000038", "3106",
                  service_code="220", pin="888888", chip=True, contactless=True),
+        TestCard("chip-pin-always", "Debit chip + contactless, PIN 246810 at every amount",
+                 "6217000000000000046", "3106", service_code="220", pin="246810", chip=True,
+                 contactless=True, pin_always=True),
         TestCard("credit-chip", "Credit chip, no PIN", "6258070000000000045", "2912",
                  service_code="201", chip=True, contactless=True, balance=5000000),
         TestCard("low-funds", "Debit, 10.00 yuan left", "6222021000000000058", "3012",

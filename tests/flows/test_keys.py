@@ -53,8 +53,9 @@ def test_a_keyed_terminal_signs_on_and_sends_track_2_encrypted(make_handset, hos
     before = host.balance(DEBIT.pan)
     cashier.sale(handset, 1234, "debit-mag")
     assert host.balance(DEBIT.pan) == before - 1234
-    signon = recorded_requests(host.record_path, "0800")[-1]
+    signon, parameters = recorded_requests(host.record_path, "0800")[-2:]
     assert iso8583.parse_field60(signon[60])["network_code"] == "004"
+    assert iso8583.parse_field60(parameters[60])["network_code"] == "360"   # the download after it
     sale = recorded_requests(host.record_path, "0200")[-1]
     assert sale[35] != DEBIT.track2 and len(sale[35]) == len(DEBIT.track2)
     assert sale[53][2] == "1"

@@ -270,7 +270,8 @@ def test_void_and_refund_with_merchant_only(make_handset, host):
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_golden_e_receipt_screen_reads_back_as_the_link_with_the_host_s_code(lang):
     """The committed golden screen (tests/golden/screens/LANG/ereceipt.png:
-    a 25.00 sale, trace 2 of batch 1, on the emulator's stopped clock) read
+    a 25.00 sale, trace 3 of batch 1 (the sign-on took 1, its parameter
+    download 2), on the emulator's stopped clock) read
     by OpenCV; its code is the one the host computes with its own HMAC from
     the test master key."""
     import os
@@ -283,7 +284,7 @@ def test_the_golden_e_receipt_screen_reads_back_as_the_link_with_the_host_s_code
     url = cv2.QRCodeDetectorAruco().detectAndDecode(gray)[0]
     base, query = link_parts(url)
     assert (base, query["t"], query["r"]) == (URL, "10000001", "093000000001")
-    data = receipt.verification_data("10000001", 1, 2, "093000000001", 2500, "1201", "sale", "cardholder", 0)
+    data = receipt.verification_data("10000001", 1, 3, "093000000001", 2500, "1201", "sale", "cardholder", 0)
     mac = hmac.new(crypto.receipt_key(TEST_MASTER_KEY), data, hashlib.sha256).digest()
     assert query["c"] == receipt.code_from_mac(mac)
 
@@ -317,3 +318,15 @@ def test_a_reversal_that_fails_with_paper_none_prints_no_slip_and_waits_for_no_p
     h.wait_idle()
     assert [t["status"] for t in h.journal()[-2:]] == ["reversed", "approved"]
     assert h.call(lambda: h.app.printouts) == []
+
+
+def test_paper_back_to_normal_prints_no_old_receipts_at_boot(make_handset, host):
+    h = make_handset(paper="none")
+    sale_to_qr_screen(h, 900)
+    h.key("ENTER")
+    h.wait_idle()
+    h.power_cut()
+    h2 = make_handset(data_dir=h.data_dir, paper="normal")
+    assert cashier.receipts_text(h2) == []
+    cashier.sale(h2, 1000, "debit-mag")
+    assert copy_labels(jobs(h2)) == ["商户存根 MERCHANT COPY", "持卡人存根 CARDHOLDER COPY"]

@@ -34,7 +34,8 @@ FULL_SESSION = [("sale", 1234, "voided"), ("void", 1234, "approved"), ("sale", 1
 REFUNDED = 3000 + 2500
 NET_PER_SESSION = -10000 + REFUNDED   # the first sale is voided
 SLIPS_PER_SESSION = 2 * 5 + 1 + 1     # two copies each, one reprint, one settlement report
-REQUESTS_PER_SESSION = ["0800", "0200", "0200", "0200", "0220", "0220", "0500"]
+# (sign-on, then its parameter download: two 0800s)
+REQUESTS_PER_SESSION = ["0800", "0800", "0200", "0200", "0200", "0220", "0220", "0500"]
 
 
 def scenario_settings(**more):
@@ -206,7 +207,7 @@ def test_no_reply_is_reversed_exactly_once_under_micropython(micropython, tmp_pa
         assert host.count_applied("reversal") == 1
         assert [r["effect"] for r in host.reversals()] == ["undone"]
         sent = [mti for mti in requests(host.record_path)]
-        assert sent == ["0800", "0200", "0400"]
+        assert sent == ["0800", "0800", "0200", "0400"]   # sign-on, parameters, sale, reversal
         reversal = [iso8583.unpack(iso8583.unframe(frame[2:])[2])[1]
                     for _, direction, frame in read_record(host.record_path)
                     if direction == "in" and frame[2 + 11:2 + 13] == b"\x04\x00"][0]

@@ -292,8 +292,9 @@ def test_contactless_read_apdu_sequence():
     commands = [c.hex().upper() for c in reader.chip.commands]
     assert commands[0] == "00A404000E325041592E5359532E444446303100"  # SELECT PPSE
     assert commands[1] == "00A4040008A00000033301010200"
-    # GPO with the PDOL data: TTQ, amount, other amount, country, TVR, currency, date, type, UN.
-    assert commands[2] == ("80A8000023" "8321" "36800000" "000000000500" "000000000000" "0156"
+    # GPO with the PDOL data: TTQ (CVM required: the default), amount, other amount,
+    # country, TVR, currency, date, type, UN.
+    assert commands[2] == ("80A8000023" "8321" "36C00000" "000000000500" "000000000000" "0156"
                            "8000000000" "0156" "250615" "00" "12345678" "00")
     assert commands[3:] == ["00B2020C00"]  # only record 2: the rest came with GPO
 

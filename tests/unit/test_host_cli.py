@@ -70,6 +70,20 @@ def test_cli_refuses_a_bad_master_key(capsys):
     assert "master key" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_bad_param(capsys):
+    assert main(["--port", "0", "--param", "qps_no_pin_limit_fen=thirty"]) == 2
+    assert "whole number of fen" in capsys.readouterr().err
+    assert main(["--port", "0", "--param", "lang=en"]) == 2
+    assert "NAME one of qps_no_pin_limit_fen" in capsys.readouterr().err
+
+
+def test_param_specs_parse_to_settings_values():
+    from emulator.host.cli import parse_param_spec
+    assert parse_param_spec("qps_no_pin_limit_fen=30000") == ("qps_no_pin_limit_fen", 30000)
+    assert parse_param_spec("esign_void=true") == ("esign_void", True)
+    assert parse_param_spec("esign_refund=0") == ("esign_refund", False)
+
+
 def start_host_with_control():
     """pos-host with its control channel on a free port -> (process, port, HostControl)."""
     from emulator.host.control import HostControl

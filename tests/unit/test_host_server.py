@@ -99,6 +99,41 @@ def test_financial_request_before_sign_on_asks_for_sign_on(host):
     assert host.balance(DEBIT.pan) == DEBIT.balance
 
 
+# -- the terminal parameter download (0800, 60.3 = 360) -------------------------------
+
+def parameters(term):
+    return term.exchange("0800", {**term.base(), 60: iso8583.field60("00", term.batch, "360"), 63: "001"})
+
+
+def test_parameter_download_gives_unionpays_defaults_macd(term):
+    mti, reply = parameters(term)
+    assert (mti, reply[39]) == ("0810", "00")
+    assert reply[62] == b"Q1006100000Q2006100000E10010E20010"
+    assert term.mac_ok(mti, reply)
+
+
+def test_parameters_set_for_every_terminal_then_for_one(host, term):
+    host.acquirer.set_params({"qps_no_pin_limit_fen": 30000})
+    host.acquirer.set_params({"esign_void": True}, tid=term.tid)
+    assert parameters(term)[1][62] == b"Q100530000Q2006100000E10011E20010"
+    other = Terminal(host.port, tid="10000002")
+    other.sign_on()
+    assert parameters(other)[1][62] == b"Q100530000Q2006100000E10010E20010"
+
+
+def test_parameter_download_needs_a_valid_mac(term):
+    term.mac_key = bytes(16)
+    mti, reply = parameters(term)
+    assert reply[39] == "A0" and 62 not in reply
+
+
+def test_the_host_refuses_to_hold_a_parameter_it_cannot_send(host):
+    for values in ({"lang": "en"}, {"qps_no_pin_limit_fen": "30000"}, {"esign_void": "yes"}):
+        with pytest.raises(ValueError):
+            host.acquirer.set_params(values)
+    assert host.acquirer.params == {}
+
+
 # -- sale -------------------------------------------------------------------------
 
 def test_sale_debits_and_answers_with_rrn_auth_and_mac(host, term):

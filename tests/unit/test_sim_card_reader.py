@@ -253,6 +253,30 @@ def test_generate_ac_sequence():
     assert send(reader, bytes.fromhex("80AE40000B") + b"00" + bytes(9) + b"\x00")[1] == "6985"
 
 
+@pytest.mark.parametrize("card, ttq, ctq", [
+    ("chip-pin", "36C00000", "8000"),          # CVM required: online PIN
+    ("chip-pin", "36800000", "0000"),          # a QuickPass amount: no CVM
+    ("credit-chip", "36C00000", "4000"),       # CVM required: signature
+    ("credit-chip", "36800000", "0000"),
+    ("chip-pin-always", "36800000", "8000"),   # its issuer wants the PIN at every amount
+    ("chip-pin-always", "36C00000", "8000"),
+])
+def test_a_tapped_card_answers_the_terminals_cvm_required_with_its_ctq(card, ttq, ctq):
+    reader, _ = new_reader()
+    reader.tap(card)
+    send(reader, "00A4040008" + reader.chip.aid.hex() + "00")
+    pdol_data = bytes.fromhex(ttq) + bytes(29)
+    answer, sw = send(reader, bytes.fromhex("80A80000238321") + pdol_data + b"\x00")
+    assert sw == "9000"
+    assert tlv.find(answer, 0x9F6C).hex() == ctq
+
+
+def test_the_pin_always_card_says_online_pin_always_in_its_cvm_list():
+    chip = simchip.SimChip.from_card(find_card("chip-pin-always"))
+    assert chip.pin_always and chip.online_pin
+    assert chip._cvm_list()[8:] == b"\x02\x00"       # 02 online PIN, 00 always
+
+
 def test_second_generate_ac_declined_by_host_gives_aac():
     reader, _ = new_reader()
     reader.insert("chip-pin")
@@ -267,7 +291,7 @@ def test_contactless_gpo_carries_the_cryptogram_and_no_generate_ac():
     reader, _ = new_reader()
     reader.tap("chip-pin")
     send(reader, SELECT_DEBIT)
-    pdol_data = bytes.fromhex("36800000") + bytes(29)
+    pdol_data = bytes.fromhex("36C00000") + bytes(29)    # TTQ: CVM required
     answer, sw = send(reader, bytes.fromhex("80A8000023") + bytes.fromhex("8321") + pdol_data + b"\x00")
     assert sw == "9000"
     assert tlv.find(answer, 0x94) == bytes.fromhex("08020200")
