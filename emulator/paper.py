@@ -5,7 +5,8 @@ screen's font (firmware/assets/font16.bin), scaled to the printer's Font A
 cell: 12 x 24 dots for ASCII, 24 x 24 for hanzi, so 32 ASCII columns a line
 as on the real paper. Alignment, bold and GS ! sizes are honoured; a line
 longer than the paper wraps between characters, as the printer does; a QR
-code is drawn as a labelled placeholder square (no QR encoder here).
+code is drawn as a labelled placeholder square (no QR encoder here); a
+raster image (GS v 0: an e-signature) dot for dot.
 """
 
 from PIL import Image, ImageDraw
@@ -70,6 +71,10 @@ class PaperRenderer:
                 placed.append(("qr", y, line))
                 y += QR_SIDE + CELL_HEIGHT + LINE_GAP
                 continue
+            if line.image is not None:
+                placed.append(("image", y, line))
+                y += line.image[1] + LINE_GAP
+                continue
             for row in self._rows(line):
                 tallest = max([c[3] for c in row] or [1])
                 placed.append(("text", y, (line.align, row, tallest)))
@@ -79,6 +84,8 @@ class PaperRenderer:
         for kind, top, payload in placed:
             if kind == "qr":
                 self._draw_qr(image, draw, top, payload)
+            elif kind == "image":
+                self._draw_image(image, top, payload)
             else:
                 self._draw_row(image, top, *payload)
         return image
@@ -99,6 +106,20 @@ class PaperRenderer:
             if bold:
                 image.paste(INK, (x + 1, y), mask)  # the printer's bold: one dot wider
             x += mask.size[0]
+
+    def _draw_image(self, image, top, line):
+        """A raster image (GS v 0) dot for dot: a set bit is a black dot."""
+        width, height, rows = line.image
+        width = min(width, PAPER_WIDTH)
+        row_bytes = line.image[0] // 8
+        mask = Image.frombytes("1", (row_bytes * 8, height), bytes(rows)).crop((0, 0, width, height))
+        if line.align == escpos.CENTER:
+            left = (PAPER_WIDTH - width) // 2
+        elif line.align == escpos.RIGHT:
+            left = PAPER_WIDTH - width
+        else:
+            left = 0
+        image.paste(INK, (left, top), mask)
 
     def _draw_qr(self, image, draw, top, line):
         if line.align == escpos.LEFT:

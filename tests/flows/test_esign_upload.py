@@ -75,12 +75,12 @@ def sig_file(h, txn):
 
 
 def test_a_signed_sale_goes_up_in_packets_and_the_host_reassembles_it(make_handset, host):
-    h = make_handset(esign_packet_bytes=200, **ESIGN)
+    h = make_handset(esign_packet_bytes=64, **ESIGN)
     cashier.sale(h, 12345, "debit-mag")
     sale = cashier.last_txn(h)
     txn = txn_of(h, sale["trace"])
     esign_state = txn["esign"]
-    count = (len(IMAGE) + 199) // 200
+    count = (len(IMAGE) + 63) // 64
     assert count >= 2
     assert esign_state["mark"] == "S" and esign_state["done"] and sorted(esign_state["acked"]) == list(
         range(1, count + 1))
@@ -116,11 +116,18 @@ def test_the_printed_signature_is_the_cardholders_strokes(make_handset, host):
         for x in range(width):
             printed[y * width + x] = (rows[y * row_bytes + x // 8] >> (7 - x % 8)) & 1
     assert (width, height) == (esign.IMAGE_WIDTH, esign.IMAGE_HEIGHT) and printed == bits
+    # The emulator's paper view draws it dot for dot.
+    from emulator.paper import INK, PaperRenderer
+    [line] = [line for line in lines if line.image is not None]
+    paper = PaperRenderer().render([line])
+    assert paper.histogram()[INK] == sum(bits)
 
 
-def test_an_upload_that_fails_its_rounds_prints_the_slip_to_sign_then_goes_up_as_paper(make_handset, host):
+@pytest.mark.parametrize("fault, code", [("esign_down", "96"), ("esign_down", "94"), ("esign_drop_before", None)])
+def test_an_upload_that_fails_its_rounds_prints_the_slip_to_sign_then_goes_up_as_paper(make_handset, host,
+                                                                                      fault, code):
     h = make_handset(esign_upload_tries=2, **ESIGN)
-    host.faults.add("esign_down", count=None)
+    host.faults.add(fault, count=None, code=code)     # refused (96, a conflict 94) or no reply at all
     cashier.sale(h, 2000, "debit-mag")
     trace = cashier.last_txn(h)["trace"]
     txn = txn_of(h, trace)
@@ -331,7 +338,7 @@ def play_upload(tmp_path, first_cut, second_cut):
     uploads = []
     with HostSimulator(None) as host:
         scenario = Scenario(tmp_path, host)
-        scenario.settings.update(esign=True, esign_packet_bytes=150)
+        scenario.settings.update(esign=True, esign_packet_bytes=64)
         try:
             cutter = SigCutter(armed=False, uploads=uploads)
             assert scenario.boot(cutter)
@@ -367,7 +374,7 @@ def check_signature(scenario, host, uploads):
     assert signature["completed_at"] and signature["cvm"] == mark
     if mark == "S":
         assert signature["image"] == IMAGE
-        count = (len(IMAGE) + 149) // 150
+        count = (len(IMAGE) + 63) // 64
         packets = host.ledger.signature_packets(signature["id"])
         assert sorted(p["number"] for p in packets) == list(range(1, count + 1))   # each stored once
     else:

@@ -54,3 +54,23 @@ def test_names_that_leave_the_folder_are_refused(storage):
     for name in ("../etc/passwd", ".hidden", "a/b"):
         with pytest.raises(StorageError):
             storage.append(name, b"x")
+
+
+def test_a_folder_shares_the_disk_and_lists_only_whole_files(storage, tmp_path):
+    folder = storage.folder("sig")
+    assert storage.folder("sig").names() == []          # made once, found again
+    folder.write_atomic("000001-000002.sg", b"x" * 100)
+    (tmp_path / "data" / "sig" / "000001-000003.sg.tmp").write_bytes(b"half")   # a power cut mid-write
+    assert folder.names() == ["000001-000002.sg"] and folder.read("000001-000002.sg") == b"x" * 100
+    assert "sig" not in storage.names()                  # a folder is not a file
+    # One disk: the folder's bytes count against the parent's room, and its
+    # writes refuse what would not leave the reserve free.
+    assert storage.free_bytes() == 4096 - 100 - 4
+    with pytest.raises(StorageFullError):
+        folder.write_atomic("000001-000004.sg", b"y" * 100, reserve=4000)
+    assert folder.names() == ["000001-000002.sg"]
+    folder.remove("000001-000002.sg")
+    assert folder.names() == []
+    for name in ("../x", ".hidden", "a/b"):
+        with pytest.raises(StorageError):
+            folder.write_atomic(name, b"x")
