@@ -278,3 +278,16 @@ def test_the_pad_is_white_with_no_ink_at_first(make_handset):
     assert pixel(h, x + w // 2, y + 5) == WHITE and ink_pixels(h) == 0
     h.key("CANCEL")
     end_sale(h)
+
+
+def test_ink_past_the_limit_is_not_taken(make_handset, collected, monkeypatch):
+    """A finger stuck on a noisy panel must not fill the heap."""
+    monkeypatch.setattr(signpad, "MAX_INK_POINTS", 5)
+    h = make_handset(esign=True)
+    start_sale(h)
+    h.wait_text(cashier.SIGNING)
+    h.sign([[[20, 140], [30, 150], [40, 160]], [[100, 200], [110, 210], [120, 220]], [[200, 150], [210, 160]]])
+    assert pixel(h, 110, 210) == signpad.INK and pixel(h, 120, 220) != signpad.INK
+    cashier.tap(h, LAYOUT["confirm"])
+    end_sale(h)
+    assert collected == [("sale", image_of([[[20, 140], [30, 150], [40, 160]], [[100, 200], [110, 210]]]))]

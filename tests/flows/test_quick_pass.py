@@ -209,12 +209,16 @@ def raise_the_limit_in_flight(frame):
 
 def test_a_parameter_reply_without_a_valid_mac_is_ignored(make_handset, host):
     host_params(host, qps_no_pin_limit_fen=30000)
-    with Mitm(host.port, tamper=raise_the_limit_in_flight) as mitm:
+    with Mitm(host.port) as mitm:
         h = make_handset(host_port=mitm.port)
+        assert h.app.settings.qps_no_pin_limit_fen == 30000      # passed on untouched: taken
+        host_params(host, qps_no_pin_limit_fen=40000)
+        mitm.tamper = raise_the_limit_in_flight
+        sign_on(h)
         assert mitm.tampered == 1
         assert h.call(lambda: h.app.signed_on)
         assert "parameter download: no usable answer (BAD_MAC)" in log_text(h)
-        assert h.app.settings.acquirer() == {} and h.app.settings.qps_no_pin_limit_fen == LIMIT
+        assert h.app.settings.qps_no_pin_limit_fen == 30000       # neither 99999 nor the host's 40000
 
 
 def free_port():

@@ -153,3 +153,32 @@ def test_control_channel_plays_the_qr_customer(tmp_path):
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_pos_host_gives_its_params_and_its_control_channel_changes_them(tmp_path):
+    """pos-host --param for every terminal, then the control channel's
+    params op for one: what the terminal downloads after its sign-on."""
+    from emulator.host.control import HostControl
+    from tests.unit.test_host_server import parameters
+    proc, port = start_host("--param", "qps_no_pin_limit_fen=30000", "--param", "esign_void=true",
+                            "--control", "0")
+    try:
+        match = re.match(r"control on (127\.0\.0\.1:\d+)$", proc.stdout.readline().strip())
+        assert match
+        control = HostControl(match.group(1))
+        t = Terminal(port)
+        assert t.sign_on()[1][39] == "00"
+        assert parameters(t)[1][62] == b"Q100530000Q2006100000E10011E20010"
+        assert control.params(tid=t.tid, qps_no_signature_limit_fen=50000)["qps_no_signature_limit_fen"] == 50000
+        assert parameters(t)[1][62] == b"Q100530000Q200550000E10011E20010"
+        for bad in ({"lang": "en"}, {"esign_void": "yes"}):
+            try:
+                control.params(**bad)
+            except ValueError as e:
+                assert str(e)
+            else:
+                raise AssertionError("accepted %r" % bad)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
