@@ -428,3 +428,17 @@ def test_a_refund_approved_only_when_resent_at_boot_still_sends_its_receipt(make
     assert txn["state"] == "approved" and txn["esign"]["mark"] == "W" and txn["esign"]["done"]
     signature = signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])
     assert signature["cvm"] == "W" and signature["completed_at"]
+
+
+def test_a_paper_terminal_with_the_qr_receipt_sends_it_signed_on_paper(make_handset, host, signing_screen):
+    h = make_handset(paper="merchant_only")
+    h.wait_idle()
+    h.keys("1600")
+    h.enter()
+    cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
+    txn = txn_of(h, cashier.last_txn(h)["trace"])
+    assert signing_screen["asked"] == 0 and txn["esign"]["mark"] == "W" and txn["esign"]["done"]
+    assert signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])["cvm"] == "W"
+    h.key("ENTER")
+    h.wait_idle()
+    assert "持卡人签名 CARDHOLDER SIGNATURE:" in cashier.receipts_text(h)[0]
