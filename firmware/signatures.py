@@ -99,9 +99,11 @@ async def capture(app, title, txn, needed, image):
 
 
 def recover(app, txn):
-    """At boot, a transaction approved before a power cut whose signature
-    was never journaled: its receipt still goes up, as signed on paper
-    where a signature was needed (the merchant copy printed at boot has
+    """A transaction approved with no cardholder at the screen: at boot,
+    one approved before a power cut whose signature was never journaled;
+    a refund the host approved only when it was sent again
+    (pending.resend_refunds). Its receipt still goes up, as signed on
+    paper where a signature was needed (the merchant copy printed then has
     the line to sign on)."""
     if not upload_wanted(app.settings, txn) or txn.get("esign"):
         return
