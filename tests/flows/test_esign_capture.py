@@ -212,6 +212,17 @@ def test_esign_off_no_signing_screen(handset, collected):
     assert collected == [("sale", None)]
 
 
+def test_a_qr_payment_is_not_signed(make_handset, host, collected):
+    """The payer confirmed it in the wallet: no card, no signing screen."""
+    h = make_handset(esign=True, qr_poll_ms=200, qr_wait_ms=3000)
+    cashier.qr_start(h, "1", 1234)
+    cashier.qr_scan(h, "wx-pay")
+    h.wait_text("QR payment approved")
+    h.wait_idle()
+    assert collected == [("sale", None)]
+    assert not [1 for _, _, lines in h.app.devices.display.recent if cashier.SIGNING in " ".join(lines)]
+
+
 def test_quick_pass_sale_is_not_signed_above_the_limit_it_is(make_handset, collected):
     h = make_handset(esign=True)
     start_sale(h, 5000, "chip-pin", "tap")               # 小额双免: no PIN, no signature
