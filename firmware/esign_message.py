@@ -40,7 +40,8 @@ SIGNED = "S"              # signed on the screen: the image follows in F62
 NO_PIN_NO_SIGNATURE = "N"  # 小额双免
 NO_SIGNATURE = "O"        # 免签
 PAPER = "W"               # signed on a paper slip: no image
-MARKS = (PIN, SIGNED, NO_PIN_NO_SIGNATURE, NO_SIGNATURE, PAPER)
+UNSIGNED = "U"            # needed a signature, got none: not on the screen, no paper to sign
+MARKS = (PIN, SIGNED, NO_PIN_NO_SIGNATURE, NO_SIGNATURE, PAPER, UNSIGNED)
 
 # The tags of the receipt TLVs (F55 of packet 1)
 MERCHANT_NAME = 0xFF00

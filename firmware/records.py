@@ -78,7 +78,7 @@ def _schemas():
         "sig": (_join(KEY, {"mark": STR}), {"size": INT, "sha256": STR, "step": INT}),
         "sig_ack": (_join(KEY, {"packet": INT, "count": INT}), {}),   # the host stored this packet
         "sig_fail": (KEY, {"code": STR}),                            # a failed round
-        "sig_paper": (KEY, {"reason": STR}),                         # the paper slip to sign instead
+        "sig_paper": (KEY, {"reason": STR, "mark": STR}),            # the paper slip to sign instead (mark U: no paper)
         "sig_done": (KEY, {}),                                        # every packet stored
     }
 

@@ -88,16 +88,26 @@ async def capture(app, title, txn, needed, image):
     if needed:
         problem = "NO_SIGNATURE" if image is None else keep(app, txn, image)
         if problem:
-            app.log("trace %06d: no e-signature (%s): paper slip to sign", txn["trace"], problem)
-            _record(app, txn, "sig", mark=esign_message.PAPER)
+            mark = _mark_without_signature(app.settings)
+            app.log("trace %06d: no e-signature (%s): %s", txn["trace"], problem,
+                    "paper slip to sign" if mark == esign_message.PAPER else "no paper either: unsigned")
+            _record(app, txn, "sig", mark=mark)
             if problem == "STORAGE_FULL":
                 await app.ui.message(title, ["ESIGN_DISK_FULL"])
-            # The merchant copy about to print has the line to sign on (a
-            # handset with no paper at all has nothing to sign: the host's
-            # receipt says W, docs/ESIGN.md).
     else:
         _record(app, txn, "sig", mark=_mark_without_screen(app.settings, txn))
     return app.state.find(txn["batch"], txn["trace"])
+
+
+def _mark_without_signature(settings):
+    """FF30 when a signature was needed and the screen gave none: the
+    merchant copy about to print has the line to sign on (W); a handset
+    with no paper has nothing to sign on: the receipt says so (U), never
+    "signed on paper"."""
+    from firmware.ereceipt import paper_copies
+    if receipt.MERCHANT_COPY in paper_copies(settings):
+        return esign_message.PAPER
+    return esign_message.UNSIGNED
 
 
 def _mark_without_screen(settings, txn):
@@ -122,7 +132,7 @@ def recover(app, txn):
         return
     from firmware.flows.common import signature_needed   # the signing screen's rule, kept there
     needed = signature_needed(app, txn)
-    _record(app, txn, "sig", mark=esign_message.PAPER if needed else no_signature_mark(txn))
+    _record(app, txn, "sig", mark=_mark_without_signature(app.settings) if needed else no_signature_mark(txn))
 
 
 def keep(app, txn, image):
@@ -289,10 +299,20 @@ async def _one_round(app, txn):
         return None
     code = outcome[0]
     esign = txn["esign"]
+    tries = app.settings.esign_upload_tries
+    from firmware.ereceipt import prints
+    if not prints(app.settings) and code != "SIGNATURE_LOST":
+        # No paper to fall back to: the signature is kept and goes up when
+        # the host can take it (before each sale, at boot). The failures
+        # are counted up to the tries, so the journal does not grow with
+        # every sale while the host is away.
+        if esign.get("fails", 0) < tries:
+            app.state.record("sig_fail", batch=txn["batch"], trace=txn["trace"], code=code)
+        return outcome
     if not esign.get("paper"):
         app.state.record("sig_fail", batch=txn["batch"], trace=txn["trace"], code=code)
         txn = app.state.find(txn["batch"], txn["trace"])
-        if txn["esign"]["fails"] >= app.settings.esign_upload_tries or code == "SIGNATURE_LOST":
+        if txn["esign"]["fails"] >= tries or code == "SIGNATURE_LOST":
             await fall_back_to_paper(app, txn, code)
     return outcome
 
@@ -343,8 +363,14 @@ async def fall_back_to_paper(app, txn, reason):
     none. The receipt TLVs still go up later, with FF30 W and no image:
     one packet, which the host takes over whatever packets of the image it
     holds (docs/ESIGN.md)."""
-    await print_signing_slip(app, txn)
-    _record(app, txn, "sig_paper", reason=reason)
+    from firmware.ereceipt import prints
+    if prints(app.settings):
+        await print_signing_slip(app, txn)
+        _record(app, txn, "sig_paper", reason=reason)
+    else:
+        app.log("trace %06d: e-signature lost (%s), no paper to sign: unsigned", txn["trace"], reason)
+        _record(app, txn, "sig_paper", reason=reason, mark=esign_message.UNSIGNED)
+        return
     try:
         await app.ui.message(txn["type"].upper(), ["ESIGN_PAPER"])
     except PosError:

@@ -32,8 +32,8 @@ Record kinds (field "k"):
                                                hash, and the image bytes a packet
   sig_ack   {"batch", "trace", "packet", "count"}  the host stored one packet of it
   sig_fail  {"batch", "trace", "code"}         a failed upload round
-  sig_paper {"batch", "trace", "reason"}       fell back to a paper slip to sign: the upload
-                                               becomes FF30 W, one packet, no image
+  sig_paper {"batch", "trace", "reason", "mark"}  fell back to a paper slip to sign: the upload
+                                               becomes FF30 W (U: no paper), one packet, no image
   sig_done  {"batch", "trace"}                 every packet stored: nothing owed
 
 What lives in RAM is bounded by the batch, not by history: the current
@@ -604,7 +604,7 @@ class TerminalState:
             # a new upload of one packet (the host takes that paper notice
             # over packets of the image it may hold already).
             esign["paper"] = True
-            esign["mark"] = "W"
+            esign["mark"] = r.get("mark", "W")   # U: a handset with no paper had no slip to sign
             esign["acked"] = []
 
     def _fold_sig_done(self, txn, r):

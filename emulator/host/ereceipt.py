@@ -31,7 +31,8 @@ from emulator import paper
 ENTRY_MARKS = ("S", "I", "C")
 CVM_NOTES = {em.NO_PIN_NO_SIGNATURE: "免密免签 NO PIN, NO SIGNATURE REQUIRED",
              em.NO_SIGNATURE: "免签 NO SIGNATURE REQUIRED",
-             em.PAPER: "已纸质签名 SIGNED ON PAPER"}
+             em.PAPER: "已纸质签名 SIGNED ON PAPER",
+             em.UNSIGNED: "持卡人未签名 NOT SIGNED"}
 
 # The slip on a page: paper white, a grey desk around it.
 DESK = 232

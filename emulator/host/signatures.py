@@ -101,8 +101,8 @@ def store_packet(ledger, fields, terminal):
         stored = ledger.signature_packet(signature["id"], number)
         if stored is not None and stored["packet"] == f62 and stored["receipt_tlvs"] == f55:
             return APPROVED                      # a true repeat: stored once, answered again
-        if count == 1 and not chunk and _cvm(tlvs) == esign_message.PAPER:
-            _record_paper(ledger, signature, f62, f55, tlvs)
+        if count == 1 and not chunk and _cvm(tlvs) in (esign_message.PAPER, esign_message.UNSIGNED):
+            _record_paper(ledger, signature, f62, f55, tlvs, _cvm(tlvs))
             return APPROVED
         if count != signature["packet_count"] or stored is not None:
             raise UploadRefused(DUPLICATE, "packet %d of %d conflicts with what is stored" % (number, count))
@@ -161,17 +161,18 @@ def _cvm(tlvs):
     return _text(value) if value is not None else None
 
 
-def _record_paper(ledger, signature, f62, f55, tlvs):
-    """The cardholder signed the paper slip. Packets of an unfinished image
+def _record_paper(ledger, signature, f62, f55, tlvs, mark):
+    """The cardholder signed the paper slip (mark W), or the terminal lost
+    the image and had no paper to sign (U). Packets of an unfinished image
     are dropped (the paper is the signature now); a finished image is kept
-    beside the paper mark. The notice's receipt fields replace the earlier
+    beside the mark. The notice's receipt fields replace the earlier
     ones."""
     if signature["completed_at"] is None:
         ledger.drop_signature_packets(signature["id"])
         ledger.add_signature_packet(signature["id"], 1, f62, f55)
         ledger.update_signature(signature["id"], packet_count=1, completed_at=_now())
     ledger.set_signature_receipt(signature["id"], tlvs)
-    ledger.update_signature(signature["id"], receipt_tlvs=f55, cvm=esign_message.PAPER, paper=1)
+    ledger.update_signature(signature["id"], receipt_tlvs=f55, cvm=mark, paper=1 if mark == esign_message.PAPER else 0)
 
 
 def _complete(ledger, signature, packets):

@@ -442,3 +442,53 @@ def test_a_paper_terminal_with_the_qr_receipt_sends_it_signed_on_paper(make_hand
     h.key("ENTER")
     h.wait_idle()
     assert "持卡人签名 CARDHOLDER SIGNATURE:" in cashier.receipts_text(h)[0]
+
+
+# -- a handset with no paper -------------------------------------------------------------------
+
+def test_no_paper_and_no_signature_goes_up_as_not_signed(make_handset, host, signing_screen):
+    """paper none: no merchant copy to sign on, so the receipt never says
+    "signed on paper"."""
+    signing_screen["image"] = None      # CANCEL or the time limit on the signing screen
+    h = make_handset(paper="none", **ESIGN)
+    h.wait_idle()
+    h.keys("700")
+    h.enter()
+    cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
+    h.key("ENTER")
+    h.wait_idle()
+    txn = txn_of(h, cashier.last_txn(h)["trace"])
+    assert txn["esign"]["mark"] == "U" and txn["esign"]["done"]
+    assert signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])["cvm"] == "U"
+    assert h.printout_count() == 0
+
+
+def test_no_paper_keeps_the_signature_until_the_host_takes_it(make_handset, host, signing_screen):
+    """paper none: a failed upload has no slip to fall back to; the image
+    is kept and goes up before a later sale, and the journal does not grow
+    with every failure."""
+    h = make_handset(paper="none", esign_upload_tries=2, **ESIGN)
+    host.faults.add("esign_down", count=None, code="96")
+    h.wait_idle()
+    h.keys("900")
+    h.enter()
+    cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
+    h.key("ENTER")
+    h.wait_idle()
+    trace = cashier.last_txn(h)["trace"]
+    txn = txn_of(h, trace)
+    assert txn["esign"]["mark"] == "S" and not txn["esign"].get("paper") and not txn["esign"].get("done")
+    assert txn["esign"]["fails"] == 2 and sig_file(h, txn) == IMAGE
+    # More failed passes (before each sale) add no journal records.
+    size = len(h.app.devices.storage.read("journal.dat"))
+    from firmware import signatures
+    h.run(signatures.send_owed(h.app))
+    assert len(h.app.devices.storage.read("journal.dat")) == size
+    host.faults.clear()
+    h.power_cut()
+    h.start()
+    h.wait_idle()
+    assert h.app.state.pending_uploads() == []
+    signature = signature_at_host(host, h.app.settings.terminal_id, txn["batch"], trace)
+    assert signature["image"] == IMAGE and signature["cvm"] == "S"
+    assert h.printout_count() == 0
