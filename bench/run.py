@@ -36,6 +36,7 @@ BENCHMARKS = (
     ("flash", "bench.flash_update"),
     ("vm", "bench.virtual_handset"),
     ("esign", "bench.esign_image"),
+    ("ink", "bench.signpad_ink"),
 )
 
 

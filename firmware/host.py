@@ -211,6 +211,8 @@ def reply_fields_match(mti, request, reply):
         return False
     if 13 in reply and not _valid_date(reply[13]):
         return False
+    if 15 in reply and not _valid_date(reply[15]):   # the settlement date: the feature code's
+        return False
     if rc == "00" and mti in FINANCIAL_MTIS:
         if 37 not in reply:
             return False

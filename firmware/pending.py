@@ -158,6 +158,9 @@ async def resend_refunds(app):
         if txn["state"] == UNCONFIRMED:
             await print_unconfirmed_refund_slip(app, txn)
         if txn["state"] == APPROVED:
+            # Its e-receipt is owed too; the cardholder has gone (signed on paper, if at all).
+            signatures.recover(app, txn)
+            txn = app.state.find(txn["batch"], txn["trace"])
             try:
                 await app.print_receipts(txn)
             except (DeviceError, PosError) as e:

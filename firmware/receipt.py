@@ -163,7 +163,7 @@ def signing_slip_lines(settings, txn):
     taken or sent: the merchant copy's lines with the signature line, under
     a heading of its own (it is no receipt copy: no verification code, and
     it cannot pass for an original)."""
-    lines = [("title", "签名联 SIGNATURE SLIP"), ("center", "电子签名未上送 E-SIGNATURE NOT SENT")]
+    lines = [("title", "签名联 SIGNATURE SLIP"), ("center", "电子签名未上送 NOT UPLOADED")]
     body = txn_lines(settings, dict(txn, cvm=None), MERCHANT_COPY)
     return lines + body[1:]
 

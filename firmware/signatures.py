@@ -55,12 +55,14 @@ def _files(app):
 
 def upload_wanted(settings, txn):
     """Does this transaction's receipt go up to the host? With esign on
-    (电签: the host keeps the e-receipt, signed or not), or with no paper at
-    all (the cardholder's receipt is the host's e-receipt). A paper
+    (电签: the host keeps the e-receipt, signed or not), or whenever the
+    cardholder is offered the QR e-receipt instead of paper (`paper`
+    merchant_only or none: the code opens the host's copy). A paper
     terminal without esign uploads nothing."""
     if txn["state"] != APPROVED or txn["type"] not in esign_message.TYPE_CODES:
         return False
-    return bool(settings.esign) or settings.paper == "none"
+    from firmware.ereceipt import offered
+    return bool(settings.esign) or offered(settings)
 
 
 def no_signature_mark(txn):
@@ -94,14 +96,27 @@ async def capture(app, title, txn, needed, image):
             # handset with no paper at all has nothing to sign: the host's
             # receipt says W, docs/ESIGN.md).
     else:
-        _record(app, txn, "sig", mark=no_signature_mark(txn))
+        _record(app, txn, "sig", mark=_mark_without_screen(app.settings, txn))
     return app.state.find(txn["batch"], txn["trace"])
 
 
+def _mark_without_screen(settings, txn):
+    """FF30 when no signature is asked on the screen: a paper terminal
+    (esign off, QR e-receipt for the cardholder) has the cardholder sign
+    the merchant copy's line (W) unless 小额双免 / 免签 said no signature."""
+    from firmware.ereceipt import paper_copies
+    if (not settings.esign and txn.get("cvm") not in ("no_pin_no_signature", "no_signature")
+            and receipt.MERCHANT_COPY in paper_copies(settings)):
+        return esign_message.PAPER
+    return no_signature_mark(txn)
+
+
 def recover(app, txn):
-    """At boot, a transaction approved before a power cut whose signature
-    was never journaled: its receipt still goes up, as signed on paper
-    where a signature was needed (the merchant copy printed at boot has
+    """A transaction approved with no cardholder at the screen: at boot,
+    one approved before a power cut whose signature was never journaled;
+    a refund the host approved only when it was sent again
+    (pending.resend_refunds). Its receipt still goes up, as signed on
+    paper where a signature was needed (the merchant copy printed then has
     the line to sign on)."""
     if not upload_wanted(app.settings, txn) or txn.get("esign"):
         return

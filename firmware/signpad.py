@@ -9,6 +9,8 @@ code (特征码) that ties the signature to the transaction. Below, the pad
 and two buttons, 清除 CLEAR and 确认 CONFIRM, which are also keys:
 - ink follows the finger: each move draws one segment and pushes only the
   rows it touched to the glass (Display.update), never the whole screen;
+  points that queued up meanwhile (a slow CPU) are inked together and
+  pushed once;
 - a stroke that starts in the pad is ink (points beyond its edge stay on
   the edge); one that starts on a button presses it, and the button acts
   when the finger lifts on it; anywhere else it is ignored;
@@ -25,7 +27,7 @@ from hal.compat import ticks_diff, ticks_ms
 from hal.touch import DOWN, MOVE, UP
 from firmware import esign
 from firmware.esign_message import txn_feature_code
-from firmware.screen import BLACK, GREEN, GREY, WHITE
+from firmware.screen import BLACK, GREEN, GREY, WHITE, screen_of
 from firmware.texts import format_amount
 
 INK = 0x0014          # dark blue, a ballpoint's (RGB 0, 0, 160)
@@ -35,6 +37,9 @@ PEN = 2               # ink dots, pixels square
 PAD_TOP = 118         # under the status bar, the title and four text rows (see _lines)
 BUTTON_HEIGHT = 36
 GAP = 4
+# A signature has a few hundred points; a finger stuck on a noisy panel
+# must not fill the heap: ink past this is not taken.
+MAX_INK_POINTS = 4096
 
 
 def layout(width, height):
@@ -67,6 +72,8 @@ class SigningScreen:
         self.strokes = []
         self._pen = None        # the stroke being drawn, while a finger is down on the pad
         self._pressed = None    # the button a finger went down on ("clear", "confirm")
+        self._dirty = None      # (top, bottom): rows inked since the last push to the glass
+        self._points = 0        # in all strokes (MAX_INK_POINTS)
 
     # -- drawing ---------------------------------------------------------------
 
@@ -120,13 +127,14 @@ class SigningScreen:
         return screen.draw_line(a[0], a[1], b[0], b[1], INK, self.boxes["pad"], PEN)
 
     def _screen(self):
-        from firmware.screen import screen_of
         return screen_of(self.display)
 
     def clear(self):
         """Wipe the pad: only its rows go to the glass."""
         self.strokes = []
+        self._points = 0
         self._pen = None
+        self._dirty = None
         self._draw_pad(self._screen())
         x, y, w, h = self.boxes["pad"]
         self.display.update(y, y + h)
@@ -144,7 +152,11 @@ class SigningScreen:
         if phase == DOWN:
             self._pressed = None
             if inside(self.boxes["pad"], x, y):
+                if self._points >= MAX_INK_POINTS:
+                    self._pen = None
+                    return None
                 self._pen = [(x, y)]
+                self._points += 1
                 self.strokes.append(self._pen)
                 self._draw_segment((x, y), (x, y))
                 return None
@@ -154,10 +166,11 @@ class SigningScreen:
                     self._pressed = name
             return None
         if phase == MOVE:
-            if self._pen is not None:
+            if self._pen is not None and self._points < MAX_INK_POINTS:
                 point = self._on_pad(x, y)
                 self._draw_segment(self._pen[-1], point)
                 self._pen.append(point)
+                self._points += 1
             return None
         if phase == UP:
             self._pen = None
@@ -168,7 +181,15 @@ class SigningScreen:
 
     def _draw_segment(self, a, b):
         top, bottom = self._ink(self._screen(), a, b)
-        self.display.update(top, bottom)
+        if self._dirty is not None:
+            top, bottom = min(top, self._dirty[0]), max(bottom, self._dirty[1])
+        self._dirty = (top, bottom)
+
+    def push(self):
+        """The rows inked since the last push, to the glass at once."""
+        if self._dirty is not None:
+            self.display.update(self._dirty[0], self._dirty[1])
+            self._dirty = None
 
     def image(self):
         """The ink as the acquirer takes it (esign.encode of rasterize)."""
@@ -196,12 +217,12 @@ async def ask_signature(app, title, txn):
         event = await app.events.get(left)
         if event is None:
             continue
-        kind, value = event
-        action = None
-        if kind == "touch":
-            action = pad.touch(value[0], value[1], value[2])
-        elif kind == "key":
-            action = {"CLEAR": "clear", "ENTER": "confirm", "CANCEL": "cancel"}.get(value)
+        action = _action(pad, event)
+        # A finger that ran ahead of the glass (a slow CPU) has left more
+        # points queued: ink them all, then push their rows once.
+        while action is None and len(app.events):
+            action = _action(pad, app.events.get_nowait())
+        pad.push()
         if action == "clear":
             pad.clear()
         elif action == "cancel":
@@ -214,3 +235,14 @@ async def ask_signature(app, title, txn):
                 return image
             await app.ui.message(title, ["ESIGN_PLEASE_SIGN"])
             pad.draw()
+
+
+def _action(pad, event):
+    """One event -> what it asks of the screen: "clear", "confirm",
+    "cancel", or None (ink drawn, or nothing for this screen)."""
+    kind, value = event
+    if kind == "touch":
+        return pad.touch(value[0], value[1], value[2])
+    if kind == "key":
+        return {"CLEAR": "clear", "ENTER": "confirm", "CANCEL": "cancel"}.get(value)
+    return None

@@ -1,6 +1,8 @@
 """Storage: named files in one directory, with durable writes.
 
-Used by the journal (append + fsync) and by settings (atomic replace).
+Used by the journal (append + fsync) and by settings (atomic replace). A
+folder beside the files (`folder(name)`: the e-signatures' `sig/`) is a
+Storage of its own on the same disk, its room counted with the parent's.
 The same directory backend serves the simulator and the handset (its data
 partition); only the root differs.
 

@@ -248,6 +248,10 @@ class Acquirer:
         reply.fields[39] = txn["response_code"]
         reply.fields[12] = txn["host_time"]
         reply.fields[13] = txn["host_date"]
+        # F15, the settlement date: the acquirer's business day the money is
+        # settled on (here the booking day, no cut-over); the e-signature's
+        # feature code is made from it.
+        reply.fields[15] = txn["host_date"]
         if txn["rrn"]:
             reply.fields[37] = txn["rrn"]
         order = self.qr.order_of_txn(txn["id"])

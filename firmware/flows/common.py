@@ -214,6 +214,10 @@ def signature_needed(app, txn):
     settings = app.settings
     if not settings.esign or txn.get("state") != APPROVED:
         return False
+    if txn.get("order"):
+        # A QR payment: the payer confirmed it in the wallet app; there is
+        # no card and no cardholder signature (UnionPay QR, 付款码 alike).
+        return False
     kind = txn["type"]
     if kind == SALE:
         return txn.get("cvm") not in ("no_pin_no_signature", "no_signature")

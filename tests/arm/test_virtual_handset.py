@@ -1,7 +1,8 @@
 """What only the virtual ARM handset can show: the glass is the firmware's
-framebuffer (QMP screendump against the firmware's own RGB565 bytes), and
-a key pressed on the virtual keyboard reaches the app through the kernel's
-evdev node and the Linux keypad driver."""
+framebuffer (QMP screendump against the firmware's own RGB565 bytes), a
+key pressed on the virtual keyboard reaches the app through the kernel's
+evdev node and the Linux keypad driver, and a finger on the virtual
+tablet signs on the signing screen through the evdev touch driver."""
 
 import hashlib
 import io
@@ -75,6 +76,45 @@ def test_keys_on_the_virtual_keyboard_reach_the_app_through_evdev(handset):
     call(handset, "wait_text", text="1.23", timeout_ms=15000)
     handset.vm.send_keys(["esc"])
     call(handset, "wait_idle", timeout_ms=15000)
+
+
+def test_a_finger_on_the_tablet_signs_on_the_glass(handset, tmp_path):
+    """The signing screen: QMP moves the virtio tablet, the points go
+    through the guest's kernel and evdev touch driver, the ink is on the
+    glass (screendump) where they went, and a tap on CONFIRM ends it."""
+    from firmware import signpad
+    from hal.sim.deck import find_card
+    call(handset, "wait_idle", timeout_ms=30000)
+    call(handset, "setting", name="esign", value=True)
+    try:
+        call(handset, "keys", text="2800")
+        call(handset, "key", key="ENTER")
+        call(handset, "wait_text", text="Swipe, insert or tap card", timeout_ms=30000)
+        handset.peers["reader"].swipe(find_card("debit-mag"))
+        call(handset, "wait_text", text="sign in the box", timeout_ms=120000)
+        points = [(40, 160), (80, 230), (120, 170), (160, 240), (200, 180)]
+        handset.vm.pointer(points[0][0], points[0][1], True)
+        for x, y in points[1:]:
+            handset.vm.pointer(x, y)
+        handset.vm.pointer(points[-1][0], points[-1][1], False)
+        path = tmp_path / "glass.png"
+        deadline = time.monotonic() + 60
+        while True:
+            handset.vm.screendump(str(path))
+            glass = Image.open(path).convert("RGB")
+            # signpad.INK (RGB565 0x0014) as the GPU widens it
+            missing = [p for p in points if glass.getpixel(p) != (0, 0, 165)]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert not missing, "no ink on the glass at %s" % missing
+        x, y, w, h = signpad.layout(240, 320)["confirm"]
+        handset.vm.touch(x + w // 2, y + h // 2)
+        call(handset, "wait_text", text="Sale approved", timeout_ms=120000)
+        call(handset, "wait_idle", timeout_ms=60000)
+        assert call(handset, "journal")["records"][-1]["status"] == "approved"
+    finally:
+        call(handset, "setting", name="esign", value=False)
 
 
 @pytest.mark.parametrize("cut", ["kill", "quit"])

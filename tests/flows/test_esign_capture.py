@@ -212,6 +212,17 @@ def test_esign_off_no_signing_screen(handset, collected):
     assert collected == [("sale", None)]
 
 
+def test_a_qr_payment_is_not_signed(make_handset, host, collected):
+    """The payer confirmed it in the wallet: no card, no signing screen."""
+    h = make_handset(esign=True, qr_poll_ms=200, qr_wait_ms=3000)
+    cashier.qr_start(h, "1", 1234)
+    cashier.qr_scan(h, "wx-pay")
+    h.wait_text("QR payment approved")
+    h.wait_idle()
+    assert collected == [("sale", None)]
+    assert not [1 for _, _, lines in h.app.devices.display.recent if cashier.SIGNING in " ".join(lines)]
+
+
 def test_quick_pass_sale_is_not_signed_above_the_limit_it_is(make_handset, collected):
     h = make_handset(esign=True)
     start_sale(h, 5000, "chip-pin", "tap")               # 小额双免: no PIN, no signature
@@ -278,3 +289,16 @@ def test_the_pad_is_white_with_no_ink_at_first(make_handset):
     assert pixel(h, x + w // 2, y + 5) == WHITE and ink_pixels(h) == 0
     h.key("CANCEL")
     end_sale(h)
+
+
+def test_ink_past_the_limit_is_not_taken(make_handset, collected, monkeypatch):
+    """A finger stuck on a noisy panel must not fill the heap."""
+    monkeypatch.setattr(signpad, "MAX_INK_POINTS", 5)
+    h = make_handset(esign=True)
+    start_sale(h)
+    h.wait_text(cashier.SIGNING)
+    h.sign([[[20, 140], [30, 150], [40, 160]], [[100, 200], [110, 210], [120, 220]], [[200, 150], [210, 160]]])
+    assert pixel(h, 110, 210) == signpad.INK and pixel(h, 120, 220) != signpad.INK
+    cashier.tap(h, LAYOUT["confirm"])
+    end_sale(h)
+    assert collected == [("sale", image_of([[[20, 140], [30, 150], [40, 160]], [[100, 200], [110, 210]]]))]

@@ -412,3 +412,33 @@ def test_power_cut_at_every_write_and_send_of_the_upload_then_again_in_recovery(
             play_upload(tmp_path / ("cut%d-%d" % (cut, second)), cut, second)
             seconds += 1
     print("signed sale: %d cut points from the signature on, %d second cuts" % (len(events) - first + 1, seconds))
+
+
+def test_a_refund_approved_only_when_resent_at_boot_still_sends_its_receipt(make_handset, host):
+    h = make_handset(esign_refund=True, **ESIGN)
+    cashier.unlock_supervisor(h)
+    cashier.sale(h, 10000, "debit-mag")
+    sale = cashier.last_txn(h)
+    t = h.app.devices.clock.now()
+    host.faults.add("no_reply", mti="0220", count=3)
+    cashier.refund(h, sale["rrn"], "%02d%02d" % (t[1], t[2]), 2500, expect="Refund unconfirmed")
+    refund = cashier.last_txn(h)
+    h.reboot()                 # resent at boot and approved: the cardholder is long gone
+    txn = txn_of(h, refund["trace"])
+    assert txn["state"] == "approved" and txn["esign"]["mark"] == "W" and txn["esign"]["done"]
+    signature = signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])
+    assert signature["cvm"] == "W" and signature["completed_at"]
+
+
+def test_a_paper_terminal_with_the_qr_receipt_sends_it_signed_on_paper(make_handset, host, signing_screen):
+    h = make_handset(paper="merchant_only")
+    h.wait_idle()
+    h.keys("1600")
+    h.enter()
+    cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
+    txn = txn_of(h, cashier.last_txn(h)["trace"])
+    assert signing_screen["asked"] == 0 and txn["esign"]["mark"] == "W" and txn["esign"]["done"]
+    assert signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])["cvm"] == "W"
+    h.key("ENTER")
+    h.wait_idle()
+    assert "持卡人签名 CARDHOLDER SIGNATURE:" in cashier.receipts_text(h)[0]

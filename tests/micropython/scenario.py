@@ -1,6 +1,6 @@
 """A cashier's session, run BY MicroPython (and, for comparison, by CPython):
 
-    micropython scenario.py --path ROOT --data DIR --port PORT [--mode full|reversal]
+    micropython scenario.py --path ROOT --data DIR --port PORT [--mode MODE]
                             [--settings JSON]
 
 It boots the firmware on simulated devices (storage in DIR, host on
@@ -22,6 +22,9 @@ mode paper:    (with {"paper": "none"} in --settings) a sale shown as its QR
 mode timed:    --count N sales, each followed by a refund of part of it (the
                benchmarks' day at the counter): adds "sale_ms" and
                "refund_ms", each step from its first key to the idle screen.
+mode esign:    (with {"esign": true} in --settings) a sale signed on the
+               screen by the touch panel, CONFIRM tapped; the image goes up
+               to the host; prints the strokes as "signature".
 
 Only the MicroPython subset here (no argparse, no asyncio.run_coroutine_threadsafe):
 this file runs under both interpreters unchanged.
@@ -44,14 +47,14 @@ def parse_args(argv):
         name = argv[i]
         if not name.startswith("--") or i + 1 >= len(argv):
             raise SystemExit("usage: scenario.py --path ROOT --data DIR --port PORT "
-                             "[--mode full|reversal] [--settings JSON]; bad argument %r" % name)
+                             "[--mode full|reversal|timed|paper|esign] [--settings JSON]; bad argument %r" % name)
         args[name[2:]] = argv[i + 1]
         i += 2
     for needed in ("path", "data", "port"):
         if needed not in args:
             raise SystemExit("scenario.py: --%s is required" % needed)
     if args["mode"] not in MODES:
-        raise SystemExit("scenario.py: --mode is full, reversal, paper or timed, not %r" % args["mode"])
+        raise SystemExit("scenario.py: --mode is one of %s, not %r" % (", ".join(sorted(MODES)), args["mode"]))
     return args
 
 
@@ -233,11 +236,38 @@ async def paper(cashier, app, out):
     await cashier.idle()
 
 
+# What the cardholder signs in mode esign (screen pixels, inside the pad of
+# firmware/signpad.layout(240, 320)); printed, so the test encodes the same
+# strokes under CPython.
+SIGNATURE = [[[30, 200], [40, 170], [55, 160], [70, 175], [60, 210], [45, 225], [50, 190], [90, 185]],
+             [[100, 220], [130, 170], [150, 230], [175, 165], [205, 215]]]
+
+
+async def esign(cashier, app, out):
+    """Setting esign on (the test's --settings): a sale signed on the
+    screen by the touch panel, confirmed by a tap on CONFIRM; the image
+    goes up to the host (firmware/signatures.py)."""
+    from firmware import signpad
+    d = cashier.d
+    await cashier.idle()
+    cashier.keys_enter("2600")
+    await cashier.wait("Swipe, insert or tap card")
+    d.card("swipe", CARD)
+    await cashier.wait("Cardholder: sign in the box")
+    await d.sign(SIGNATURE)
+    x, y, w, h = signpad.layout(240, 320)["confirm"]
+    await d.sign([[[x + w // 2, y + h // 2]]])
+    await cashier.receipts("Sale approved")
+    await cashier.idle()
+    out["signature"] = SIGNATURE
+    out["batches"] = {"%d" % app.state.batch: d.journal()}
+
+
 def shown_code(app):
     return [line for line in app.devices.display.lines if line.startswith("QR: ")][0][4:]
 
 
-MODES = {"full": full, "reversal": reversal, "timed": timed, "paper": paper}
+MODES = {"full": full, "reversal": reversal, "timed": timed, "paper": paper, "esign": esign}
 
 
 def live_heap():

@@ -231,3 +231,19 @@ def test_paper_none_under_micropython_shows_the_e_receipt_and_prints_nothing(mic
         assert out["qr_copy"] == out["qr"]
         assert "Sales 1: 25.00" in out["settle_screen"] and "Balanced" in out["settle_screen"]
         assert out["printouts"] == 0
+
+
+def test_a_sale_signed_on_the_screen_under_micropython(micropython, tmp_path):
+    """The signing screen run by MicroPython: the touch panel's strokes,
+    CONFIRM tapped, the image at the host byte for byte what CPython's
+    esign makes of the same strokes (rasterize, encode)."""
+    from firmware import esign
+    with HostSimulator(str(tmp_path / "host.sqlite")) as host:
+        out, _ = run_scenario(micropython, host, tmp_path / "handset", mode="esign", esign=True)
+        sale, = journal_of(out)
+        assert (sale["type"], sale["amount"], sale["status"]) == ("sale", 2600, "approved")
+        tid = host.transactions()[0]["tid"]
+        signature, = [s for s in host.ledger.signatures(tid) if s["trace"] == sale["trace"]]
+        assert signature["completed_at"]
+        assert signature["image"] == esign.encode(esign.rasterize(out["signature"]), esign.IMAGE_WIDTH,
+                                                  esign.IMAGE_HEIGHT)

@@ -8,6 +8,7 @@ and the pixels of tests/unit/golden/screen_sale.png (look at that file to
 see what the test expects). MicroPython must draw the same framebuffer.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -293,3 +294,53 @@ def test_paper_strip(f16):
     title = image.crop((0, paper.TOP_MARGIN, 384, paper.TOP_MARGIN + 48))
     assert title.crop((0, 0, 100, 48)).getextrema() == (255, 255)
     assert title.crop((120, 0, 264, 48)).getextrema()[0] == 0
+
+
+INK_SOURCE = (
+    "def draw_ink(screen_module, display):\n"
+    "    s = screen_module.Screen(display)\n"
+    "    box = (4, 118, 232, 158)\n"
+    "    rows = [s.draw_line(30, 200, 90, 185, 0x0014, box), s.draw_line(100, 100, 100, 400, 0x0014, box),\n"
+    "            s.draw_line(236, 276, 5, 119, 0x0014, box), s.draw_line(50, 50, 50, 50, 0x0014, box)]\n"
+    "    return rows\n"
+)
+
+
+def draw_ink(display):
+    """INK_SOURCE's lines under CPython (the MicroPython test runs the same text)."""
+    scope = {}
+    exec(INK_SOURCE, scope)
+    return scope["draw_ink"](screen, display)
+
+
+def test_ink_stays_in_its_box_and_says_which_rows_it_touched():
+    d = SimDisplay(240, 320)
+    rows = draw_ink(d)
+    assert rows == [(185, 202), (118, 276), (119, 276), (118, 120)]
+    fb = d.framebuffer
+    inked = [(i // 2 % 240, i // 2 // 240) for i in range(0, len(fb), 2) if fb[i] | fb[i + 1] << 8 == 0x0014]
+    assert inked and all(4 <= x < 236 and 118 <= y < 276 for x, y in inked)
+    assert (30, 200) in inked and (90, 185) in inked and (100, 274) in inked   # clamped to the bottom edge
+
+
+def test_micropython_draws_the_same_ink():
+    mp = micropython_path()
+    if mp is None:
+        pytest.skip("no micropython interpreter")
+    d = SimDisplay(240, 320)
+    rows = draw_ink(d)
+    code = (
+        "import sys; sys.path.insert(0, '')\n"
+        "from hal.sim.display import SimDisplay\n"
+        "from hal.compat import sha256, hexlify\n"
+        "from firmware import screen\n"
+        + INK_SOURCE +
+        "d = SimDisplay(240, 320)\n"
+        "print(draw_ink(screen, d))\n"
+        "print(hexlify(sha256(d.framebuffer)))\n"
+    )
+    out = subprocess.run([mp, "-c", code], cwd=ROOT, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr.decode()
+    printed_rows, digest = out.stdout.decode().strip().splitlines()
+    assert printed_rows == str(rows)
+    assert digest == hashlib.sha256(bytes(d.framebuffer)).hexdigest()

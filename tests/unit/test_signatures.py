@@ -49,7 +49,7 @@ class App:
 @pytest.mark.parametrize("esign_on, paper, kind, state, wanted", [
     (True, "normal", "sale", "approved", True), (False, "none", "void", "approved", True),
     (False, "normal", "sale", "approved", False), (True, "normal", "sale", "declined", False),
-    (True, "merchant_only", "refund", "approved", True),
+    (True, "merchant_only", "refund", "approved", True), (False, "merchant_only", "sale", "approved", True),
 ])
 def test_upload_wanted(esign_on, paper, kind, state, wanted):
     settings = type("S", (), {"esign": esign_on, "paper": paper})

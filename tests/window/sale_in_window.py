@@ -82,7 +82,7 @@ def sale_in_the_window(win):
          "Sale approved")
     pump(win, lambda: handset.app.idle_event.is_set() and win.strip.slips == 2, "both receipts on the strip")
     # The window shows the newest screen: wait until the glass caught up.
-    pump(win, lambda: win._shown is not None and win._shown[1] == handset.call(handset.driver.screens), "refresh")
+    pump(win, lambda: win._shown is not None and win._shown[1] == handset.app.devices.display.frames, "refresh")
     for _ in range(20):
         win.root.update()
         time.sleep(0.005)
@@ -113,6 +113,55 @@ def sale_in_the_window(win):
     check(grab(win, win.compositor.keys["CANCEL"]["rect"]).tobytes() != face.tobytes(), "no pressed look")
 
 
+def drag(win, points):
+    """The mouse pressed at the first point (window coordinates), dragged
+    through the rest, released: a finger on the screen."""
+    x, y = points[0]
+    win.glass.event_generate("<ButtonPress-1>", x=x, y=y)
+    win.glass.update()
+    for x, y in points[1:]:
+        win.glass.event_generate("<B1-Motion>", x=x, y=y, state=0x100)
+        win.glass.update()
+    win.glass.event_generate("<ButtonRelease-1>", x=x, y=y)
+    win.glass.update()
+
+
+def signing_in_the_window(win):
+    """With esign on: the mouse on the screen signs, the ink is on the
+    glass (read from the X server) where the mouse went, a click on
+    CONFIRM ends it and the sale is approved."""
+    from firmware import signpad
+    handset = win.world.handset
+    display = handset.app.devices.display
+    handset.call(handset.app.settings.update, {"esign": True})
+    pump(win, lambda: handset.app.idle_event.is_set(), "idle screen")
+    for name in "99":
+        click_key(win, name)
+    click_key(win, "ENTER")
+    pump(win, lambda: on_screen(win, "Swipe, insert or tap card"), "card prompt")
+    click(win.buttons["swipe debit-mag"], 10, 10)
+    pump(win, lambda: on_screen(win, "sign in the box"), "the signing screen")
+    left, top = win.compositor.screen_box[:2]
+    # framebuffer pixels of the stroke -> the window's (scale 2)
+    stroke = [(40, 160), (70, 200), (100, 170), (140, 230), (190, 180)]
+    drag(win, [(left + 2 * x, top + 2 * y) for x, y in stroke])
+    frames = display.frames
+    pump(win, lambda: win._shown is not None and win._shown[1] == frames, "the ink drawn in the window")
+    for _ in range(20):
+        win.root.update()
+        time.sleep(0.005)
+    ink = tuple(framebuffer_to_image(bytes((signpad.INK & 0xFF, signpad.INK >> 8)), 1, 1).getpixel((0, 0)))
+    for x, y in stroke:
+        shown = grab(win, (left + 2 * x, top + 2 * y, left + 2 * x + 2, top + 2 * y + 2)).getpixel((0, 0))
+        check(shown == ink, "no ink in the window at screen pixel %r: %r" % ((x, y), shown))
+    cx, cy, cw, ch = signpad.layout(240, 320)["confirm"]
+    drag(win, [(left + 2 * (cx + cw // 2), top + 2 * (cy + ch // 2))])
+    pump(win, lambda: any("Sale approved" in text for _, text in handset.call(handset.driver.screens_since, 0)),
+         "Sale approved after signing")
+    pump(win, lambda: handset.app.idle_event.is_set(), "idle after the signed sale")
+    check(handset.journal()[-1]["status"] == "approved", "the signed sale is not approved")
+
+
 def main(display, work):
     import tkinter
     from emulator.window import HandsetWindow
@@ -128,6 +177,7 @@ def main(display, work):
     win.start()
     try:
         sale_in_the_window(win)
+        signing_in_the_window(win)
     except Failed as e:
         print("FAILED: %s" % e)
         return 1

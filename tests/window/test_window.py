@@ -1,6 +1,8 @@
 """The real window under a display (Xvfb in CI): keys and a card button
 clicked, a sale to "approved", the glass compared with the framebuffer,
-the paper strip with the receipt, a key drawn pressed. Pixels are read back
+the paper strip with the receipt, a key drawn pressed, then with esign on
+the mouse signing on the screen (the ink read back, CONFIRM clicked on the
+glass). Pixels are read back
 from the X server, so this checks what the window really shows. The
 scenario (tests/window/sale_in_window.py) runs in a process of its own."""
 
