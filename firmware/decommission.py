@@ -46,9 +46,9 @@ def set_stage(storage, name):
 def wiped_files(storage):
     """Everything that belongs to this merchant: card data (the journal, its
     side files, the support export), the trace mark, passwords, settings,
-    the service term."""
+    the service term, the acquirer's parameters."""
     return (Journal(storage).file_names() + [EXPORT_NAME, TRACE_MARK, Operators.FILE, Settings.FILE,
-                                             SERVICE_TERM_FILE])
+                                             Settings.ACQUIRER_FILE, SERVICE_TERM_FILE])
 
 
 def wipe(storage, keystore, say=None):

@@ -23,6 +23,7 @@ def test_decommission_settles_prints_and_wipes(make_handset, host, tmp_path):
     cashier.sale(h, 1500, "debit-mag")
     batch = h.app.state.batch
     before = h.printout_count()
+    assert (tmp_path / "handset" / "acquirer.json").exists()   # the acquirer's parameters: wiped too
     start_decommission(h)
     h.wait_text("Returned: power off", timeout_ms=20000)
     settled = host.settlements()[-1]

@@ -9,10 +9,12 @@ which a hostile or broken reply cannot change, and which survives a reboot.
 Cards: chip-pin (PIN 888888 above the limit), chip-pin-always (PIN 246810
 at every amount), credit-chip (no PIN: a signature)."""
 
+import json
 import socket
 
 import pytest
 
+from emulator.host.control import answer
 from firmware import iso8583, termparams
 from tests.flows import cashier
 from tests.flows.mitm import Mitm, decode, encode
@@ -143,8 +145,6 @@ def test_the_host_moves_the_limit_and_the_next_sign_on_moves_the_boundary(handse
 
 def test_the_control_channel_sets_one_terminals_parameters(make_handset, host):
     """pos-host's control channel (emulator/host/control.py) sets them per terminal."""
-    from emulator.host.control import answer
-    import json
     reply = answer(host, json.dumps({"op": "params", "tid": "10000001",
                                      "set": {"qps_no_pin_limit_fen": 20000, "esign_void": True}}))
     assert reply["ok"] and reply["params"]["qps_no_pin_limit_fen"] == 20000
