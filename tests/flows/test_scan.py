@@ -119,8 +119,8 @@ def test_nothing_secret_anywhere_after_a_day(day, host, tmp_path):
     places = {"log": log.encode(), "screens": "\n".join(screens).encode(), "replies": "\n".join(replies).encode()}
     for index, (_, slip) in enumerate(handset.printout()):
         places["receipt %d" % index] = slip
-    for name in os.listdir(data):
-        places["data/" + name] = (data / name).read_bytes()
+    for name, content in stored_files(data):
+        places["data/" + name] = content
     assert len(screens) > 50 and len(places) > 10
     leaks = []
     for secret_name, value in secrets(handset, host, kek).items():
@@ -134,12 +134,21 @@ def test_nothing_secret_anywhere_after_a_day(day, host, tmp_path):
             assert pin.encode() not in places[place], "PIN %s in %s" % (pin, place)
 
 
+def stored_files(data):
+    """(name relative to the data folder, bytes) of every file it holds,
+    in its folders too (sig/: the e-signatures)."""
+    for folder, _dirs, files in os.walk(data):
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                yield os.path.relpath(path, data), f.read()
+
+
 def candidate_keys(data):
     """Every 16-byte string the data directory holds: raw windows of every
     file and every run of hex digits, at every offset."""
     found = set()
-    for name in os.listdir(data):
-        content = (data / name).read_bytes()
+    for _name, content in stored_files(data):
         for i in range(len(content) - 15):
             found.add(content[i:i + 16])
         for run in HEX_RUN.findall(content):
