@@ -259,6 +259,18 @@ def _check_all(values):
         check(name, values[name])
 
 
+def _check_acquirer(values):
+    """The acquirer's layer holds only what a parameter download can set
+    (firmware/termparams.py TAGS): never a setting that guards the terminal
+    (test_keys, mac_algorithm...), whoever calls or whatever acquirer.json holds."""
+    _check_all(values)
+    from firmware.termparams import setting_names   # termparams imports this module
+    allowed = setting_names()
+    for name in values:
+        if name not in allowed:
+            raise SettingsError("setting %r is not an acquirer parameter" % name)
+
+
 class Settings:
     FILE = "settings.json"
     ACQUIRER_FILE = "acquirer.json"
@@ -316,7 +328,7 @@ class Settings:
             stored = json.loads(data)
             if not isinstance(stored, dict):
                 raise SettingsError("not an object of name: value")
-            _check_all(stored)
+            _check_acquirer(stored)
         except (ValueError, SettingsError) as e:
             self.acquirer_problem = "%s: %s" % (self.ACQUIRER_FILE, e)
             return
@@ -327,7 +339,7 @@ class Settings:
         against the table first (one bad value refuses them all, the old
         ones stay), then acquirer.json is replaced atomically, then they
         apply. A StorageError leaves the old ones in force."""
-        _check_all(values)
+        _check_acquirer(values)
         if self._storage is not None:
             self._storage.write_atomic(self.ACQUIRER_FILE, json.dumps(values).encode())
         self._acquirer = dict(values)

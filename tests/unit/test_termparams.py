@@ -121,6 +121,33 @@ def test_a_damaged_acquirer_file_is_left_out_without_stopping_the_boot(tmp_path,
     assert settings.qps_no_pin_limit_fen == 200000 and settings.acquirer() == {}
 
 
+# Only the four parameters of termparams.TAGS are the acquirer's: a setting
+# that guards the terminal (the public test key, the forgeable ECB MAC,
+# clear tracks) is never taken from its layer, neither from a call nor
+# from an acquirer.json that holds more than a download can bring.
+SECURITY_SETTINGS = [{"test_keys": True}, {"mac_algorithm": "ecb"}, {"track_encryption": False},
+                     {"qps_no_pin_limit_fen": 30000, "allow_fallback": True}]
+
+
+@pytest.mark.parametrize("values", SECURITY_SETTINGS)
+def test_the_acquirer_layer_takes_no_setting_outside_the_four_parameters(tmp_path, values):
+    settings = Settings(storage(tmp_path)).load()
+    settings.set_acquirer(GOOD_VALUES)
+    with pytest.raises(SettingsError):
+        settings.set_acquirer(values)
+    assert settings.acquirer() == GOOD_VALUES
+    assert settings.test_keys is False and settings.mac_algorithm == "x919" and settings.track_encryption is True
+    assert json.loads((tmp_path / "acquirer.json").read_text()) == GOOD_VALUES
+
+
+@pytest.mark.parametrize("values", SECURITY_SETTINGS)
+def test_an_acquirer_file_with_a_setting_outside_the_four_is_left_out(tmp_path, values):
+    (tmp_path / "acquirer.json").write_text(json.dumps(values))
+    settings = Settings(storage(tmp_path)).load()
+    assert settings.acquirer_problem.startswith("acquirer.json: ") and settings.acquirer() == {}
+    assert settings.test_keys is False and settings.mac_algorithm == "x919" and settings.track_encryption is True
+
+
 def test_micropython_parses_and_refuses_as_cpython_does():
     interpreter = micropython_path()
     if interpreter is None:
