@@ -145,7 +145,10 @@ def signature_picture(image_bytes):
     width, height, bits = esign.decode(image_bytes)
     picture = Image.new("L", (width, height), paper.PAPER)
     picture.putdata([paper.INK if bit else paper.PAPER for bit in bits])
-    target = (paper.PAPER_WIDTH, max(1, height * paper.PAPER_WIDTH // width))
+    # At most as tall as the paper is wide: an uploaded 1 x 512 image
+    # scaled by width alone would be 384 x 196608 (seconds and ~100 MB for
+    # every request of that receipt). A real one (256 x 96) keeps its shape.
+    target = (paper.PAPER_WIDTH, max(1, min(height * paper.PAPER_WIDTH // width, paper.PAPER_WIDTH)))
     # Scaled smoothly, then each stroke widened by a dot: a pen's line, not
     # the 1-dot trace of the touch panel with uneven steps.
     return picture.resize(target, Image.BILINEAR).filter(ImageFilter.MinFilter(3))

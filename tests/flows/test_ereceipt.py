@@ -97,6 +97,21 @@ def test_hostile_receipt_fields_print_as_text():
     assert image.size[0] == ereceipt.paper.PAPER_WIDTH + 2 * (ereceipt.MARGIN + ereceipt.PADDING)
 
 
+def test_a_hostile_image_shape_draws_no_giant_slip():
+    """A 1 x 512 image (valid SG2, within the host's 1024 x 512) scaled to the
+    paper's width was a 384 x 196608 picture: seconds of drawing and ~100 MB
+    for every GET of that receipt, one drawing at a time for all
+    cardholders. The signature's picture is at most as tall as the paper is wide."""
+    bits = bytearray(512)
+    bits[::7] = b"\x01" * len(bits[::7])
+    thin = esign.encode(bits, 1, 512)
+    assert ereceipt.signature_picture(thin).size[1] <= ereceipt.paper.PAPER_WIDTH
+    page = ereceipt.render(record(image=thin))
+    assert page.size[1] < 3 * ereceipt.render(record(image=signature_image())).size[1]
+    # a real signature keeps its proportions (256 x 96 -> 384 x 144)
+    assert ereceipt.signature_picture(signature_image()).size == (ereceipt.paper.PAPER_WIDTH, 144)
+
+
 # -- the HTTP API --------------------------------------------------------------------------------
 
 @pytest.fixture
