@@ -97,6 +97,19 @@ def test_hostile_receipt_fields_print_as_text():
     assert image.size[0] == ereceipt.paper.PAPER_WIDTH + 2 * (ereceipt.MARGIN + ereceipt.PADDING)
 
 
+def test_a_card_number_uploaded_in_clear_is_masked_on_the_page():
+    """The page is public to whoever holds the link: a terminal that
+    uploaded FF04 unmasked (a bug, another vendor's firmware) must not put
+    a full card number on it. A masked one shows as uploaded."""
+    table = gb2312.load_table()
+    for uploaded in (b"6222021000000000017", b"6222 0210 0000 0000 017"):
+        above, below = ereceipt.slip_lines(record(extra={0xFF04: uploaded}), table)
+        text = "\n".join(line for _, line in above + below)
+        assert "1000000000" not in text.replace(" ", "") and "622202*********0017" in text
+    above, _ = ereceipt.slip_lines(record(), table)
+    assert "622202*********0017 I" in [line for _, line in above]
+
+
 def test_a_hostile_image_shape_draws_no_giant_slip():
     """A 1 x 512 image (valid SG2, within the host's 1024 x 512) scaled to the
     paper's width was a 384 x 196608 picture: seconds of drawing and ~100 MB
