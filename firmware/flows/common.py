@@ -267,7 +267,13 @@ async def finish(app, title, txn, ok_code):
         # The code on the screen opens the host's copy of the receipt: one
         # round of its upload first; the rest (and the paper fallback) after.
         await upload_receipt(app, txn, 1)
-        await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
+        try:
+            await ereceipt.show(app, title, txn, [ok_code] + summary[3:])
+        except DeviceError as e:
+            # No code (the key store cannot make it): the approval shows all
+            # the same, or the cashier charges again. Reprint shows it later.
+            app.log("e-receipt code of trace %06d: %s", txn["trace"], e.code)
+            await app.ui.message(title, summary, tone="ok")
     else:
         await app.ui.message(title, summary, tone="ok")
     await upload_receipt(app, txn)

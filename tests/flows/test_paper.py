@@ -330,3 +330,23 @@ def test_paper_back_to_normal_prints_no_old_receipts_at_boot(make_handset, host)
     assert cashier.receipts_text(h2) == []
     cashier.sale(h2, 1000, "debit-mag")
     assert copy_labels(jobs(h2)) == ["商户存根 MERCHANT COPY", "持卡人存根 CARDHOLDER COPY"]
+
+
+def test_a_key_store_that_cannot_make_the_receipt_code_still_shows_the_approval(make_handset, host):
+    """paper none: the QR code screen is the result screen. A key store
+    that fails to compute the e-receipt's code (KeyStoreError) ended the
+    flow with an error after the host had approved: the cashier, seeing no
+    'approved', charges again. The approval shows, without the code."""
+    from hal.errors import KeyStoreError
+    h = make_handset(paper="none")
+    h.wait_idle()
+
+    def broken(data):
+        raise KeyStoreError("receipt key unreadable")
+
+    h.app.devices.keystore.receipt_mac = broken
+    h.keys("8800")
+    h.enter()
+    cashier.present_card(h, "debit-mag", "swipe", None, "Sale approved")
+    h.key("ENTER")
+    h.wait_idle()
