@@ -340,7 +340,7 @@ async def send_owed(app):
     """Before every online transaction and at boot (pending.clear): one
     round for each upload owed. A failed upload never stops a sale (only a
     reversal owed does: money may be at the host; here only a receipt is);
-    a host that cannot be reached ends the pass at once."""
+    a host that cannot be reached, or does not answer, ends the pass at once."""
     for txn in app.state.pending_uploads():
         if not txn.get("esign") or txn["esign"].get("done"):
             continue
@@ -350,7 +350,9 @@ async def send_owed(app):
         except (StorageError, PosError) as e:
             app.log("e-signature of trace %06d: %s", txn["trace"], e.code)
             return
-        if outcome is not None and not outcome[1] and outcome[0] != "SIGNATURE_LOST":
+        if outcome is not None and outcome[0] != "SIGNATURE_LOST" and (not outcome[1] or outcome[0] == "NO_REPLY"):
+            # Not reached, or took the request and never answered (a reply
+            # timeout each): the others would wait as long, before a sale.
             return
 
 

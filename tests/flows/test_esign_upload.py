@@ -492,3 +492,35 @@ def test_no_paper_keeps_the_signature_until_the_host_takes_it(make_handset, host
     signature = signature_at_host(host, h.app.settings.terminal_id, txn["batch"], trace)
     assert signature["image"] == IMAGE and signature["cvm"] == "S"
     assert h.printout_count() == 0
+
+
+def test_a_host_that_takes_uploads_and_never_answers_costs_a_sale_one_timeout_not_one_each(make_handset, host):
+    """paper none, a long upload outage where the host takes each 0820 and
+    never answers (NO_REPLY after reply_timeout_ms, 30 s by default): the
+    pass before every sale tried every upload owed, one timeout each, so
+    the sale waited N x 30 s. The first such round ends the pass, as a
+    host that cannot be reached already did; the uploads go at a later one."""
+    from firmware import signatures
+    h = make_handset(paper="none", esign_upload_tries=1, **ESIGN)
+    host.faults.add("esign_drop_before", count=None)
+    h.wait_idle()
+    for amount in ("901", "902", "903"):
+        h.keys(amount)
+        h.enter()
+        cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
+        h.key("ENTER")
+        h.wait_idle()
+    assert len(h.app.state.pending_uploads()) == 3
+    sent = []
+    exchange = h.app.host.exchange
+
+    async def counted(mti, fields, *args, **kwargs):
+        sent.append(mti)
+        return await exchange(mti, fields, *args, **kwargs)
+
+    h.app.host.exchange = counted
+    h.run(signatures.send_owed(h.app))
+    assert sent == ["0820"]
+    host.faults.clear()
+    h.run(signatures.send_owed(h.app))
+    assert h.app.state.pending_uploads() == []
