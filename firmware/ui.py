@@ -52,7 +52,9 @@ class UI:
 
     async def next_event(self, timeout_ms=None):
         """The next event, or raise TimedOut. Printer events are for the
-        printing code only, so a prompt never sees them."""
+        printing code only, touch events for the signing screen only
+        (firmware/signpad.py reads them itself), so a prompt never sees
+        them: a thumb on the glass must not restart its timeout."""
         timeout_ms = self._settings.ui_timeout_ms if timeout_ms is None else timeout_ms
         start = ticks_ms()
         while True:
@@ -62,7 +64,7 @@ class UI:
             event = await self._events.get(left)
             if event is None:
                 raise TimedOut()
-            if event[0] != "printer":
+            if event[0] not in ("printer", "touch"):
                 return event
 
     async def wait_key(self, keys=None, timeout_ms=None):

@@ -302,3 +302,20 @@ def test_ink_past_the_limit_is_not_taken(make_handset, collected, monkeypatch):
     cashier.tap(h, LAYOUT["confirm"])
     end_sale(h)
     assert collected == [("sale", image_of([[[20, 140], [30, 150], [40, 160]], [[100, 200], [110, 210]]]))]
+
+
+def test_a_finger_on_the_glass_does_not_hold_a_prompt_past_its_timeout(make_handset):
+    """Only the signing screen reads the touch panel; at every other prompt
+    a touch (a thumb resting on the glass, a noisy panel) restarted the
+    prompt's timeout, so the card, amount or PIN prompt never gave up. The prompt
+    times out after ui_timeout_ms however the glass is touched."""
+    h = make_handset(ui_timeout_ms=5000)
+    h.wait_idle()
+    h.keys("100")
+    h.enter()
+    h.wait_text("Swipe, insert or tap card")
+    start = time.monotonic()
+    while time.monotonic() - start < 9 and not h.app.idle_event.is_set():
+        h.sign([[[120, 160]]])
+        time.sleep(0.5)
+    assert h.app.idle_event.is_set(), "the card prompt outlived its 5 s timeout: " + h.screen_text()
