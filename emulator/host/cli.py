@@ -16,6 +16,7 @@ receipt's verification code against its books.
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 
@@ -171,6 +172,11 @@ def main(argv=None):
     except ValueError as e:
         sys.stderr.write("pos-host: --param: %s\n" % e)
         return 2
+    # Ctrl-C (SIGINT) stops it, even when started from a background job or
+    # a CI runner that left SIGINT ignored (Python then raises no
+    # KeyboardInterrupt); SIGTERM stops it the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         asyncio.run(_serve(host, args.host, args.port, db, args.control, args.http))
     except KeyboardInterrupt:
