@@ -196,8 +196,10 @@ SETTINGS = (
     ("qr_wait_ms", 45000, Whole(1000, 120000)),          # then it is cancelled (wallets give up near 45-60 s)
     # 小额双免 (QuickPass): a contactless sale at or below these needs no PIN / no
     # signature; 1000.00 yuan is UnionPay's default since 2018-06-01 (flows/common.quick_pass).
-    ("qps_no_pin_limit_fen", 100000, Whole(0, 10000000)),
-    ("qps_no_signature_limit_fen", 100000, Whole(0, 10000000)),
+    # At most the scheme's 1000.00 yuan: neither the merchant nor a parameter
+    # download (forgeable under the ECB MAC option) can raise it past that.
+    ("qps_no_pin_limit_fen", 100000, Whole(0, 100000)),
+    ("qps_no_signature_limit_fen", 100000, Whole(0, 100000)),
     # 电签 (paperless handset, docs/ESIGN.md): the cardholder signs on the touch
     # screen after an approved sale; after a void / refund only where the acquirer
     # asks (esign_void / esign_refund, also set by the sign-on parameter download).

@@ -158,7 +158,7 @@ def test_the_control_channel_sets_one_terminals_parameters(make_handset, host):
 def test_the_acquirers_limit_beats_the_merchants_settings_file(make_handset, host, tmp_path):
     data = tmp_path / "merchant"
     data.mkdir()
-    (data / "settings.json").write_text('{"qps_no_pin_limit_fen": 500000}')
+    (data / "settings.json").write_text('{"qps_no_pin_limit_fen": 90000}')
     host_params(host, qps_no_pin_limit_fen=30000)
     h = make_handset(data_dir=data)
     assert h.app.settings.qps_no_pin_limit_fen == 30000
@@ -186,9 +186,9 @@ def test_a_hostile_parameter_reply_keeps_the_old_ones_and_signs_on(handset, host
     h = handset
     kept = downloaded_once(h, host)
     if hostile == "bad_value":
-        host_params(host, qps_no_pin_limit_fen=99999999)   # above the setting's rule (10000000)
+        host_params(host, qps_no_pin_limit_fen=100001)   # above the setting's rule (the scheme's 1000.00 yuan)
     else:
-        host_params(host, qps_no_pin_limit_fen=10000000)
+        host_params(host, qps_no_pin_limit_fen=100000)
         host.acquirer.params_extra = [("Z9", b"1")]
     sign_on(h)     # the sign-on completes ("Signed on") whatever the download said
     assert h.call(lambda: h.app.signed_on)

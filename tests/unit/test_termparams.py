@@ -72,13 +72,13 @@ def storage(tmp_path):
 
 
 def test_the_acquirer_beats_the_merchant_and_the_boot_configuration_beats_both(tmp_path):
-    (tmp_path / "settings.json").write_text(json.dumps({"qps_no_pin_limit_fen": 200000, "lang": "en"}))
+    (tmp_path / "settings.json").write_text(json.dumps({"qps_no_pin_limit_fen": 80000, "lang": "en"}))
     settings = Settings(storage(tmp_path)).load()
-    assert settings.qps_no_pin_limit_fen == 200000          # the merchant's, over the default
+    assert settings.qps_no_pin_limit_fen == 80000          # the merchant's, over the default
     settings.set_acquirer({"qps_no_pin_limit_fen": 30000})
     assert settings.qps_no_pin_limit_fen == 30000           # the acquirer's, over the merchant's
     assert settings.lang == "en"                            # the merchant's own stays
-    settings.save(qps_no_pin_limit_fen=500000)
+    settings.save(qps_no_pin_limit_fen=90000)
     assert settings.qps_no_pin_limit_fen == 30000           # a merchant edit does not move it
     settings.update({"qps_no_pin_limit_fen": 1000})
     assert settings.qps_no_pin_limit_fen == 1000            # the bench's word for this run
@@ -114,11 +114,11 @@ def test_a_bad_value_changes_nothing_in_memory_or_on_disk(tmp_path):
 @pytest.mark.parametrize("content", [b"{not json", b"[1]", b'{"qps_no_pin_limit_fen": -1}',
                                      b'{"lang": 5}', b'{"nonsense": 1}'])
 def test_a_damaged_acquirer_file_is_left_out_without_stopping_the_boot(tmp_path, content):
-    (tmp_path / "settings.json").write_text(json.dumps({"qps_no_pin_limit_fen": 200000}))
+    (tmp_path / "settings.json").write_text(json.dumps({"qps_no_pin_limit_fen": 80000}))
     (tmp_path / "acquirer.json").write_bytes(content)
     settings = Settings(storage(tmp_path)).load()
     assert settings.acquirer_problem.startswith("acquirer.json: ")
-    assert settings.qps_no_pin_limit_fen == 200000 and settings.acquirer() == {}
+    assert settings.qps_no_pin_limit_fen == 80000 and settings.acquirer() == {}
 
 
 # Only the four parameters of termparams.TAGS are the acquirer's: a setting
