@@ -18,9 +18,11 @@ from firmware import testproto
 from firmware.update import proto
 
 READ_SIZE = 4096
-# A frame's bytes come back to back; a pause this long inside one means its
-# sender went away (a cable pulled, pos-flash killed): the rest would
-# otherwise swallow the next request as the missing bytes.
+# A frame's or a line's bytes come back to back; a pause this long inside
+# one means its sender went away (a cable pulled, pos-flash killed) or its
+# start was lost (a frame whose SOH came while the UART was closed, as in
+# the boot stage's reboot, reads as a line with no newline): the rest would
+# otherwise swallow the next requests as the missing bytes.
 FRAME_GAP_MS = 1000
 NO_UPDATES = "this port serves no updates: the firmware was not started by the boot stage"
 
@@ -29,7 +31,7 @@ async def serve(reader, writer, answer_request=None, update_service=None):
     """Answer both protocols on `reader`/`writer` until the stream ends."""
     splitter = proto.PortSplitter()
     while True:
-        if splitter.mid_frame:
+        if splitter.mid_message:
             try:
                 data = await wait_for_ms(reader.read(READ_SIZE), FRAME_GAP_MS)
             except TimeoutError:

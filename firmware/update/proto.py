@@ -114,10 +114,21 @@ class PortSplitter:
         """True while a frame has started and not all of it has come."""
         return self._frame is not None
 
+    @property
+    def mid_message(self):
+        """True while a frame or a line has started and not all of it has
+        come."""
+        return self._frame is not None or self._in_line
+
     def drop_partial(self):
-        """Forget a frame cut short (the sender went away mid-frame): the
-        next byte starts a new message."""
+        """Forget a frame or a line cut short (the sender went away mid-
+        message, or the first bytes of a frame were lost: a UART closed
+        while they came drops one, and the rest would be a line without a
+        newline, swallowing every frame after it): the next byte starts a
+        new message."""
         self._frame = None
+        self._in_line = False
+        self._lines = LineSplitter()
 
     def _feed_frame(self, data, out):
         frame = self._frame

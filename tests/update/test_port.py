@@ -117,3 +117,33 @@ def test_a_frame_cut_short_is_dropped_after_a_pause_and_the_next_request_answere
     asyncio.run(port.serve(pipe, pipe, None, device.service))
     frames, _ = replies(pipe.out)
     assert [f.get("id") for f in frames] == [5] and frames[0]["ok"]
+
+
+def test_a_frame_that_lost_its_first_byte_is_dropped_after_a_pause_and_the_next_request_answered(tmp_path):
+    """pos-flash's request came while the handset's UART was closed (the
+    boot stage's reboot between two apps): the closed UART kept its first
+    byte and the opening dropped it. The rest reads as a line with no
+    newline; after a pause the port forgets it, so the next request is not
+    swallowed into that line."""
+    make_image(tmp_path, new_key(), "1.0.0")
+    device = DeviceModel(tmp_path)
+    headless = proto.encode_json({"id": 4, "op": "status"})[1:]
+
+    class SlowPipe(Pipe):
+        def __init__(self):
+            Pipe.__init__(self, b"", piece=4096)
+            self._parts = [headless, None, proto.encode_json({"id": 5, "op": "status"})]
+
+        async def read(self, n):
+            if not self._parts:
+                return b""
+            part = self._parts.pop(0)
+            if part is None:                           # pos-flash waits for its reply
+                await asyncio.sleep(port.FRAME_GAP_MS / 1000 + 0.5)
+                return await self.read(n)
+            return part
+
+    pipe = SlowPipe()
+    asyncio.run(port.serve(pipe, pipe, None, device.service))
+    frames, _ = replies(pipe.out)
+    assert [f.get("id") for f in frames] == [5] and frames[0]["ok"]
