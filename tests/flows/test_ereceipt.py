@@ -23,9 +23,10 @@ from firmware import esign, esign_message, gb2312, receipt
 from hal import crypto
 from emulator.host import ereceipt, web
 from emulator.host.cli import main as pos_host
-from emulator.host.server import DEFAULT_MASTER_KEY, HostSimulator
+from emulator.host.server import DEFAULT_MASTER_KEY
 from emulator.imagediff import compare_images
-from tests.flows.test_esign_host import SMALL_PACKET, Sale, short_signature, signature_image
+from tests.flows.test_esign_host import (SMALL_PACKET, Sale, host, short_signature,  # noqa: F401 (fixtures)
+                                         signature_image, term)
 from tests.unit.test_host_cli import start_host
 from tests.unit.test_host_terminal import Terminal
 
@@ -126,21 +127,6 @@ def test_a_hostile_image_shape_draws_no_giant_slip():
 
 
 # -- the HTTP API --------------------------------------------------------------------------------
-
-@pytest.fixture
-def host(tmp_path):
-    simulator = HostSimulator(str(tmp_path / "host.sqlite"), record_path=str(tmp_path / "frames.log"))
-    simulator.start_in_thread()
-    yield simulator
-    simulator.close()
-
-
-@pytest.fixture
-def term(host):
-    t = Terminal(host.port)
-    assert t.sign_on()[1][39] == "00"
-    return t
-
 
 def slip_code(sale, copy=receipt.CARDHOLDER_COPY, reprint=0):
     """The code the terminal prints and puts in the QR code (KeyStore.receipt_mac)."""
