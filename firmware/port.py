@@ -24,6 +24,7 @@ READ_SIZE = 4096
 # the boot stage's reboot, reads as a line with no newline): the rest would
 # otherwise swallow the next requests as the missing bytes.
 FRAME_GAP_MS = 1000
+RECHECK_MS = 100
 NO_UPDATES = "this port serves no updates: the firmware was not started by the boot stage"
 
 
@@ -32,9 +33,15 @@ async def serve(reader, writer, answer_request=None, update_service=None):
     splitter = proto.PortSplitter()
     while True:
         if splitter.mid_message:
-            try:
-                data = await wait_for_ms(reader.read(READ_SIZE), FRAME_GAP_MS)
-            except TimeoutError:
+            data = await read_within(reader, FRAME_GAP_MS)
+            if data is None:
+                # MicroPython's scheduler runs a due timer before a read
+                # whose bytes are waiting: after the loop was busy for the
+                # whole gap (a report rendered on a slow CPU) the timer says
+                # silence though the rest has come. Only a second, short
+                # read that also finds nothing is silence.
+                data = await read_within(reader, RECHECK_MS)
+            if data is None:
                 splitter.drop_partial()
                 continue
         else:
@@ -56,3 +63,13 @@ async def serve(reader, writer, answer_request=None, update_service=None):
             else:
                 writer.write(await update_service.answer(message[1], message[2]))
             await writer.drain()
+
+
+async def read_within(reader, timeout_ms):
+    """-> the next bytes from `reader`, or None when none came within
+    `timeout_ms` (a read cut short loses nothing: the bytes stay in the
+    stream for the next one)."""
+    try:
+        return await wait_for_ms(reader.read(READ_SIZE), timeout_ms)
+    except TimeoutError:
+        return None

@@ -30,6 +30,33 @@ class Pipe:
         pass
 
 
+class TimedPipe(Pipe):
+    """A line with silences: each part arrives `at` seconds after the first
+    read. A read waits for the next part's time (a read given up loses
+    nothing, as on a real port); the stream ends after the last part."""
+
+    def __init__(self, parts):
+        Pipe.__init__(self, b"")
+        self._parts = list(parts)
+        self._start = None
+
+    async def read(self, n):
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        if not self._parts:
+            return b""
+        at, data = self._parts[0]
+        await asyncio.sleep(max(0, self._start + at - loop.time()))
+        self._parts.pop(0)
+        return data
+
+
+# Longer than the gap and the recheck after it: the port takes it for the
+# sender gone away.
+SILENCE_S = (port.FRAME_GAP_MS + port.RECHECK_MS) / 1000 + 0.5
+
+
 def replies(out):
     """-> (update replies as dicts, test-protocol reply lines as dicts)."""
     frames, lines = [], []
@@ -99,21 +126,7 @@ def test_a_frame_cut_short_is_dropped_after_a_pause_and_the_next_request_answere
     device = DeviceModel(tmp_path)
     cut = proto.encode_chunk(0, bytes(5000))[:3000]
 
-    class SlowPipe(Pipe):
-        def __init__(self):
-            Pipe.__init__(self, b"", piece=4096)
-            self._parts = [cut, None, proto.encode_json({"id": 5, "op": "hello"})]
-
-        async def read(self, n):
-            if not self._parts:
-                return b""
-            part = self._parts.pop(0)
-            if part is None:                           # silence on the line
-                await asyncio.sleep(port.FRAME_GAP_MS / 1000 + 0.5)
-                return await self.read(n)
-            return part
-
-    pipe = SlowPipe()
+    pipe = TimedPipe([(0, cut), (SILENCE_S, proto.encode_json({"id": 5, "op": "hello"}))])
     asyncio.run(port.serve(pipe, pipe, None, device.service))
     frames, _ = replies(pipe.out)
     assert [f.get("id") for f in frames] == [5] and frames[0]["ok"]
@@ -129,21 +142,76 @@ def test_a_frame_that_lost_its_first_byte_is_dropped_after_a_pause_and_the_next_
     device = DeviceModel(tmp_path)
     headless = proto.encode_json({"id": 4, "op": "status"})[1:]
 
-    class SlowPipe(Pipe):
-        def __init__(self):
-            Pipe.__init__(self, b"", piece=4096)
-            self._parts = [headless, None, proto.encode_json({"id": 5, "op": "status"})]
-
-        async def read(self, n):
-            if not self._parts:
-                return b""
-            part = self._parts.pop(0)
-            if part is None:                           # pos-flash waits for its reply
-                await asyncio.sleep(port.FRAME_GAP_MS / 1000 + 0.5)
-                return await self.read(n)
-            return part
-
-    pipe = SlowPipe()
+    pipe = TimedPipe([(0, headless), (SILENCE_S, proto.encode_json({"id": 5, "op": "status"}))])  # pos-flash waited
     asyncio.run(port.serve(pipe, pipe, None, device.service))
     frames, _ = replies(pipe.out)
     assert [f.get("id") for f in frames] == [5] and frames[0]["ok"]
+
+
+
+# Under MicroPython, on a pty as the service UART: the port is served, a
+# second task blocks the loop for longer than the gap while the rest of a
+# request comes. The scheduler runs the gap timer before the read that
+# would have found the bytes waiting.
+BUSY_LOOP_SCRIPT = """
+import sys, time, asyncio
+sys.path.insert(0, '.')
+from firmware import port
+from firmware.main import open_uart
+
+async def answer_request(request):
+    return {"id": request["id"], "ok": True}
+
+async def busy():
+    await asyncio.sleep_ms(500)
+    time.sleep_ms(port.FRAME_GAP_MS + 600)   # a settlement report rendered on a slow CPU
+
+async def main():
+    reader, writer = open_uart(sys.argv[1])
+    asyncio.create_task(busy())
+    print("ready")
+    await asyncio.wait_for_ms(port.serve(reader, writer, answer_request), 4000)
+
+try:
+    asyncio.run(main())
+except asyncio.TimeoutError:
+    pass
+"""
+
+
+def test_a_line_whose_rest_came_while_the_loop_was_busy_is_answered_not_dropped(micropython, tmp_path):
+    """The handset's loop can be busy for longer than the gap (a settlement
+    report rendered on the virtual ARM handset's slow CPU) while the rest of
+    a request waits in the UART's buffer. That is no silence on the line:
+    the request is answered. (The gap timer fired first and the port dropped
+    the line: the HIL suite on the virtual handset waited 90 s for a reply.)"""
+    import os
+    import subprocess
+    import time
+
+    from tests.support import ROOT
+
+    master, slave = os.openpty()
+    script = tmp_path / "busy_loop.py"
+    script.write_text(BUSY_LOOP_SCRIPT)
+    device = subprocess.Popen([micropython, str(script), os.ttyname(slave)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert device.stdout.readline() == b"ready\n"
+        os.write(master, b'{"id": 1, "op": "hel')
+        time.sleep(0.9)                                    # inside the busy stretch
+        os.write(master, b'lo"}\n')
+        reply = b""
+        deadline = time.monotonic() + 8
+        os.set_blocking(master, False)
+        while b"\n" not in reply and time.monotonic() < deadline:
+            try:
+                reply += os.read(master, 4096)
+            except BlockingIOError:
+                time.sleep(0.05)
+    finally:
+        device.kill()
+        _, errors = device.communicate()
+        os.close(master)
+        os.close(slave)
+    assert json.loads(reply) == {"id": 1, "ok": True}, errors
