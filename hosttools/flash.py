@@ -20,6 +20,7 @@ from firmware.update import proto
 
 DEFAULT_BAUD = 115200
 REPLY_TIMEOUT_S = 20
+STATUS_TIMEOUT_S = 5
 CHUNK = 8192
 
 
@@ -258,6 +259,19 @@ def flash(device, data, out=print, progress=True, wait_s=120, reboot_wait_s=60):
 
 def wait_healthy(device, version, out=print, wait_s=120):
     """Poll until the new version has passed its health check (or rolled back)."""
+    saved = device.reply_timeout_s
+    # A running handset answers a status at once; one that lost the
+    # request's first byte in its reboot drops the rest after a second of
+    # silence (firmware/port.py), so asking again soon beats waiting out
+    # the transfer's reply timeout.
+    device.reply_timeout_s = min(saved, STATUS_TIMEOUT_S)
+    try:
+        return _poll_until_healthy(device, version, out, wait_s)
+    finally:
+        device.reply_timeout_s = saved
+
+
+def _poll_until_healthy(device, version, out, wait_s):
     deadline = time.monotonic() + wait_s
     last = None
     while time.monotonic() < deadline:
