@@ -8,12 +8,19 @@ plain functions over bytes, shared by the terminal and the host simulator.
     reassemble([f62, ...])         -> the image (b"" for an upload without one)
     masked_f2("6222021234567890")  -> "6222020000007890"
     upload_fields(settings, txn, f62, tlvs)  -> the fields of one 0820 (less F64)
+    answer_f62(f62)                -> F62 of the host's 0830: the packet header it answers
+    check_answer(f62, reply)       -> (number, count), or EsignMessageError: the 0830
+                                      does not name the packet it is said to answer
 
 One 0820 a packet; every packet of one signature carries the
 transaction's own trace (F11), packet 1 also the receipt TLVs (F55).
 F62 = packet number (1 byte, from 1) + packet count (1 byte) + the image's
 bytes [(n-1)*P : n*P]. An upload without an image (小额双免 with no paper,
 signed on paper) is the one packet 01 01.
+
+The host's 0830 echoes the packet header (F62's first 2 bytes) in its own
+F62, under its MAC: every packet of one signature carries the same F4,
+F11, F41, F42, so without it packet 1's MACed 00 would pass for packet 2's.
 
 Receipt TLVs: tag 2 bytes, length 1 byte (0..127), value. Unknown tags are
 the reader's to skip. Every malformed input to a parse function raises
@@ -277,3 +284,34 @@ def upload_fields(settings, txn, f62, tlvs=None):
     if tlvs is not None:
         fields[55] = bytes(tlvs)
     return fields
+
+
+# --- the 0830 ----------------------------------------------------------------------------
+
+def answer_f62(f62):
+    """F62 of the host's 0830 to an upload whose F62 was `f62`: its packet
+    header (2 bytes) as it came, so that the reply's MAC covers which
+    packet it answers."""
+    return bytes(f62)[:HEADER_BYTES]
+
+
+def check_answer(f62, reply):
+    """Does the 0830 `reply` (its fields, MAC checked by the host link)
+    answer the packet whose F62 was `f62`? -> (number, count), or
+    EsignMessageError saying what it names instead. An answer that names
+    no packet is none: the same F4, F11, F41, F42 are in every packet of
+    the signature, so only F62 tells packet 1's 00 from packet 2's."""
+    number, count, _chunk = packet_header(f62)
+    echoed = reply.get(62)
+    if echoed is None:
+        raise EsignMessageError("the 0830 names no packet (no F62), sent packet %d of %d" % (number, count))
+    if not isinstance(echoed, (bytes, bytearray, memoryview)):
+        raise EsignMessageError("the 0830's F62 is not bytes: %s" % type(echoed).__name__)
+    echoed = bytes(echoed)
+    if echoed != answer_f62(f62):
+        if len(echoed) == HEADER_BYTES:
+            named = "packet %d of %d" % (echoed[0], echoed[1])
+        else:
+            named = "an F62 of %d bytes" % len(echoed)
+        raise EsignMessageError("the 0830 names %s, sent packet %d of %d" % (named, number, count))
+    return number, count

@@ -24,7 +24,9 @@ Exactly once: a packet the host acknowledged is journaled (sig_ack) before
 the next one goes; after a power cut only the packets not journaled go
 again. One that the host stored but whose `sig_ack` a power cut lost goes
 again with the same bytes (the same file, the same journal fields): a true
-repeat, which the host answers 00 and stores once.
+repeat, which the host answers 00 and stores once. An acknowledgement is
+a MACed 00 whose F62 names the packet sent (esign_message.check_answer):
+packet 1's 00 replayed as packet 2's is no answer.
 """
 
 from hal.compat import hexlify, sha256
@@ -270,6 +272,15 @@ async def _round(app, txn):
             failed = e.code
             continue
         sent = True
+        try:
+            esign_message.check_answer(f62s[number - 1], reply)
+        except esign_message.EsignMessageError as e:
+            # MACed, but not this packet's answer (another packet's 0830
+            # replayed, or a host that does not name the packet): no
+            # answer at all, as a reply that fails the link's checks.
+            app.log("e-signature trace %06d packet %d/%d: no answer: %s", txn["trace"], number, len(f62s), e)
+            failed = "BAD_REPLY"
+            continue
         rc = reply[39]
         if rc != "00":
             # 94: the host holds other bytes under this packet number; 96,

@@ -9,7 +9,7 @@ emulator/host/README.md; keep that table and this module in step.
 import datetime
 import traceback
 
-from firmware import iso8583, termparams
+from firmware import esign_message, iso8583, termparams
 from emulator.host import security, settlement, signatures
 from emulator.host.qrpay import IN_PROGRESS, PAID, QUERY_PROC, WAITING, QrDesk
 from firmware import qrpay
@@ -141,6 +141,10 @@ class Acquirer:
             return None
         now = self.now()
         reply = Reply(reply_mti(mti), self._echo(fields, now))
+        if signatures.is_upload(mti, fields) and 62 in fields:
+            # Whatever the answer, it names the packet it answers, under
+            # the MAC: the packets of one signature differ in nothing else.
+            reply.fields[62] = esign_message.answer_f62(fields[62])
         tid = fields.get(41)
         mid = fields.get(42)
         if not tid or not mid:

@@ -8,7 +8,9 @@ host read the same bytes the same way.
     code = store_packet(ledger, fields, terminal)     # "00" stored (or a true repeat)
 
 A packet is refused with UploadRefused(code, why) before anything of it
-is stored; the caller rolls the request's ledger transaction back.
+is stored; the caller rolls the request's ledger transaction back. Every
+0830 to an upload, whatever its F39, carries the packet header it answers
+in F62, under the MAC (handlers.Acquirer.handle, esign_message.answer_f62).
 
 Decisions, in order:
   30  F11, F4, F37 or F62 missing or malformed; packet 1 without F55 or

@@ -1,7 +1,8 @@
 """A man in the middle between the handset and the acquirer: a TCP proxy
-on loopback that passes requests on and may rewrite the replies, or send
-everything to a host of its own. The attacks of issue 13 are functions
-over one reply frame; the tests point a handset's host_port at the proxy.
+on loopback that passes requests on and may rewrite the replies, hold a
+request back and answer it itself, or send everything to a host of its
+own. The attacks of issue 13 are functions over one reply frame; the tests
+point a handset's host_port at the proxy.
 
     with Mitm(host.port, tamper=forge_approval) as mitm:
         handset = make_handset(host_port=mitm.port)
@@ -18,12 +19,16 @@ class Mitm:
     """`upstream_port`: where requests go (the real host, or a fake one).
     `tamper(reply_frame) -> reply_frame`: applied to every reply (the
     2-byte length included); None passes them unchanged. `tampered` counts
-    the replies the tamper function changed."""
+    the replies the tamper function changed. `hold(request_frame) ->
+    reply_frame or None`: a frame it returns goes back to the handset as
+    the answer and the request never reaches the host; `held` counts them."""
 
-    def __init__(self, upstream_port, tamper=None):
+    def __init__(self, upstream_port, tamper=None, hold=None):
         self.upstream_port = upstream_port
         self.tamper = tamper
         self.tampered = 0
+        self.hold = hold
+        self.held = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._closed = False
@@ -59,6 +64,11 @@ class Mitm:
                 request = read_frame(client)
                 if request is None:
                     return
+                answer = self.hold(request) if self.hold is not None else None
+                if answer is not None:
+                    self.held += 1
+                    client.sendall(answer)
+                    continue
                 upstream.sendall(request)
                 reply = read_frame(upstream)
                 if reply is None:

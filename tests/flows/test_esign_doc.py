@@ -3,10 +3,17 @@ checks that frames the host simulator recorded decode with that layout,
 read independently of the firmware's code: pyiso8583 for ISO 8583
 (tests/pyiso_spec.py), and the TLVs, packet header and feature code
 written here from the page's words. Both the worked example printed in the
-page and the frames of a fresh upload are decoded."""
+page and the frames of a fresh upload are decoded, and the worked example
+is recorded again: the same bytes but for the MACs (session keys).
 
+    python -m tests.flows.test_esign_doc     # prints the example's dumps afresh
+"""
+
+import datetime
 import os
 import re
+import sys
+import tempfile
 
 import pytest
 
@@ -119,10 +126,13 @@ def check_upload(text, frame):
 
 
 def check_reply(request_fields, frame):
+    """One 0830 against the page: the echoes, the packet it names (F62:
+    the 2-byte packet header of the 0820 it answers), a MAC."""
     mti, fields = decode(frame)
     assert mti == "0830"
-    for n in (4, 11, 41, 42):
+    for n in (2, 4, 11, 41, 42, 60):
         assert fields[n] == request_fields[n]
+    assert fields[62] == request_fields[62][:4], "the 0830's F62 is the packet header it answers"
     assert len(fields[64]) == 16
     return fields
 
@@ -139,7 +149,59 @@ def test_the_worked_example_decodes_as_the_page_says():
     assert values[0xFF70] == b"07010931" and values[0xFF04] == b"622202*********0017"
     assert "feature code `07010931`" in text
     reply = check_reply(fields, example_dump(text, "esign-example-reply"))
-    assert reply[39] == "00"
+    assert reply[39] == "00" and reply[62] == "0103"
+
+
+# -- the worked example, recorded again ---------------------------------------------------------
+
+EXAMPLE_CLOCK = datetime.datetime(2026, 12, 1, 9, 30, 15)    # the host's time: F12, F13, the RRN
+
+
+def record_example(folder):
+    """The page's worked example as the host simulator records it now:
+    sign-on (trace 1), a sale of 123.45 (trace 2) with a made-up chip's AID
+    and TC, its signature in packets of 64 bytes; -> (packet 1's frame, the
+    0830's frame), length prefixes included."""
+    from emulator.host.server import HostSimulator
+    from firmware import gb2312
+    from hal.sim.deck import find_card
+    from tests.flows.test_esign_host import TerminalSettings
+    from tests.unit.test_host_terminal import Terminal
+    record_path = os.path.join(folder, "frames.log")
+    with HostSimulator(None, record_path=record_path, now=lambda: EXAMPLE_CLOCK) as host:
+        term = Terminal(host.port)
+        assert term.sign_on()[1][39] == "00"
+        card = find_card("debit-mag")
+        _, sale = term.sale(card, 12345)
+        assert sale[39] == "00"
+        txn = {"batch": term.batch, "trace": int(sale[11]), "type": "sale", "amount": 12345,
+               "time": "20261201093012", "op": "01", "pan": "622202*********0017", "exp": card.expiry,
+               "mode": "insert", "rrn": sale[37], "auth": sale[38], "settle_date": sale.get(15),
+               "aid": "A000000333010101", "tc": "1122334455667788"}
+        tlvs = esign_message.receipt_tlvs(txn, gb2312.encode("测试商户 TEST SHOP", gb2312.load_table()),
+                                          esign_message.SIGNED, "263675571940")
+        f62 = esign_message.packets(signature_image(), 64)[0]
+        _, answer = term.exchange("0820", esign_message.upload_fields(TerminalSettings(term), txn, f62, tlvs))
+        assert answer[39] == "00"
+    (_, into, request), (_, out, reply) = read_record(record_path)[-2:]
+    assert (into, out) == ("in", "out")
+    return request, reply
+
+
+def hex_dump(frame):
+    """The page's dump format: offset, then 16 bytes a line."""
+    return "\n".join("%04x  %s" % (at, " ".join("%02x" % b for b in frame[at:at + 16]))
+                     for at in range(0, len(frame), 16))
+
+
+def test_the_worked_example_is_what_the_host_records_today(tmp_path):
+    request, reply = record_example(str(tmp_path))
+    text = doc_text()
+    documented_request = example_dump(text, "esign-example-request")
+    documented_reply = example_dump(text, "esign-example-reply")
+    # Every byte but the MAC (F64, the last 8: under the session's random MAC key).
+    assert hex_dump(request[:-8]) == hex_dump(documented_request[:-8])
+    assert hex_dump(reply[:-8]) == hex_dump(documented_reply[:-8])
 
 
 # -- frames the host records now ----------------------------------------------------------------
@@ -182,3 +244,9 @@ def test_the_hosts_recorded_frames_decode_with_the_documented_layout(host):
     assert stored[int(signed.trace)]["image"] == image
     assert host.ledger.signature_receipt(stored[int(quick.trace)]["id"]) == \
         esign_message.parse_tlvs(quick.tlvs(cvm="N"))
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as folder:
+        for name, frame in zip(("esign-example-request", "esign-example-reply"), record_example(folder)):
+            sys.stdout.write("<!-- %s -->\n```\n%s\n```\n\n" % (name, hex_dump(frame)))

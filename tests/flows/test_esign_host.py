@@ -153,6 +153,32 @@ def test_a_true_repeat_is_answered_00_and_stored_once(host, term):
     assert signature["image"] == image
 
 
+def test_every_answer_names_its_packet_under_the_mac(host, term):
+    """The packets of one signature differ only in F62: the 0830 echoes its
+    packet header, inside the MAC, whatever it answers, so packet 1's 00
+    cannot pass for packet 2's (docs/ESIGN.md)."""
+    sale = Sale(term)
+    packets = esign_message.packets(signature_image(), SMALL_PACKET)
+    assert len(packets) >= 3
+    first = sale.send(packets[0], sale.tlvs())
+    second = sale.send(packets[1])
+    assert (first[39], first[62], second[39], second[62]) == ("00", packets[0][:2], "00", packets[1][:2])
+    assert term.mac_ok("0830", first) and term.mac_ok("0830", second)
+    assert first[64] != second[64]
+    other = packets[1][:2] + bytes(b ^ 0xFF for b in packets[1][2:])
+    refusals = [sale.send(other),                                           # 94
+                sale.send(packets[2], changes={37: "999999999999"}),       # 25
+                sale.send(packets[2], sale.tlvs())]                        # 30: F55 on packet 3
+    assert [(r[39], r[62]) for r in refusals] == [("94", packets[1][:2]), ("25", packets[2][:2]),
+                                                  ("30", packets[2][:2])]
+    assert all(term.mac_ok("0830", r) for r in refusals)
+    host.faults.add("esign_down")
+    down = sale.send(packets[2])
+    assert (down[39], down[62]) == ("96", packets[2][:2]) and term.mac_ok("0830", down)
+    forged = sale.send(packets[2], with_mac=False)
+    assert (forged[39], forged[62]) == ("A0", packets[2][:2])
+    assert sale.send(b"\x01\x01", sale.tlvs(cvm="W"))[62] == b"\x01\x01"      # the paper notice too
+
 def test_the_same_packet_number_with_other_bytes_is_a_conflict(host, term):
     sale = Sale(term)
     image = signature_image()

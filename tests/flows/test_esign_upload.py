@@ -16,6 +16,7 @@ import types
 import pytest
 
 import firmware
+from emulator.host import security
 from emulator.host.server import HostSimulator
 from firmware import esign, esign_message, escpos, iso8583
 from hal.sim.deck import find_card
@@ -169,6 +170,139 @@ def test_a_forged_acknowledgement_without_mac_is_not_one(make_handset, host):
         assert txn["esign"]["paper"]
         assert signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"]) is None
 
+
+class ReplayPacketOne:
+    """On the path of an upload in packets: packet 1 of the target
+    transaction reaches the host and its genuine, MACed 0830 is kept; every
+    later upload packet of that transaction (packet 2, then the paper
+    notice) is held back and answered with that 0830. The packets of one
+    signature carry the same F4, F11, F41, F42: only the packet the 0830
+    names (F62) tells packet 1's 00 from packet 2's."""
+
+    def __init__(self):
+        self.active = True
+        self.target = None           # F11 of the transaction attacked: the first upload seen
+        self.sending_packet_1 = False
+        self.answer_to_packet_1 = None
+
+    def hold(self, frame):
+        _, _, mti, fields = decode(frame)
+        self.sending_packet_1 = False
+        if not self.active or mti != "0820" or (fields.get(60) or "")[8:11] != "800":
+            return None
+        self.target = self.target or fields[11]
+        if fields[11] != self.target:
+            return None
+        number, count = fields[62][0], fields[62][1]
+        if number == 1 and count > 1:
+            self.sending_packet_1 = self.answer_to_packet_1 is None
+            return None
+        if number == 2 or count == 1:      # packet 2; later the paper notice, 01 01
+            return self.answer_to_packet_1
+        return None
+
+    def keep(self, frame):
+        if self.sending_packet_1 and decode(frame)[2] == "0830":
+            self.answer_to_packet_1 = frame
+        return frame
+
+
+def log_text(h):
+    return "\n".join(h.app.log.lines)
+
+
+def test_packet_1s_answer_replayed_for_packet_2_acknowledges_nothing(make_handset, host):
+    attack = ReplayPacketOne()
+    with Mitm(host.port, tamper=attack.keep, hold=attack.hold) as mitm:
+        h = make_handset(host_port=mitm.port, esign_packet_bytes=64, esign_upload_tries=2, **ESIGN)
+        tid = h.app.settings.terminal_id
+        cashier.sale(h, 12345, "debit-mag")
+        trace = cashier.last_txn(h)["trace"]
+        assert (len(IMAGE) + 63) // 64 == 3 and attack.target == "%06d" % trace
+        assert mitm.held == 2              # packet 2 in each round, answered with packet 1's 0830
+        txn = txn_of(h, trace)
+        assert not txn["esign"].get("done") and txn["esign"]["fails"] == 2 and txn["esign"]["paper"]
+        assert log_text(h).count("packet 2/3: no answer: the 0830 names packet 1 of 3, sent packet 2 of 3") == 2
+        assert "e-receipt of trace %06d uploaded" % trace not in log_text(h)
+        signature = signature_at_host(host, tid, txn["batch"], trace)
+        assert signature["completed_at"] is None
+        assert [p["number"] for p in host.ledger.signature_packets(signature["id"])] == [1, 3]
+        slips = cashier.receipts_text(h)
+        assert len(slips) == 3 and slips[2][0] == "签名联 SIGNATURE SLIP"   # the cardholder signs the paper
+        # The paper notice (01 01) answered with packet 1's 0830 is no answer either.
+        cashier.sale(h, 100, "debit-mag", action="swipe")
+        assert mitm.held == 3 and not txn_of(h, trace)["esign"].get("done")
+        assert "packet 1/1: no answer: the 0830 names packet 1 of 3, sent packet 1 of 1" in log_text(h)
+        assert signature_at_host(host, tid, txn["batch"], trace)["completed_at"] is None
+        # Off the path: the notice goes up before the next sale, and only then is nothing owed.
+        attack.active = False
+        cashier.sale(h, 101, "debit-mag", action="swipe")
+        assert txn_of(h, trace)["esign"]["done"] and h.app.state.pending_uploads() == []
+        signature = signature_at_host(host, tid, txn["batch"], trace)
+        assert signature["paper"] and signature["cvm"] == "W" and signature["completed_at"]
+
+
+def test_without_paper_the_packet_whose_answer_was_replayed_goes_again_later(make_handset, host):
+    """A handset with no paper keeps the upload owed: packets 1 and 3 are
+    acknowledged, packet 2 (answered with packet 1's 0830) goes again
+    before a later sale, once the path is clean."""
+    attack = ReplayPacketOne()
+    with Mitm(host.port, tamper=attack.keep, hold=attack.hold) as mitm:
+        h = make_handset(host_port=mitm.port, paper="none", esign_packet_bytes=64, esign_upload_tries=2, **ESIGN)
+        h.wait_idle()
+        h.keys("900")
+        h.enter()
+        cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
+        h.key("ENTER")
+        h.wait_idle()
+        trace = cashier.last_txn(h)["trace"]
+        txn = txn_of(h, trace)
+        held = mitm.held
+        assert held >= 2                   # one round before the QR screen, more after it
+        assert sorted(txn["esign"]["acked"]) == [1, 3] and not txn["esign"].get("done")
+        assert txn["esign"]["fails"] == 2 and not txn["esign"].get("paper")
+        assert [t["trace"] for t in h.app.state.pending_uploads()] == [trace]
+        attack.active = False
+        from firmware import signatures
+        h.run(signatures.send_owed(h.app))
+        assert txn_of(h, trace)["esign"]["done"] and mitm.held == held
+        signature = signature_at_host(host, h.app.settings.terminal_id, txn["batch"], trace)
+        assert signature["image"] == IMAGE and signature["cvm"] == "S"
+
+@pytest.mark.parametrize("change, says", [
+    ("drop", "names no packet (no F62), sent packet %d of 3"),
+    ("next", "names packet %d of 3, sent packet %d of 3"),
+])
+def test_a_maced_answer_that_names_no_packet_or_another_is_none(make_handset, host, change, says):
+    """A host that does not name the packet in its 0830 (one built before
+    the echo), or names another: the MAC is good and it is still no answer."""
+
+    def rename(frame):
+        tpdu, header, mti, fields = decode(frame)
+        if mti != "0830" or 62 not in fields:
+            return frame
+        number, count = fields[62][0], fields[62][1]
+        if change == "drop":
+            del fields[62]
+        else:
+            fields[62] = bytes((number % count + 1, count))
+        # Signed again with the terminal's MAC key, as the host signs.
+        key = host.ledger.terminal(fields[41])["mac_key"]
+        fields[64] = security.compute_mac(host.mac_algorithm, key, mti, fields, host.acquirer.key_algorithm)
+        return encode(tpdu, header, mti, fields)
+
+    with Mitm(host.port, tamper=rename) as mitm:
+        h = make_handset(host_port=mitm.port, esign_packet_bytes=64, esign_upload_tries=1, **ESIGN)
+        cashier.sale(h, 2500, "debit-mag")
+        assert mitm.tampered == 3
+        txn = txn_of(h, cashier.last_txn(h)["trace"])
+        assert txn["esign"]["acked"] == [] and not txn["esign"].get("done") and txn["esign"]["paper"]
+        expected = says % ((2,) if change == "drop" else (3, 2))
+        assert "packet 2/3: no answer: the " + "0830 " + expected in log_text(h)
+        assert cashier.receipts_text(h)[-1][0] == "签名联 SIGNATURE SLIP"
+        # The host took every packet (only the answers were not its own).
+        signature = signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])
+        assert signature["image"] == IMAGE
 
 def test_a_full_disk_says_so_keeps_the_sale_and_falls_back_to_paper(make_handset, host, tmp_path, signing_screen):
     h = make_handset(start=False, **ESIGN)

@@ -260,6 +260,8 @@ async def esign(cashier, app, out):
     await cashier.receipts("Sale approved")
     await cashier.idle()
     out["signature"] = SIGNATURE
+    # Every packet acknowledged by an 0830 that names it (esign_message.check_answer).
+    out["uploads_owed"] = len(app.state.pending_uploads())
     out["batches"] = {"%d" % app.state.batch: d.journal()}
 
 

@@ -236,14 +236,17 @@ def test_paper_none_under_micropython_shows_the_e_receipt_and_prints_nothing(mic
 def test_a_sale_signed_on_the_screen_under_micropython(micropython, tmp_path):
     """The signing screen run by MicroPython: the touch panel's strokes,
     CONFIRM tapped, the image at the host byte for byte what CPython's
-    esign makes of the same strokes (rasterize, encode)."""
+    esign makes of the same strokes (rasterize, encode); in packets of 64
+    bytes, each acknowledged by an 0830 that names it, so nothing is owed."""
     from firmware import esign
     with HostSimulator(str(tmp_path / "host.sqlite")) as host:
-        out, _ = run_scenario(micropython, host, tmp_path / "handset", mode="esign", esign=True)
+        out, _ = run_scenario(micropython, host, tmp_path / "handset", mode="esign", esign=True,
+                              esign_packet_bytes=64)
         sale, = journal_of(out)
         assert (sale["type"], sale["amount"], sale["status"]) == ("sale", 2600, "approved")
         tid = host.transactions()[0]["tid"]
         signature, = [s for s in host.ledger.signatures(tid) if s["trace"] == sale["trace"]]
-        assert signature["completed_at"]
+        assert signature["completed_at"] and signature["packet_count"] >= 2
+        assert out["uploads_owed"] == 0
         assert signature["image"] == esign.encode(esign.rasterize(out["signature"]), esign.IMAGE_WIDTH,
                                                   esign.IMAGE_HEIGHT)

@@ -244,3 +244,60 @@ def test_same_bytes_under_micropython():
     tlvs = em.receipt_tlvs(SALE, "测试商户 TEST SHOP".encode("gb2312"), em.SIGNED, "123456789012")
     assert out[:3] == [digest, binascii.hexlify(tlvs).decode(), "6222020000000000017"]
     assert out[3:] == ["refused"] * 6
+
+
+# --- the 0830 names its packet -------------------------------------------------------------------
+
+def test_the_answer_carries_the_packet_header_only():
+    assert em.answer_f62(b"\x02\x03" + b"image bytes") == b"\x02\x03"
+    assert em.answer_f62(b"\x01\x01") == b"\x01\x01"
+
+
+def test_check_answer_takes_the_answer_naming_the_packet_sent():
+    assert em.check_answer(b"\x02\x03abc", {39: "00", 62: b"\x02\x03"}) == (2, 3)
+    assert em.check_answer(b"\x01\x01", {39: "96", 62: bytearray(b"\x01\x01")}) == (1, 1)
+
+
+@pytest.mark.parametrize("reply, says", [
+    ({39: "00"}, "names no packet"),                          # a host that does not echo F62
+    ({39: "00", 62: b"\x01\x03"}, "names packet 1 of 3, sent packet 2 of 3"),   # packet 1's answer replayed
+    ({39: "00", 62: b"\x02\x04"}, "names packet 2 of 4"),     # another upload of the transaction
+    ({39: "00", 62: b"\x02"}, "an F62 of 1 bytes"),
+    ({39: "00", 62: b"\x02\x03abc"}, "an F62 of 5 bytes"),    # the whole packet echoed is not the header
+    ({39: "00", 62: "0203"}, "not bytes"),
+])
+def test_check_answer_refuses_an_answer_to_another_packet(reply, says):
+    with pytest.raises(em.EsignMessageError, match=says):
+        em.check_answer(b"\x02\x03abc", reply)
+
+
+def test_check_answer_refuses_a_packet_that_was_never_one():
+    with pytest.raises(em.EsignMessageError):
+        em.check_answer(b"\x04\x03abc", {39: "00", 62: b"\x04\x03"})
+
+
+def test_the_answer_check_under_micropython():
+    interpreter = micropython_path()
+    if interpreter is None:
+        pytest.skip("no micropython interpreter")
+    cases = [(b"\x02\x03abc", b"\x02\x03"), (b"\x02\x03abc", b"\x01\x03"), (b"\x02\x03abc", None),
+             (b"\x01\x01", b"\x01\x01"), (b"\x01\x01", b"\x01\x01\x00"), (b"\x05\x03", b"\x05\x03")]
+    script = (
+        "import sys\nsys.path.insert(0, '')\n"
+        "from firmware import esign_message as em\n"
+        "for f62, echoed in %r:\n"
+        " reply = {39: '00'}\n"
+        " if echoed is not None:\n  reply[62] = echoed\n"
+        " try:\n  print('%%d/%%d' %% em.check_answer(f62, reply), em.answer_f62(f62) == echoed)\n"
+        " except em.EsignMessageError:\n  print('refused', em.answer_f62(f62) == echoed)\n"
+    ) % (cases,)
+    out = run_script(interpreter, script).splitlines()
+    expected = []
+    for f62, echoed in cases:
+        reply = {39: "00"} if echoed is None else {39: "00", 62: echoed}
+        try:
+            expected.append("%d/%d %s" % (em.check_answer(f62, reply) + (em.answer_f62(f62) == echoed,)))
+        except em.EsignMessageError:
+            expected.append("refused %s" % (em.answer_f62(f62) == echoed))
+    assert out == expected
+    assert expected == ["2/3 True", "refused False", "refused False", "1/1 True", "refused False", "refused True"]
