@@ -21,6 +21,7 @@ from firmware.update import proto
 DEFAULT_BAUD = 115200
 REPLY_TIMEOUT_S = 20
 STATUS_TIMEOUT_S = 5
+WRITE_TIMEOUT_S = 30
 CHUNK = 8192
 
 
@@ -42,7 +43,10 @@ class Device:
     def open(cls, url, baud=DEFAULT_BAUD, reply_timeout_s=REPLY_TIMEOUT_S):
         import serial
         try:
-            port = serial.serial_for_url(url, baudrate=baud, timeout=0.2)
+            # A handset that stopped reading (hung, or mid-reboot with its
+            # UART's buffer full) must end in a message, not a write blocked
+            # for ever: a chunk takes under a second at 115200.
+            port = serial.serial_for_url(url, baudrate=baud, timeout=0.2, write_timeout=WRITE_TIMEOUT_S)
         except (serial.SerialException, ValueError, OSError) as e:
             raise FlashError("cannot open port %s (%s): check the name (on Linux ls /dev/ttyUSB* "
                              "/dev/ttyACM*), that no other program holds it and that you are in "

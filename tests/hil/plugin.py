@@ -131,7 +131,9 @@ class Emulator:
 
 
 def open_port(url, baud):
-    return serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=1)
+    # write_timeout: a device that stopped reading fails the test, not hangs the run.
+    return serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=1,
+                                 write_timeout=30)
 
 
 @pytest.fixture(scope="session")
