@@ -316,20 +316,3 @@ def test_power_cut_at_every_write_send_and_reply_then_again_during_recovery(tmp_
             play(tmp_path / ("cut%d-%d" % (first, second)), flow, first, second)
             second_cuts += 1
     print("%s: %d cut points in the flow, %d second cuts in recovery" % (flow, len(events), second_cuts))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("paper", ["merchant_only", "none"])
-def test_power_cut_at_every_point_of_a_sale_with_less_paper(tmp_path, paper):
-    """The same matrix for a sale whose cardholder gets the QR e-receipt:
-    nothing lost or doubled, and at no boot a copy the setting does not
-    print (paper none: not one slip, so a missing printer is never waited for)."""
-    events, _ = play(tmp_path / "dry", "sale", None, None, paper)
-    second_cuts = 0
-    for first in range(len(events)):
-        _, recovery = play(tmp_path / ("cut%d" % first), "sale", first, None, paper)
-        for second in range(len(recovery)):
-            play(tmp_path / ("cut%d-%d" % (first, second)), "sale", first, second, paper)
-            second_cuts += 1
-    print("sale, paper %s: %d cut points in the flow, %d second cuts in recovery" % (paper, len(events),
-                                                                                     second_cuts))
