@@ -203,6 +203,19 @@ class Driver:
                 "supervisor_factory": app.operators.is_factory(SUPERVISOR),
                 "pw_max_failures": settings.pw_max_failures, "pw_lockout_s": settings.pw_lockout_s}
 
+    def input_state(self):
+        """Each input device as its kernel node holds it now and as its
+        driver does ({"keypad", "touch", "scanner"}: the evdev drivers'
+        input_state, hal/linux/evdev.py), None for one that cannot say (a
+        simulated or serial device, none fitted). Reads only: a bench sees
+        what a resync after an input overflow would read."""
+        devices = self.app.devices
+        state = {}
+        for name in ("keypad", "touch", "scanner"):
+            device = getattr(devices, name)
+            state[name] = device.input_state() if hasattr(device, "input_state") else None
+        return state
+
     def journal(self, batch=None):
         """The batch's transactions as the test protocol shows them (masked)."""
         state = self.app.state

@@ -167,6 +167,7 @@ OPS = {
     "wait_idle": {"timeout_ms": (_check_timeout, False)},
     "printout": {"since": (_check_index, False)},
     "journal": {"batch": (_check_index, False)},
+    "input_state": {},
     "reset": {},
     "power_cut": {},
     "paper": {"state": (_check_paper, True), "after": (_check_index, False)},
@@ -341,10 +342,15 @@ async def _journal(driver, request):
     return {"records": driver.journal(request.get("batch"))}
 
 
+async def _input_state(driver, request):
+    return {"devices": driver.input_state()}
+
+
 HANDLERS = {
     "hello": _hello, "key": _key, "keys": _keys, "card": _card, "scan": _scan, "sign": _sign,
     "setting": _setting, "screen": _screen,
     "wait_text": _wait_text, "wait_idle": _wait_idle, "printout": _printout, "journal": _journal,
+    "input_state": _input_state,
 }
 
 

@@ -4,6 +4,7 @@
     handset.start()            # image (built once), host simulator, QEMU, peers; boots to idle
     handset.call({"op": "screen"})       # the firmware's own test port (ttyS3)
     handset.power_cut(); handset.boot()  # SIGKILL QEMU; boot the same disk again
+    handset.freeze_firmware(); ...; handset.thaw_firmware()   # the app's loop held still
     handset.stop()
 
 The firmware in the guest answers the test protocol on its UART ttyS3
@@ -16,6 +17,7 @@ acquirer host and its faults (the host simulator here).
 
 import json
 import os
+import random
 import select
 import termios
 import time
@@ -32,6 +34,7 @@ TEST_BAUD = 921600           # a virtual UART: fast enough for PNG replies
 BOOT_TIMEOUT_S = 120
 TIME_SCALE = 6               # how much longer a test waits for the guest than for the emulator
 OP_MARGIN_S = 60             # on top of an op's own timeout_ms: the guest is 12-16x slower
+CONSOLE_TIMEOUT_S = 30       # for a command on the console's shell to have run
 POINT_PAUSE_S = 0.01         # between two touch reports (ArmBridge._op_sign)
 SIGN_TIMEOUT_S = 60          # for the guest to take every touch report of a `sign`
 
@@ -271,6 +274,42 @@ class VirtualHandset:
         if self.console is None:
             raise GuestError(FIRMWARE_OFF)
         self.console.run("date -s @$(( $(date +%%s) + %d )) > /dev/null" % seconds)
+
+    def console_command(self, command, timeout_s=CONSOLE_TIMEOUT_S):
+        """`command` on the console's shell, done when it has run and
+        succeeded: the shell then echoes a marker that shows in
+        console.log (a failed command: GuestError at the timeout, with the
+        console's tail). The marker is the shell's sum of two numbers, so
+        the command line echoed as it is typed never matches it."""
+        if self.console is None:
+            raise GuestError(FIRMWARE_OFF)
+        base = random.randrange(1 << 30)
+        marker = ("pos-console-done-%d" % (base + 1)).encode()
+        try:
+            start = os.path.getsize(self.vm.console_log)
+        except OSError:
+            start = 0
+        self.console.run("%s && echo pos-console-done-$((%d + 1))" % (command, base))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with open(self.vm.console_log, "rb") as f:
+                f.seek(start)
+                if marker in f.read():
+                    return
+            if time.monotonic() > deadline:
+                raise GuestError("the console did not run %r within %d s; console: %s"
+                                 % (command, timeout_s, self.console_tail()))
+            time.sleep(0.05)
+
+    def freeze_firmware(self):
+        """The app's loop held still, as a long busy step holds it, for as
+        long as the test likes (SIGSTOP to the firmware's process): the
+        kernel goes on queuing input events for it, and past its buffer
+        for the reader drops them (SYN_DROPPED). thaw_firmware() lets it go on."""
+        self.console_command("kill -STOP $(pidof micropython)")
+
+    def thaw_firmware(self):
+        self.console_command("kill -CONT $(pidof micropython)")
 
     def stop(self):
         self._close_ports()

@@ -3,7 +3,8 @@
     vm = VirtualMachine(image_paths, work_dir, config)
     vm.start()                      # qemu-system-aarch64 -machine virt under TCG
     vm.ptys["test"]                 # host pty of a guest UART (QMP query-chardev)
-    vm.send_keys(["ret"]); vm.screendump("screen.png")
+    vm.send_keys(["ret"]); vm.key("1", down=True); vm.pointer(x, y, down=True)
+    vm.screendump("screen.png")
     vm.power_cut()                  # SIGKILL: nothing of the guest's RAM survives
     vm.start()                      # boot again on the same data disk
 
@@ -190,6 +191,12 @@ class VirtualMachine:
     def send_keys(self, qcodes, hold_ms=50):
         """Press and release keys at once (a chord), as the keyboard would."""
         self.qmp.execute("send-key", keys=[{"type": "qcode", "data": q} for q in qcodes], **{"hold-time": hold_ms})
+
+    def key(self, qcode, down):
+        """One key goes down (and stays down: the kernel's autorepeat runs)
+        or comes up: a finger holding a key, one report."""
+        self.qmp.execute("input-send-event",
+                         events=[{"type": "key", "data": {"down": down, "key": {"type": "qcode", "data": qcode}}}])
 
     def pointer(self, x, y, down=None):
         """The tablet (axes 0..32767) at screen pixel (x, y), its button

@@ -211,6 +211,8 @@ class _Watching:
     kernel dropped events (SYN_DROPPED) the rest of that report is
     discarded, then the driver's resync() takes the device's state anew."""
 
+    overflows = 0   # SYN_DROPPED read since the device was opened (input_state)
+
     def _start_reading(self):
         from hal.compat import asyncio
         if self._task is None:
@@ -229,6 +231,7 @@ class _Watching:
                     # The events after it, up to the next SYN_REPORT, are
                     # a report torn in two: none of them can be trusted.
                     discarding = True
+                    self.overflows += 1
                 elif not discarding:
                     self.handle(event_type, code, value)
                 elif event_type == EV_SYN and code == SYN_REPORT:
@@ -239,6 +242,18 @@ class _Watching:
         """After SYN_DROPPED and the report it tore: bring the driver's
         state (keys held, a finger down) back in line with the device's."""
         raise NotImplementedError
+
+    def input_state(self):
+        """For a bench (the test protocol's input_state): what a resync
+        would read from the kernel now, beside the driver's own books.
+        Reads only; changes nothing."""
+        raise NotImplementedError
+
+    def _state(self, down):
+        """What every driver's input_state says: the node, whether the
+        kernel answered EVIOCGKEY (`down` is its answer, None if not), how
+        many overflows were read."""
+        return {"node": self.events.path, "ioctl": down is not None, "overflows": self.overflows}
 
     def _stop_reading(self):
         stop_task(self._task)
@@ -300,6 +315,14 @@ class EvdevKeypad(_Watching, Keypad):
                     # Pressed while its event was dropped, and still down.
                     self.press(key)
         self.held = now
+
+    def input_state(self):
+        # How many keys, never which: this keypad types PINs.
+        down = self.events.keys_down()
+        state = self._state(down)
+        state["keys_down"] = None if down is None else len(set(self.keymap[c] for c in down if c in self.keymap))
+        state["held"] = len(self.held)
+        return state
 
     def close(self):
         self._stop_reading()
@@ -414,6 +437,20 @@ class EvdevTouch(_Watching, Touch):
         self._raw_x, self._raw_y = raw_x, raw_y
         self._touching = True
         self._report()   # a new stroke from where the finger is now
+
+    def input_state(self):
+        """`down` (BTN_TOUCH or BTN_LEFT, EVIOCGKEY) and `x`, `y` (ABS_X,
+        ABS_Y by EVIOCGABS, in screen pixels) as the kernel has them;
+        `touching`: a stroke in progress in the driver's books."""
+        down = self.events.keys_down()
+        state = self._state(down)
+        state["down"] = None if down is None else (BTN_TOUCH in down or BTN_LEFT in down)
+        state["x"] = state["y"] = None
+        raw_x, raw_y = self.events.axis(ABS_X), self.events.axis(ABS_Y)
+        if raw_x is not None and raw_y is not None:
+            state["x"], state["y"] = self.to_screen(raw_x, raw_y)
+        state["touching"] = self._was_touching
+        return state
 
     def close(self):
         self._stop_reading()

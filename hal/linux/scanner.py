@@ -154,5 +154,13 @@ class WedgeScanner(_Watching, Scanner):
         down = self.events.keys_down()
         self._shift = down is not None and (SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
 
+    def input_state(self):
+        """`shift` as the kernel has it (EVIOCGKEY); which other keys are
+        down stays off the wire: they are a customer's payment code."""
+        down = self.events.keys_down()
+        state = self._state(down)
+        state["shift"] = None if down is None else (SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
+        return state
+
     def close(self):
         self._stop_reading()

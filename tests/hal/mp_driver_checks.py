@@ -75,7 +75,8 @@ async def keypad(path, record):
         await sleep_ms(20)
         if device.failure:
             break
-    return {"keys": seen, "held": sorted(device.held), "failure": device.failure, "grabbed": device.events.grabbed}
+    return {"keys": seen, "held": sorted(device.held), "failure": device.failure, "grabbed": device.events.grabbed,
+            "state": device.input_state()}
 
 
 async def touch(path, record):
@@ -88,7 +89,7 @@ async def touch(path, record):
         if device.failure:
             break
     return {"events": seen, "strokes": [[list(p) for p in s] for s in device.take_strokes()],
-            "failure": device.failure}
+            "failure": device.failure, "state": device.input_state()}
 
 
 async def display(path, sysfs, tty):

@@ -126,6 +126,28 @@ def test_after_an_overflow_the_keys_down_are_asked_of_the_kernel(keypad_rig):
     run(go())
 
 
+def test_a_bench_reads_the_overflows_and_what_the_kernel_holds(keypad_rig):
+    """input_state (the test protocol's): how many keys the kernel holds
+    down (never which: PINs), how many the driver holds, the overflows
+    read; a node that cannot answer EVIOCGKEY (a FIFO) says so."""
+    keypad_rig.require("overflow")
+
+    async def go():
+        watch(keypad_rig)
+        keypad_rig.press("5", release=False)
+        await keypad_rig.settle()
+        state = keypad_rig.device.input_state()
+        assert state == {"node": keypad_rig.fifo.path, "ioctl": False, "keys_down": None, "held": 1,
+                         "overflows": 0}
+        keypad_rig.kernel_answers(keys_down=["5", "ENTER"])
+        keypad_rig.overflow(torn_press="ENTER")
+        await keypad_rig.settle()
+        state = keypad_rig.device.input_state()
+        assert (state["ioctl"], state["keys_down"], state["held"], state["overflows"]) == (True, 2, 2, 1)
+
+    run(go())
+
+
 def close_to(stroke, points):
     return len(stroke) == len(points) and all(abs(x - wx) <= 1 and abs(y - wy) <= 1
                                               for (x, y), (wx, wy) in zip(stroke, points))
@@ -201,6 +223,28 @@ def test_after_an_overflow_a_finger_still_down_starts_a_new_stroke(touch_rig):
         strokes = touch_rig.device.take_strokes()
         assert len(strokes) == 2 and close_to(strokes[0], first), strokes
         assert close_to(strokes[1], [(150, 250), (160, 260)]), strokes
+
+    run(go())
+
+
+def test_a_bench_reads_where_the_kernel_has_the_finger(touch_rig):
+    """input_state: the pen down or up and where (screen pixels), as the
+    kernel has them; whether the driver has a stroke going; the overflows."""
+    touch_rig.require("overflow")
+
+    async def go():
+        watch(touch_rig)
+        touch_rig.stroke([(10, 10), (30, 40)], up=False)
+        await touch_rig.settle()
+        state = touch_rig.device.input_state()
+        assert state == {"node": touch_rig.fifo.path, "ioctl": False, "down": None, "x": None, "y": None,
+                         "touching": True, "overflows": 0}
+        touch_rig.kernel_answers(touching=True, point=(150, 250))
+        touch_rig.overflow(torn_point=(150, 250))
+        await touch_rig.settle()
+        state = touch_rig.device.input_state()
+        assert state["ioctl"] and state["down"] and state["touching"] and state["overflows"] == 1
+        assert abs(state["x"] - 150) <= 1 and abs(state["y"] - 250) <= 1, state
 
     run(go())
 

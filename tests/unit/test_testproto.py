@@ -194,6 +194,21 @@ def test_sign_draws_on_the_touch_panel_as_down_moves_up(driver):
     assert reply["ok"] is False and "no touch panel" in reply["error"]
 
 
+def test_input_state_reads_each_input_device_and_says_none_where_it_cannot(driver):
+    """Simulated devices have no kernel to ask: None each. An evdev
+    driver's own answer (tests/hal/test_input_contract.py) is passed on."""
+    reply, = run(driver, {"id": 1, "op": "input_state"})
+    assert reply["ok"] and reply["devices"] == {"keypad": None, "touch": None, "scanner": None}
+    driver.app.devices.keypad.input_state = lambda: {"ioctl": True, "keys_down": 1}
+    reply, = run(driver, {"id": 2, "op": "input_state"})
+    assert reply["devices"]["keypad"] == {"ioctl": True, "keys_down": 1}
+    with pytest.raises(testproto.ProtocolError, match="takes no argument"):
+        testproto.parse_request(b'{"id": 3, "op": "input_state", "device": "keypad"}')
+    driver.app.settings.update({"test_protocol": False})
+    reply, = run(driver, {"id": 4, "op": "input_state"})
+    assert reply == {"id": 4, "ok": False, "error": testproto.LOCKED}
+
+
 def test_setting_changes_a_flow_setting_for_this_run_only(driver, tmp_path):
     settings = driver.app.settings
     reply, = run(driver, {"id": 1, "op": "setting", "name": "esign", "value": True})
