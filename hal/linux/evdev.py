@@ -14,8 +14,9 @@ When the reader falls behind, the kernel's buffer for it overflows: it
 drops what was queued and sends SYN_DROPPED. Then, as the kernel's
 Documentation/input/event-codes.rst says, everything up to and including
 the next SYN_REPORT is discarded and the device's state is read again
-(EVIOCGKEY, EVIOCGABS) where ioctl can be called; each driver's resync()
-says what it does when it cannot.
+(EVIOCGKEY, EVIOCGABS) where ioctl can be called, what is still queued
+dropped first (libevdev's way: it is older than the state); each driver's
+resync() says what it does when ioctl cannot be called.
 """
 
 import struct
@@ -49,6 +50,11 @@ KEY_STATE_BYTES = 96     # KEY_MAX (0x2ff) + 1 bits
 EVIOCGKEY = 0x80604518   # _IOC(_IOC_READ, 'E', 0x18, 96): the keys down now, one bit a code
 ABSINFO_BYTES = 24       # struct input_absinfo: value, minimum, maximum, fuzz, flat, resolution (s32)
 EVIOCGABS = 0x80184540   # _IOR('E', 0x40 + axis, struct input_absinfo): add the axis code
+# After an overflow, at most this many queued records are read and dropped
+# before the state is asked: the biggest buffer the kernel gives a reader
+# (EVDEV_BUF_PACKETS x a packet) is far smaller; a device that never stops
+# talking must not hold the loop.
+DISCARD_LIMIT = 4096
 
 RECORD_FORMATS = {16: "<iiHHi", 24: "<qqHHi"}
 
@@ -165,10 +171,31 @@ class EventFile:
             if events:
                 return events
 
+    def discard_pending(self, limit=DISCARD_LIMIT):
+        """Read and drop every record the kernel holds queued for us now
+        (at most `limit`); -> how many. Never waits: a record is read only
+        when poll says one is there (a read of an evdev node with nothing
+        queued would block the whole loop)."""
+        import select
+        poller = select.poll()
+        poller.register(self._file, select.POLLIN)
+        self._buffer = b""   # an evdev node hands out whole records: nothing is cut in two
+        dropped = 0
+        while dropped < limit and poller.poll(0):
+            try:
+                if not self._file.read(self.record_size):
+                    break          # end of file: the reading task finds out next
+            except OSError:
+                break              # gone (ENODEV): likewise
+            dropped += 1
+        return dropped
+
     def keys_down(self):
         """The key (and button) codes the kernel holds down now (EVIOCGKEY),
         or None where it cannot be asked: no ioctl in this interpreter, or
-        not an evdev node (a FIFO standing in for one)."""
+        not an evdev node (a FIFO standing in for one). Not read-only: the
+        kernel drops the key events still queued for this file, as the
+        state already holds them (evdev_handle_get_val)."""
         state = self._query(EVIOCGKEY, KEY_STATE_BYTES)
         if state is None:
             return None
@@ -243,17 +270,45 @@ class _Watching:
         state (keys held, a finger down) back in line with the device's."""
         raise NotImplementedError
 
+    def _state_now(self):
+        """After an overflow: the codes down now (EVIOCGKEY), what the
+        kernel still held queued for us dropped first; None where ioctl
+        cannot ask, and then the queue is all there is to go on: kept."""
+        if self.events.keys_down() is None:
+            return None
+        # What is still queued happened before the state asked next, which
+        # holds it already. Played after it, the touch panel would draw
+        # from where the finger is now back to where it was, and (the
+        # kernel drops queued key events when EVIOCGKEY is asked, so a
+        # lift and a touch among them vanish) join two strokes in a line.
+        self.events.discard_pending()
+        return self.events.keys_down()
+
     def input_state(self):
         """For a bench (the test protocol's input_state): what a resync
         would read from the kernel now, beside the driver's own books.
-        Reads only; changes nothing."""
+        Changes nothing: the kernel is asked through a file of its own,
+        as EVIOCGKEY on ours would drop the key events queued for it."""
         raise NotImplementedError
 
-    def _state(self, down):
-        """What every driver's input_state says: the node, whether the
-        kernel answered EVIOCGKEY (`down` is its answer, None if not), how
-        many overflows were read."""
-        return {"node": self.events.path, "ioctl": down is not None, "overflows": self.overflows}
+    def _query_state(self, read):
+        """read(events) on a second, ungrabbed file of the same node, and
+        what every driver's input_state says: the node, whether the kernel
+        answered EVIOCGKEY, how many overflows were read. -> (state, what
+        read returned; None if the node cannot be opened or asked)."""
+        state = {"node": self.events.path, "ioctl": False, "overflows": self.overflows}
+        try:
+            events = EventFile(self.events.path, self.events.record_size, grab=False)
+        except DeviceError:
+            return state, None
+        try:
+            down = events.keys_down()
+            if down is None:
+                return state, None
+            state["ioctl"] = True
+            return state, read(events, down)
+        finally:
+            events.close()
 
     def _stop_reading(self):
         stop_task(self._task)
@@ -298,7 +353,7 @@ class EvdevKeypad(_Watching, Keypad):
             self.held.discard(key)
 
     def resync(self):
-        down = self.events.keys_down()
+        down = self._state_now()
         if down is None:
             # No ioctl here (PyPI's MicroPython has no ffi) or not an evdev
             # node: every key is taken as released, so none stays held or
@@ -318,9 +373,9 @@ class EvdevKeypad(_Watching, Keypad):
 
     def input_state(self):
         # How many keys, never which: this keypad types PINs.
-        down = self.events.keys_down()
-        state = self._state(down)
-        state["keys_down"] = None if down is None else len(set(self.keymap[c] for c in down if c in self.keymap))
+        state, count = self._query_state(
+            lambda events, down: len(set(self.keymap[c] for c in down if c in self.keymap)))
+        state["keys_down"] = count
         state["held"] = len(self.held)
         return state
 
@@ -418,7 +473,7 @@ class EvdevTouch(_Watching, Touch):
             self._up()
         self._was_touching = False
         self._touching = False
-        down = self.events.keys_down()
+        down = self._state_now()
         if down is None:
             # No ioctl here (PyPI's MicroPython has no ffi) or not an evdev
             # node: the finger is taken as lifted. The kernel does not
@@ -442,13 +497,13 @@ class EvdevTouch(_Watching, Touch):
         """`down` (BTN_TOUCH or BTN_LEFT, EVIOCGKEY) and `x`, `y` (ABS_X,
         ABS_Y by EVIOCGABS, in screen pixels) as the kernel has them;
         `touching`: a stroke in progress in the driver's books."""
-        down = self.events.keys_down()
-        state = self._state(down)
-        state["down"] = None if down is None else (BTN_TOUCH in down or BTN_LEFT in down)
-        state["x"] = state["y"] = None
-        raw_x, raw_y = self.events.axis(ABS_X), self.events.axis(ABS_Y)
-        if raw_x is not None and raw_y is not None:
-            state["x"], state["y"] = self.to_screen(raw_x, raw_y)
+        def read(events, down):
+            raw_x, raw_y = events.axis(ABS_X), events.axis(ABS_Y)
+            where = (None, None) if raw_x is None or raw_y is None else self.to_screen(raw_x, raw_y)
+            return BTN_TOUCH in down or BTN_LEFT in down, where
+        state, answer = self._query_state(read)
+        down, (x, y) = answer or (None, (None, None))
+        state.update({"down": down, "x": x, "y": y})
         state["touching"] = self._was_touching
         return state
 

@@ -151,15 +151,14 @@ class WedgeScanner(_Watching, Scanner):
         # dropped: a code missing a digit is another code, so the one in
         # progress is dropped up to its Enter, as noise is.
         self._noise = True
-        down = self.events.keys_down()
+        down = self._state_now()
         self._shift = down is not None and (SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
 
     def input_state(self):
         """`shift` as the kernel has it (EVIOCGKEY); which other keys are
         down stays off the wire: they are a customer's payment code."""
-        down = self.events.keys_down()
-        state = self._state(down)
-        state["shift"] = None if down is None else (SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
+        state, shift = self._query_state(lambda events, down: SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
+        state["shift"] = shift
         return state
 
     def close(self):

@@ -43,7 +43,9 @@ def wait_state(handset, check, what):
         if check(state):
             return state
         if time.monotonic() > deadline:
-            pytest.fail("%s: not within %d s; input_state: %s" % (what, STATE_TIMEOUT_S, state))
+            pytest.fail("%s: not within %d s; input_state: %s; touch reports: %s; console: %s"
+                        % (what, STATE_TIMEOUT_S, state, call(handset, "hello").get("touch_reports"),
+                           handset.console_tail()))
         time.sleep(0.2)
 
 
@@ -146,19 +148,22 @@ def stroke(vm, points, down=True, up=True, pause_s=POINT_PAUSE_S):
 
 def test_a_signature_through_an_overflow_has_no_line_joining_two_strokes(handset, tmp_path):
     """On the signing screen: stroke A on the left, drawn. Held still, the
-    firmware misses A going on, the finger lifting, coming down on the
-    right and moving (stroke B): the kernel drops most of it. Let go, the
-    touch driver ends A, finds the pen down (EVIOCGKEY) and where
-    (EVIOCGABS), and B goes on from there: ink on B's last part, and none
-    in the gap between A and B, where a line joining them would run."""
+    firmware misses A going on and lifting, stroke B in the middle (long:
+    the kernel drops most of it) and lifting, stroke C coming down on the
+    right (queued still, with B's last moves, when the firmware goes on).
+    Let go, the touch driver ends A, drops what is still queued (older
+    than the state), finds the pen down (EVIOCGKEY) and where (EVIOCGABS),
+    and C goes on from there: ink on C's last part, and none in the gaps
+    between A and B and between B and C, where a line joining two strokes
+    would run."""
     vm = handset.vm
     path = tmp_path / "glass.png"
     pad_x, pad_y, pad_w, pad_h = signpad.layout(240, 320)["pad"]
-    stroke_a = [(20 + 7 * i, 150) for i in range(11)]            # x 20..90
-    stroke_b = [(150 + 4 * (i % 11), 230) for i in range(FLOOD_POINTS)]
-    stroke_b[-1] = (190, 230)
-    stroke_b_after = [(190 + 3 * i, 230 + 3 * i) for i in range(11)]   # to 220,260
-    gap = (100, 140)                                             # columns no stroke crosses
+    stroke_a = [(20 + 6 * i, 140) for i in range(11)]                  # x 20..80
+    stroke_b = [(110 + 4 * (i % 11), 180) for i in range(FLOOD_POINTS)]  # x 110..150
+    stroke_c = [(190 + 2 * i, 240) for i in range(8)]                  # x 190..204: still queued
+    stroke_c_after = [(204 + 2 * i, 240 + 2 * i) for i in range(9)]    # to 220,256, the firmware going
+    gaps = ((88, 102), (158, 182))                                     # columns no stroke crosses
     call(handset, "wait_idle", timeout_ms=30000)
     call(handset, "setting", name="esign", value=True)
     try:
@@ -172,19 +177,23 @@ def test_a_signature_through_an_overflow_has_no_line_joining_two_strokes(handset
         overflows = input_state(handset)["touch"]["overflows"]
         handset.freeze_firmware()
         try:
-            back_and_forth = [stroke_a[abs(10 - i % 20)] for i in range(FLOOD_POINTS)]
-            stroke(vm, back_and_forth, down=False, pause_s=FLOOD_PAUSE_S)    # A goes on, and lifts
-            stroke(vm, stroke_b, up=False, pause_s=FLOOD_PAUSE_S)            # B down, moving
+            more_a = [stroke_a[abs(10 - i % 20)] for i in range(FLOOD_POINTS // 3)]
+            stroke(vm, more_a, down=False, pause_s=FLOOD_PAUSE_S)           # A goes on, and lifts
+            stroke(vm, stroke_b, pause_s=FLOOD_PAUSE_S)                     # B, and lifts
+            stroke(vm, stroke_c, up=False, pause_s=FLOOD_PAUSE_S)           # C down, moving
         finally:
             handset.thaw_firmware()
         state = wait_state(handset, lambda s: s["touch"]["overflows"] > overflows, "an overflow read")
-        assert (state["touch"]["x"], state["touch"]["y"], state["touch"]["down"]) == (190, 230, True), state
-        assert state["touch"]["touching"], state   # a stroke again, though the kernel's B went down unseen
-        stroke(vm, stroke_b_after, down=False)
-        image = wait_ink(handset, path, stroke_b_after)
-        joining = [(x, y) for x in range(gap[0], gap[1] + 1) for y in range(pad_y, pad_y + pad_h)
-                   if image.getpixel((x, y)) == INK]
-        assert not joining, "a line joins two strokes: ink at %s" % joining[:10]
+        touch = state["touch"]
+        assert (touch["x"], touch["y"], touch["down"]) == stroke_c[-1] + (True,), state
+        assert state["touch"]["touching"], state   # a stroke again, though C went down unseen
+        stroke(vm, stroke_c_after, down=False)
+        image = wait_ink(handset, path, stroke_c_after)
+        for first, last in gaps:
+            joining = [(x, y) for x in range(first, last + 1) for y in range(pad_y, pad_y + pad_h)
+                       if image.getpixel((x, y)) == INK]
+            assert not joining, "a line joins two strokes: ink at %s" % joining[:10]
+        assert all(image.getpixel(p) == INK for p in stroke_a), "stroke A lost its ink"
         state = wait_state(handset, lambda s: not s["touch"]["touching"], "the pen lifted")
         assert state["touch"]["down"] is False, state
         x, y, w, h = signpad.layout(240, 320)["confirm"]

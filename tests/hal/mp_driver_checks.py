@@ -76,7 +76,7 @@ async def keypad(path, record):
         if device.failure:
             break
     return {"keys": seen, "held": sorted(device.held), "failure": device.failure, "grabbed": device.events.grabbed,
-            "state": device.input_state()}
+            "overflows": device.overflows}
 
 
 async def touch(path, record):
@@ -89,7 +89,7 @@ async def touch(path, record):
         if device.failure:
             break
     return {"events": seen, "strokes": [[list(p) for p in s] for s in device.take_strokes()],
-            "failure": device.failure, "state": device.input_state()}
+            "failure": device.failure, "overflows": device.overflows}
 
 
 async def display(path, sysfs, tty):

