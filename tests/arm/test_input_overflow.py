@@ -19,9 +19,9 @@ from tests.arm.test_virtual_handset import call
 INK = (0, 0, 165)        # signpad.INK (RGB565 0x0014) as the GPU widens it
 STATE_TIMEOUT_S = 60
 # While the firmware is held: far more events than the kernel keeps for a
-# reader (64 for the keyboard, 128 for the tablet as its event estimate
-# sizes them; 4 and 3-4 events a report here), so the press or the touch
-# that went down first is surely among those dropped.
+# reader (64 for the keyboard, 128 for the tablet, as evdev sizes them from
+# the devices' capabilities; a tap here is 4 events, a move 2-3), so the
+# press or the touch that went down first is surely among those dropped.
 FLOOD_KEY_PRESSES = 200
 FLOOD_POINTS = 300
 # Between two QMP events of a flood: QEMU drops a whole report when the
