@@ -268,6 +268,11 @@ async def _round(app, txn):
                 app.signed_on = False
             if not e.sent:
                 return e.code, sent   # the host is not there: the other packets would only wait too
+            if e.code == "NO_REPLY":
+                # Took the packet and never answered: each later packet
+                # would wait its own timeout while the cardholder waits.
+                # The next round sends every packet still unacknowledged.
+                return e.code, True
             sent = True
             failed = e.code
             continue

@@ -658,3 +658,36 @@ def test_a_host_that_takes_uploads_and_never_answers_costs_a_sale_one_timeout_no
     host.faults.clear()
     h.run(signatures.send_owed(h.app))
     assert h.app.state.pending_uploads() == []
+
+
+def test_a_packet_taken_and_never_answered_ends_its_round(make_handset, host):
+    """A 3-packet upload to a host that takes each 0820 and never answers:
+    the round stopped at the first unanswered packet (each later one would
+    wait its own reply timeout with the cardholder at the counter); the
+    next round sends every packet still unacknowledged."""
+    from firmware import signatures
+    h = make_handset(paper="none", esign_upload_tries=3, esign_packet_bytes=64, **ESIGN)
+    host.faults.add("esign_drop_before", count=None)
+    h.wait_idle()
+    h.keys("904")
+    h.enter()
+    cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
+    h.key("ENTER")
+    h.wait_idle()
+    [owed] = h.app.state.pending_uploads()
+    sent = []
+    exchange = h.app.host.exchange
+
+    async def counted(mti, fields, *args, **kwargs):
+        sent.append(fields[62][:2])
+        return await exchange(mti, fields, *args, **kwargs)
+
+    h.app.host.exchange = counted
+    sent.clear()
+    h.run(signatures.send_owed(h.app))
+    assert sent == [b"\x01\x03"]          # packet 1 of 3, unanswered: the round ended there
+    host.faults.clear()
+    sent.clear()
+    h.run(signatures.send_owed(h.app))
+    assert sent == [b"\x01\x03", b"\x02\x03", b"\x03\x03"]
+    assert h.app.state.pending_uploads() == []
