@@ -412,6 +412,25 @@ def ioctl(f, request, arg):
     return True
 
 
+def ioctl_read(f, request, size):
+    """ioctl(2) that fills a buffer of `size` bytes (a query such as
+    EVIOCGKEY): the bytes, or None where the interpreter cannot make the
+    call (MicroPython without `ffi`); raises OSError when the call fails
+    (ENOTTY: the file does not answer it, a FIFO standing in for a node)."""
+    buffer = bytearray(size)
+    if not IS_MICROPYTHON:
+        import fcntl
+        fcntl.ioctl(f.fileno(), request, buffer, True)
+        return bytes(buffer)
+    # `ffi` passes a bytearray as a pointer to its bytes, which the kernel fills.
+    libc_ioctl = _libc_function("i", "ioctl", "iLp")
+    if libc_ioctl is None:
+        return None
+    if libc_ioctl(f.fileno(), request, buffer) < 0:
+        raise OSError("ioctl 0x%x failed" % request)
+    return bytes(buffer)
+
+
 def _libc_function(result, name, args):
     """A libc function through MicroPython's `ffi` (Debian's build has it),
     or None where there is no `ffi`. Looked up per call: dlopen of the

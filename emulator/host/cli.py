@@ -121,8 +121,8 @@ def receipt_main(argv):
     finally:
         ledger.close()
     if record is None:
-        sys.stderr.write("pos-host receipt: no e-receipt for RRN %s%s: no approved transaction with a completed"
-                         " signature upload\n" % (args.rrn, " on terminal %s" % args.terminal if args.terminal else ""))
+        sys.stderr.write("pos-host receipt: no e-receipt for RRN %s%s: no approved transaction (not reversed)"
+                         " with a completed signature upload\n" % (args.rrn, " on terminal %s" % args.terminal if args.terminal else ""))
         return 1
     out = args.out or "ereceipt-%s-%s.png" % (record["txn"]["tid"], args.rrn)
     try:

@@ -12,6 +12,12 @@ paper it replaces: the receipt fields, the cardholder's signature from its
 image, the feature code (特征码) that ties the signature to the
 transaction, and 免密免签 / 免签 / 已纸质签名 where no signature was drawn.
 
+What the host booked against the transaction since comes from its books
+too (signatures.receipt_of: the voids and refunds that stand): a voided
+sale says 已撤销 VOIDED under the title with the void's date, time, trace
+and RRN; a refunded one lists its refunds and what is left; a void or
+refund names its original sale. A reversed transaction has no receipt.
+
 Money, terminal, batch, trace and RRN come from the host's own books; the
 rest (merchant name, operator, card as masked, entry, date and time, AID,
 TC, codes) from the receipt fields the terminal uploaded (F55, FF00-FF70).
@@ -67,6 +73,65 @@ def _shown_card(card):
     return card
 
 
+def _host_date_time(row):
+    """A booked row's host date and time: 'MM/DD hh:mm:ss' (F13 has no year)."""
+    date, time = row["host_date"], row["host_time"]
+    return "%s/%s %s:%s:%s" % (date[0:2], date[2:4], time[0:2], time[2:4], time[4:6])
+
+
+def _remaining(record):
+    return record["txn"]["amount"] - record["refunded"]
+
+
+def _standing_mark(record):
+    """Under the title, where the eye lands first: a sale voided or
+    refunded since is not the sale it was."""
+    if record["voids"]:
+        return [("title", "*** 已撤销 VOIDED ***")]
+    if record["refunds"]:
+        if _remaining(record) <= 0:
+            return [("title", "*** 全额退货 FULLY REFUNDED ***")]
+        return [("title", "*** 部分退货 PARTLY REFUNDED ***")]
+    return []
+
+
+def _original_lines(record):
+    """A void's or refund's reference to the sale it undoes: from the
+    host's books, the uploaded fields only where the books name none."""
+    txn, original, fields = record["txn"], record["original"], record["fields"]
+    if txn["kind"] == "void":
+        if original is None:
+            return [("normal", "原凭证号 ORIG VOUCHER:" + _text(fields, em.ORIG_TRACE))]
+        return [("normal", "原凭证号 ORIG VOUCHER:%06d" % original["trace"]),
+                ("normal", "原参考号 ORIG REF:" + (original["rrn"] or ""))]
+    if txn["kind"] == "refund":
+        uploaded = _text(fields, em.ORIG_RRN_DATE)
+        rrn, date = (original["rrn"] or "", original["host_date"]) if original else (uploaded[:12], uploaded[12:16])
+        return [("normal", "原参考号 ORIG REF:" + rrn), ("normal", "原交易日期 ORIG DATE:" + date)]
+    return []
+
+
+def _since_lines(record):
+    """What the host booked against this transaction since: its void, its
+    refunds with what is left (voids and refunds reversed since are not
+    listed: they changed nothing)."""
+    lines = []
+    for void in record["voids"]:
+        lines += [("rule", receipt.RULE), ("bold", "已撤销 VOIDED"),
+                  ("normal", "撤销日期/时间 VOID DATE/TIME:"),
+                  ("normal", _host_date_time(void)),
+                  ("normal", "撤销凭证号 VOID VOUCHER:%06d" % void["trace"]),
+                  ("normal", "撤销参考号 VOID REF:" + (void["rrn"] or ""))]
+    if record["refunds"]:
+        lines += [("rule", receipt.RULE), ("bold", "已退货 REFUNDS:")]
+        for number, refund in enumerate(record["refunds"], 1):
+            lines += [("normal", "%d. %s RMB %s" % (number, _host_date_time(refund), format_amount(-refund["amount"]))),
+                      ("normal", "   参考号 REF NO:" + (refund["rrn"] or ""))]
+        lines += [("normal", "已退金额 REFUNDED:RMB " + format_amount(record["refunded"])),
+                  ("bold", "剩余金额 REMAINING:RMB " + format_amount(_remaining(record)))]
+    return lines
+
+
 def slip_lines(record, table):
     """-> (lines above the signature, lines below it), (style, text) as in
     firmware/receipt.py."""
@@ -77,6 +142,9 @@ def slip_lines(record, table):
     above = [
         ("title", "签购单 POS SALES SLIP"),
         ("center", "电子签购单 E-RECEIPT"),
+    ]
+    above += _standing_mark(record)
+    above += [
         ("rule", receipt.RULE),
         ("normal", "商户名称 MERCHANT NAME:"),
         ("normal", merchant),
@@ -108,16 +176,12 @@ def slip_lines(record, table):
         ("normal", "金额 AMOUNT:"),
         ("big", "RMB " + format_amount(sign * txn["amount"])),
     ]
-    if kind == "void":
-        above.append(("normal", "原凭证号 ORIG VOUCHER:" + _text(fields, em.ORIG_TRACE)))
-    if kind == "refund":
-        original = _text(fields, em.ORIG_RRN_DATE)
-        above.append(("normal", "原参考号 ORIG REF:" + original[:12]))
-        above.append(("normal", "原交易日期 ORIG DATE:" + original[12:16]))
+    above += _original_lines(record)
     if em.AID in fields:
         above.append(("normal", "AID:" + bytes(fields[em.AID]).hex().upper()))
     if em.TC in fields:
         above.append(("normal", "TC:" + bytes(fields[em.TC]).hex().upper()))
+    above += _since_lines(record)
     above.append(("rule", receipt.RULE))
     code = _text(fields, em.RECEIPT_CODE)
     if code:

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS transactions (
 );
 CREATE INDEX IF NOT EXISTS transactions_by_trace ON transactions (tid, batch, trace);
 CREATE INDEX IF NOT EXISTS transactions_by_rrn ON transactions (rrn);
+CREATE INDEX IF NOT EXISTS transactions_by_original ON transactions (orig_id);
 CREATE TABLE IF NOT EXISTS refunded (
     orig_id INTEGER PRIMARY KEY REFERENCES transactions(id),
     amount INTEGER NOT NULL
@@ -347,6 +348,13 @@ class Ledger:
         self._sql("INSERT INTO refunded (orig_id, amount) VALUES (?, ?)"
                   " ON CONFLICT(orig_id) DO UPDATE SET amount = amount + excluded.amount",
                   (orig_id, delta))
+
+    def standing_voids_and_refunds(self, orig_id):
+        """The voids and refunds of transaction `orig_id` that stand, oldest
+        first: approved and not reversed since (a reversal sets a row's
+        status to 'reversed' and undoes its effect on the original)."""
+        return self._all("SELECT * FROM transactions WHERE orig_id = ? AND kind IN ('void', 'refund')"
+                         " AND response_code = '00' AND status = 'approved' ORDER BY id", (orig_id,))
 
     def refunded_total(self, rrn):
         row = self._one("SELECT COALESCE(SUM(r.amount), 0) AS amount FROM refunded r"

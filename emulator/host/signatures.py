@@ -204,11 +204,18 @@ def _now():
 
 def receipt_of(ledger, tid, rrn):
     """The e-receipt's data for a completed signature of the transaction
-    with this RRN (of terminal `tid`, when given): {"txn", "signature",
-    "fields": {tag: value bytes}} or None. Several matches (an RRN on two
-    terminals, with tid None) raise LookupError."""
+    with this RRN (of terminal `tid`, when given), or None. A reversed
+    transaction has none: it never happened, and its page answers like an
+    unknown one. -> {"txn", "signature", "fields": {tag: value bytes},
+    "original": the sale a void or refund undoes (None for a sale),
+    "voids", "refunds": the voids and refunds of this transaction that
+    stand (oldest first), "refunded": its refunded total (fen)}.
+    Several matches (an RRN on two terminals, with tid None) raise
+    LookupError."""
     found = []
     for txn in ledger.find_receipt_transactions(rrn, tid):
+        if txn["status"] == "reversed":
+            continue
         signature = ledger.signature_of(txn["tid"], txn["batch"], txn["trace"])
         if signature is not None and signature["completed_at"] is not None:
             found.append((txn, signature))
@@ -217,4 +224,9 @@ def receipt_of(ledger, tid, rrn):
     if len(found) > 1:
         raise LookupError("RRN %s is on terminals %s: name one" % (rrn, ", ".join(t["tid"] for t, _ in found)))
     txn, signature = found[0]
-    return {"txn": txn, "signature": signature, "fields": dict(ledger.signature_receipt(signature["id"]))}
+    later = ledger.standing_voids_and_refunds(txn["id"])
+    return {"txn": txn, "signature": signature, "fields": dict(ledger.signature_receipt(signature["id"])),
+            "original": ledger.transaction_by_id(txn["orig_id"]) if txn["orig_id"] is not None else None,
+            "voids": [row for row in later if row["kind"] == "void"],
+            "refunds": [row for row in later if row["kind"] == "refund"],
+            "refunded": ledger.refunded(txn["id"])}

@@ -6,9 +6,9 @@ points at (`<ereceipt_url>?t=<terminal>&r=<RRN>&c=<receipt code>`).
 
 | answer | when |
 |---|---|
-| 200 image/png | a completed signature upload for terminal t's transaction with RRN r, and c is the code of one of that transaction's slips (pos-host verify's check, emulator/host/receipts.py) |
+| 200 image/png | a completed signature upload for terminal t's transaction with RRN r, not reversed since, and c is the code of one of that transaction's slips (pos-host verify's check, emulator/host/receipts.py); a void or refund booked against it since is on the page (emulator/host/ereceipt.py) |
 | 400 | the query has not t (8 letters or digits), r (12 digits), c (12 digits) once each (other names are let through, at most 8 in all); a request line that is not HTTP |
-| 404 | no such path, no such receipt, or a code that does not verify (the same answer: a guess learns nothing) |
+| 404 | no such path, no such receipt (a reversed transaction has none), or a code that does not verify (the same answer: a guess learns nothing) |
 | 405 | a method other than GET |
 | 431 | request line and headers over MAX_HEAD bytes |
 | 503 | MAX_CONNECTIONS requests already in hand |

@@ -9,12 +9,19 @@
 struct input_event is a struct timeval (two C longs) then type (u16),
 code (u16), value (s32): 16 bytes on a 32-bit system, 24 on a 64-bit one.
 (A 32-bit system built with a 64-bit time_t also has 24: set record=24.)
+
+When the reader falls behind, the kernel's buffer for it overflows: it
+drops what was queued and sends SYN_DROPPED. Then, as the kernel's
+Documentation/input/event-codes.rst says, everything up to and including
+the next SYN_REPORT is discarded and the device's state is read again
+(EVIOCGKEY, EVIOCGABS) where ioctl can be called; each driver's resync()
+says what it does when it cannot.
 """
 
 import struct
 
 from hal import keypad as keypad_module
-from hal.compat import TimeoutError, ioctl, open_device_file, read_when_ready, word_bytes
+from hal.compat import TimeoutError, ioctl, ioctl_read, open_device_file, read_when_ready, word_bytes
 from hal.errors import DeviceError
 from hal.keypad import Keypad
 from hal.linux.serial import int_option, stop_task
@@ -24,6 +31,7 @@ EV_SYN = 0x00
 EV_KEY = 0x01
 EV_ABS = 0x03
 SYN_REPORT = 0
+SYN_DROPPED = 3
 ABS_X = 0x00
 ABS_Y = 0x01
 ABS_MT_POSITION_X = 0x35
@@ -33,7 +41,14 @@ BTN_TOUCH = 0x14A
 RELEASE = 0
 PRESS = 1
 AUTOREPEAT = 2
+# ioctl numbers as linux/input.h builds them with the generic layout of
+# x86_64, arm and aarch64: _IOC(dir, 'E', nr, size) = dir << 30 | size << 16
+# | 0x45 << 8 | nr, _IOC_READ = 2, _IOC_WRITE = 1.
 EVIOCGRAB = 0x40044590   # _IOW('E', 0x90, int)
+KEY_STATE_BYTES = 96     # KEY_MAX (0x2ff) + 1 bits
+EVIOCGKEY = 0x80604518   # _IOC(_IOC_READ, 'E', 0x18, 96): the keys down now, one bit a code
+ABSINFO_BYTES = 24       # struct input_absinfo: value, minimum, maximum, fuzz, flat, resolution (s32)
+EVIOCGABS = 0x80184540   # _IOR('E', 0x40 + axis, struct input_absinfo): add the axis code
 
 RECORD_FORMATS = {16: "<iiHHi", 24: "<qqHHi"}
 
@@ -150,6 +165,37 @@ class EventFile:
             if events:
                 return events
 
+    def keys_down(self):
+        """The key (and button) codes the kernel holds down now (EVIOCGKEY),
+        or None where it cannot be asked: no ioctl in this interpreter, or
+        not an evdev node (a FIFO standing in for one)."""
+        state = self._query(EVIOCGKEY, KEY_STATE_BYTES)
+        if state is None:
+            return None
+        # Bit n of the kernel's array of longs is byte n // 8 on a
+        # little-endian machine (x86_64, arm, aarch64), as in our records.
+        down = set()
+        for at in range(len(state)):
+            if state[at]:
+                for bit in range(8):
+                    if state[at] >> bit & 1:
+                        down.add(at * 8 + bit)
+        return down
+
+    def axis(self, code):
+        """The kernel's value of an absolute axis now (EVIOCGABS), or None
+        where it cannot be asked."""
+        info = self._query(EVIOCGABS + code, ABSINFO_BYTES)
+        return None if info is None else struct.unpack_from("<i", info, 0)[0]
+
+    def _query(self, request, size):
+        if self._file is None:
+            return None
+        try:
+            return ioctl_read(self._file, request, size)
+        except OSError:
+            return None
+
     def close(self):
         if self._file is not None:
             try:
@@ -160,8 +206,10 @@ class EventFile:
 
 
 class _Watching:
-    """The reading task both evdev drivers share: read, hand each event to
-    handle(), stop with `failure` set when the device goes away."""
+    """The reading task the evdev drivers share: read, hand each event to
+    handle(), stop with `failure` set when the device goes away. After the
+    kernel dropped events (SYN_DROPPED) the rest of that report is
+    discarded, then the driver's resync() takes the device's state anew."""
 
     def _start_reading(self):
         from hal.compat import asyncio
@@ -169,14 +217,28 @@ class _Watching:
             self._task = asyncio.create_task(self._read_forever())
 
     async def _read_forever(self):
+        discarding = False
         while True:
             try:
                 events = await self.events.read_events()
             except DeviceError as e:
                 self.failure = str(e)
                 return
-            for event in events:
-                self.handle(*event)
+            for event_type, code, value in events:
+                if event_type == EV_SYN and code == SYN_DROPPED:
+                    # The events after it, up to the next SYN_REPORT, are
+                    # a report torn in two: none of them can be trusted.
+                    discarding = True
+                elif not discarding:
+                    self.handle(event_type, code, value)
+                elif event_type == EV_SYN and code == SYN_REPORT:
+                    discarding = False
+                    self.resync()
+
+    def resync(self):
+        """After SYN_DROPPED and the report it tore: bring the driver's
+        state (keys held, a finger down) back in line with the device's."""
+        raise NotImplementedError
 
     def _stop_reading(self):
         stop_task(self._task)
@@ -213,10 +275,31 @@ class EvdevKeypad(_Watching, Keypad):
             self.held.add(key)
             self.press(key)
         elif value == AUTOREPEAT:
-            if key in self.repeating:
+            # Only a key seen going down repeats: one taken as released
+            # after an overflow (resync) waits for its next press.
+            if key in self.repeating and key in self.held:
                 self.press(key)
         elif value == RELEASE:
             self.held.discard(key)
+
+    def resync(self):
+        down = self.events.keys_down()
+        if down is None:
+            # No ioctl here (PyPI's MicroPython has no ffi) or not an evdev
+            # node: every key is taken as released, so none stays held or
+            # repeats. A press lost in the overflow is typed again; a key
+            # left down in our books would never let go.
+            self.held = set()
+            return
+        now = set()
+        for code in sorted(down):
+            key = self.keymap.get(code)
+            if key is not None and key not in now:
+                now.add(key)
+                if key not in self.held:
+                    # Pressed while its event was dropped, and still down.
+                    self.press(key)
+        self.held = now
 
     def close(self):
         self._stop_reading()
@@ -256,6 +339,7 @@ class EvdevTouch(_Watching, Touch):
         self._task = None
         self._raw_x = None
         self._raw_y = None
+        self._abs_xy = False     # the panel reports ABS_X/ABS_Y (EVIOCGABS can read them back)
         self._touching = False
         self._was_touching = False
 
@@ -283,6 +367,8 @@ class EvdevTouch(_Watching, Touch):
                 self._raw_x = value
             elif code in (ABS_Y, ABS_MT_POSITION_Y):
                 self._raw_y = value
+            if code in (ABS_X, ABS_Y):
+                self._abs_xy = True
         elif event_type == EV_KEY and code in (BTN_TOUCH, BTN_LEFT):
             self._touching = value != RELEASE
         elif event_type == EV_SYN and code == SYN_REPORT:
@@ -299,6 +385,35 @@ class EvdevTouch(_Watching, Touch):
         elif self._was_touching and not self._touching:
             self._up()
         self._was_touching = self._touching
+
+    def resync(self):
+        # The stroke in progress ends here, whatever the panel says now: in
+        # what was dropped the finger may have lifted and come down
+        # elsewhere, and going on would draw a straight line joining two
+        # strokes of a signature. A gap where points were lost is honest.
+        if self._was_touching:
+            self._up()
+        self._was_touching = False
+        self._touching = False
+        down = self.events.keys_down()
+        if down is None:
+            # No ioctl here (PyPI's MicroPython has no ffi) or not an evdev
+            # node: the finger is taken as lifted. The kernel does not
+            # repeat BTN_TOUCH while it stays down, so the rest of this
+            # stroke is lost; the next touch starts a new one.
+            return
+        if BTN_TOUCH not in down and BTN_LEFT not in down:
+            return
+        raw_x = raw_y = None
+        if self._abs_xy:
+            # ABS_X/ABS_Y only: the kernel keeps a multi-touch axis per
+            # slot, and EVIOCGABS of one answers stale values.
+            raw_x, raw_y = self.events.axis(ABS_X), self.events.axis(ABS_Y)
+        if raw_x is None or raw_y is None:
+            return   # down, but where is not known: lifted, as above
+        self._raw_x, self._raw_y = raw_x, raw_y
+        self._touching = True
+        self._report()   # a new stroke from where the finger is now
 
     def close(self):
         self._stop_reading()

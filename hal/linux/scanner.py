@@ -10,8 +10,10 @@ codes (docs/QR.md).
 
 Both post ("scan", text) once per code through hal.scanner.Scanner. A line
 too long to be a code, or with bytes that are not printable ASCII, is
-dropped: noise on the line must never become a payment attempt. When the
-device goes away (EOF, EIO) `failure` says why and nothing more is posted.
+dropped: noise on the line must never become a payment attempt. So is the
+code a wedge scanner was typing when the kernel dropped key events
+(SYN_DROPPED). When the device goes away (EOF, EIO) `failure` says why and
+nothing more is posted.
 """
 
 from hal.linux.evdev import EV_KEY, PRESS, EventFile, _Watching, default_record_size, parse_record_size
@@ -143,6 +145,14 @@ class WedgeScanner(_Watching, Scanner):
         if self._shift:
             char = WEDGE_SHIFTED.get(code, char.upper())
         self._typed.append(char)
+
+    def resync(self):
+        # Keys of the code being typed may be among those the kernel
+        # dropped: a code missing a digit is another code, so the one in
+        # progress is dropped up to its Enter, as noise is.
+        self._noise = True
+        down = self.events.keys_down()
+        self._shift = down is not None and (SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
 
     def close(self):
         self._stop_reading()

@@ -36,7 +36,17 @@ GOLDEN = os.path.join(ROOT, "tests", "golden", "ereceipt")
 
 # -- the slip, golden ------------------------------------------------------------------------
 
-def record(kind="sale", cvm="S", image=None, paper=0, extra=None):
+def booked(kind, trace, rrn, amount, host_date="1201", host_time="093000", orig_id=None):
+    """A ledger row as the host books it (the columns the slip reads)."""
+    return {"kind": kind, "mid": "898100012340001", "tid": "10000001", "batch": 1, "trace": trace, "rrn": rrn,
+            "auth_code": "094028", "amount": amount, "host_date": host_date, "host_time": host_time,
+            "status": "approved", "orig_id": orig_id}
+
+
+ORIGINAL_SALE = booked("sale", 8, "093000000008", 12345, host_date="1130", host_time="180512")
+
+
+def record(kind="sale", cvm="S", image=None, paper=0, extra=None, original=None, voids=(), refunds=()):
     """A completed signature as signatures.receipt_of gives it, from fixed data."""
     table = gb2312.load_table()
     fields = {0xFF00: gb2312.encode("测试商户 TEST SHOP", table), 0xFF01: {"sale": b"22", "void": b"23",
@@ -47,16 +57,25 @@ def record(kind="sale", cvm="S", image=None, paper=0, extra=None):
               0xFF30: cvm.encode(), 0xFF40: b"183781510621",
               0xFF70: esign.feature_code("1201", "093000000012").encode()}
     fields.update(extra or {})
-    txn = {"kind": kind, "mid": "898100012340001", "tid": "10000001", "batch": 1, "trace": 12,
-           "rrn": "093000000012", "auth_code": "094028", "amount": 12345}
-    return {"txn": txn, "signature": {"cvm": cvm, "paper": paper, "image": image}, "fields": fields}
+    txn = booked(kind, 12, "093000000012", 12345, orig_id=1 if original else None)
+    return {"txn": txn, "signature": {"cvm": cvm, "paper": paper, "image": image}, "fields": fields,
+            "original": original, "voids": list(voids), "refunds": list(refunds),
+            "refunded": sum(refund["amount"] for refund in refunds)}
 
 
 GOLDEN_SLIPS = {
     "sale-signed": lambda: record(image=signature_image()),
     "sale-quick-pass": lambda: record(cvm="N", extra={0xFF03: b"C"}),
-    "refund-paper": lambda: record(kind="refund", cvm="W", paper=1,
+    "refund-paper": lambda: record(kind="refund", cvm="W", paper=1, original=ORIGINAL_SALE,
                                    extra={0xFF0A: b"0930000000081130"}),
+    # What happened to the sale since: the slip says so, from the host's books.
+    "sale-voided": lambda: record(image=signature_image(), voids=[
+        booked("void", 13, "093105000014", 12345, host_time="093105", orig_id=1)]),
+    "sale-refunded-twice": lambda: record(cvm="N", extra={0xFF03: b"C"}, refunds=[
+        booked("refund", 40, "101500000041", 2000, host_date="1202", host_time="101500", orig_id=1),
+        booked("refund", 3, "163000000057", 3045, host_date="1205", host_time="163000", orig_id=1)]),
+    "void-signed": lambda: record(kind="void", image=short_signature(),
+                                  original=booked("sale", 11, "092512000011", 12345, host_time="092512")),
 }
 
 
@@ -86,6 +105,44 @@ def test_the_slip_says_what_the_cardholder_did():
     assert "已纸质签名" in texts["refund-paper"] and "RMB -123.45" in texts["refund-paper"]
     assert "原参考号 ORIG REF:093000000008" in texts["refund-paper"]
     assert "1837 8151 0621" in texts["sale-signed"]
+
+
+def slip_text(record_):
+    above, below = ereceipt.slip_lines(record_, gb2312.load_table())
+    return "\n".join(text for _, text in above + below)
+
+
+def test_the_slip_says_what_happened_to_the_sale_since():
+    """A voided sale says so under the title and names its void; a refunded
+    one lists each refund and what is left; a plain sale says neither."""
+    voided = slip_text(GOLDEN_SLIPS["sale-voided"]())
+    assert voided.index("*** 已撤销 VOIDED ***") < voided.index("商户名称")
+    assert "撤销日期/时间 VOID DATE/TIME:\n12/01 09:31:05" in voided
+    assert "撤销凭证号 VOID VOUCHER:000013" in voided and "撤销参考号 VOID REF:093105000014" in voided
+    assert "退货" not in voided
+    refunded = slip_text(GOLDEN_SLIPS["sale-refunded-twice"]())
+    assert refunded.index("*** 部分退货 PARTLY REFUNDED ***") < refunded.index("商户名称")
+    assert ("1. 12/02 10:15:00 RMB -20.00\n   参考号 REF NO:101500000041\n"
+            "2. 12/05 16:30:00 RMB -30.45\n   参考号 REF NO:163000000057\n") in refunded
+    assert "已退金额 REFUNDED:RMB 50.45\n剩余金额 REMAINING:RMB 73.00" in refunded
+    assert "撤销" not in refunded
+    whole = slip_text(record(refunds=[booked("refund", 40, "101500000041", 12345, orig_id=1)]))
+    assert "*** 全额退货 FULLY REFUNDED ***" in whole and "剩余金额 REMAINING:RMB 0.00" in whole
+    plain = slip_text(record())
+    assert "*** " not in plain and "撤销" not in plain and "退货" not in plain
+
+
+def test_a_void_or_refund_names_its_original_from_the_books():
+    """The host's books say which sale a void or refund undid; the uploaded
+    FF09 / FF0A stand in only where they name none."""
+    void = slip_text(GOLDEN_SLIPS["void-signed"]())
+    assert "原凭证号 ORIG VOUCHER:000011\n原参考号 ORIG REF:092512000011" in void
+    uploaded = slip_text(record(kind="void", extra={0xFF09: b"000099"}, original=booked("sale", 11, "092512000011",
+                                                                                      12345)))
+    assert "000099" not in uploaded and "ORIG VOUCHER:000011" in uploaded
+    assert "原凭证号 ORIG VOUCHER:000099" in slip_text(record(kind="void", extra={0xFF09: b"000099"}))
+    refund = slip_text(record(kind="refund", original=ORIGINAL_SALE, extra={0xFF0A: b"9999999999990101"}))
+    assert "原参考号 ORIG REF:093000000008\n原交易日期 ORIG DATE:1130" in refund and "9999" not in refund
 
 
 def test_hostile_receipt_fields_print_as_text():
@@ -128,10 +185,10 @@ def test_a_hostile_image_shape_draws_no_giant_slip():
 
 # -- the HTTP API --------------------------------------------------------------------------------
 
-def slip_code(sale, copy=receipt.CARDHOLDER_COPY, reprint=0):
+def slip_code(sale, copy=receipt.CARDHOLDER_COPY, reprint=0, kind="sale"):
     """The code the terminal prints and puts in the QR code (KeyStore.receipt_mac)."""
     data = receipt.verification_data(sale.term.tid, sale.term.batch, int(sale.trace), sale.rrn, sale.amount,
-                                     sale.reply[13], "sale", copy, reprint)
+                                     sale.reply[13], kind, copy, reprint)
     return receipt.code_from_mac(crypto.receipt_mac(DEFAULT_MASTER_KEY, data))
 
 

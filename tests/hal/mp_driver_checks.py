@@ -75,7 +75,7 @@ async def keypad(path, record):
         await sleep_ms(20)
         if device.failure:
             break
-    return {"keys": seen, "failure": device.failure, "grabbed": device.events.grabbed}
+    return {"keys": seen, "held": sorted(device.held), "failure": device.failure, "grabbed": device.events.grabbed}
 
 
 async def touch(path, record):

@@ -249,8 +249,15 @@ class SimKeypadRig(Rig):
         await asyncio.sleep(0)
 
 
+def kernel_answers(device, keys, axes):
+    """Stands in for the kernel's answers to EVIOCGKEY (the codes down)
+    and EVIOCGABS (the axes' values), which a FIFO cannot give."""
+    device.events.keys_down = lambda: set(keys)
+    device.events.axis = lambda code: axes.get(code)
+
+
 class EvdevKeypadRig(Rig):
-    faults = ("repeat", "unplug", "scan_codes")
+    faults = ("repeat", "unplug", "scan_codes", "overflow")
 
     def __init__(self, tmp_path, record_size):
         from hal.linux import evdev
@@ -262,13 +269,30 @@ class EvdevKeypadRig(Rig):
             self.codes[key] = code
         self.evdev = evdev
 
-    def press(self, key, repeats=0):
+    def press(self, key, repeats=0, release=True):
         e = self.evdev
         code = self.codes[key]
         self.fifo.write((e.EV_KEY, code, e.PRESS), (e.EV_SYN, 0, 0))
-        for _ in range(repeats):
-            self.fifo.write((e.EV_KEY, code, e.AUTOREPEAT), (e.EV_SYN, 0, 0))
-        self.fifo.write((e.EV_KEY, code, e.RELEASE), (e.EV_SYN, 0, 0))
+        self.repeat(key, repeats)
+        if release:
+            self.release(key)
+
+    def repeat(self, key, times=1):
+        for _ in range(times):
+            self.fifo.write((self.evdev.EV_KEY, self.codes[key], self.evdev.AUTOREPEAT), (self.evdev.EV_SYN, 0, 0))
+
+    def release(self, key):
+        self.fifo.write((self.evdev.EV_KEY, self.codes[key], self.evdev.RELEASE), (self.evdev.EV_SYN, 0, 0))
+
+    def overflow(self, torn_press):
+        """The kernel's buffer overflowed: what was queued is gone, then
+        SYN_DROPPED and the newest event (a press of torn_press), the rest
+        of its report up to SYN_REPORT."""
+        e = self.evdev
+        self.fifo.write((e.EV_SYN, e.SYN_DROPPED, 0), (e.EV_KEY, self.codes[torn_press], e.PRESS), (e.EV_SYN, 0, 0))
+
+    def kernel_answers(self, keys_down):
+        kernel_answers(self.device, [self.codes[key] for key in keys_down], {})
 
     def raw(self, *events):
         self.fifo.write(*events)
@@ -303,7 +327,7 @@ class SimTouchRig(Rig):
 class EvdevTouchRig(Rig):
     """A tablet whose raw axes are 0..32767 (QEMU's virtio-tablet), mounted
     mirrored in x (calibration 32767..0) to prove the calibration is used."""
-    faults = ("unplug",)
+    faults = ("unplug", "overflow")
 
     def __init__(self, tmp_path, record_size):
         from hal.linux import evdev
@@ -313,17 +337,35 @@ class EvdevTouchRig(Rig):
                                   % (self.fifo.path, record_size))
         self.evdev = evdev
 
-    def stroke(self, points):
+    @staticmethod
+    def raw(x, y):
+        return 32767 - x * 32767 // 239, y * 32767 // 319
+
+    def stroke(self, points, down=True, up=True):
+        """down=False: the finger was already down (the kernel sends no
+        BTN_TOUCH for it); up=False: it stays down."""
         e = self.evdev
         for i, (x, y) in enumerate(points):
-            raw_x = 32767 - x * 32767 // 239
-            raw_y = y * 32767 // 319
+            raw_x, raw_y = self.raw(x, y)
             events = [(e.EV_ABS, e.ABS_X, raw_x), (e.EV_ABS, e.ABS_Y, raw_y)]
-            if i == 0:
+            if i == 0 and down:
                 events.append((e.EV_KEY, e.BTN_TOUCH, 1))
             events.append((e.EV_SYN, 0, 0))
             self.fifo.write(*events)
-        self.fifo.write((e.EV_KEY, e.BTN_TOUCH, 0), (e.EV_SYN, 0, 0))
+        if up:
+            self.fifo.write((e.EV_KEY, e.BTN_TOUCH, 0), (e.EV_SYN, 0, 0))
+
+    def overflow(self, torn_point):
+        """The kernel's buffer overflowed: what was queued is gone, then
+        SYN_DROPPED and the newest event (the x of torn_point), the rest of
+        its report up to SYN_REPORT."""
+        e = self.evdev
+        self.fifo.write((e.EV_SYN, e.SYN_DROPPED, 0), (e.EV_ABS, e.ABS_X, self.raw(*torn_point)[0]), (e.EV_SYN, 0, 0))
+
+    def kernel_answers(self, touching, point):
+        raw_x, raw_y = self.raw(*point)
+        kernel_answers(self.device, [self.evdev.BTN_TOUCH] if touching else [],
+                       {self.evdev.ABS_X: raw_x, self.evdev.ABS_Y: raw_y})
 
     async def settle(self):
         await self.fifo.drained()

@@ -83,6 +83,54 @@ def test_an_unplugged_keypad_stops_with_a_reason(keypad_rig):
     run(go())
 
 
+def test_an_overflow_mid_press_leaves_no_key_held_or_repeating(keypad_rig):
+    """SYN_DROPPED while 5 and CLEAR are down, their releases among the
+    events the kernel dropped: the report it tore (an ENTER press) is
+    discarded, and with no EVIOCGKEY to ask (a FIFO) every key is taken as
+    released: none stays held, a CLEAR repeat does not type until CLEAR is
+    pressed again."""
+    keypad_rig.require("overflow")
+
+    async def go():
+        seen = watch(keypad_rig)
+        keypad_rig.press("5", release=False)
+        keypad_rig.press("CLEAR", release=False)
+        keypad_rig.overflow(torn_press="ENTER")
+        keypad_rig.release("ENTER")
+        keypad_rig.repeat("CLEAR", 3)
+        keypad_rig.press("3")
+        await keypad_rig.settle()
+        assert seen == [("key", "5"), ("key", "CLEAR"), ("key", "3")]
+        assert keypad_rig.device.held == set()
+
+    run(go())
+
+
+def test_after_an_overflow_the_keys_down_are_asked_of_the_kernel(keypad_rig):
+    """Where EVIOCGKEY answers: a key found down whose press was dropped is
+    posted once, a key found up is no longer held."""
+    keypad_rig.require("overflow")
+
+    async def go():
+        seen = watch(keypad_rig)
+        keypad_rig.press("5", release=False)
+        keypad_rig.kernel_answers(keys_down=["ENTER"])
+        keypad_rig.overflow(torn_press="ENTER")
+        await keypad_rig.settle()
+        assert seen == [("key", "5"), ("key", "ENTER")]
+        assert keypad_rig.device.held == {"ENTER"}
+        keypad_rig.release("ENTER")
+        await keypad_rig.settle()
+        assert keypad_rig.device.held == set()
+
+    run(go())
+
+
+def close_to(stroke, points):
+    return len(stroke) == len(points) and all(abs(x - wx) <= 1 and abs(y - wy) <= 1
+                                              for (x, y), (wx, wy) in zip(stroke, points))
+
+
 def test_a_stroke_arrives_in_screen_coordinates(touch_rig):
     points = [(10, 20), (50, 60), (100, 200), (239, 319)]
 
@@ -111,6 +159,52 @@ def test_two_strokes_stay_apart(touch_rig):
     run(go())
 
 
+def test_an_overflow_mid_stroke_ends_it_and_never_joins_the_next(touch_rig):
+    """SYN_DROPPED mid-stroke, and in what the kernel dropped the finger
+    lifted and came down elsewhere: the torn report is discarded, the
+    first stroke ends where it was, and no line joins it to the second.
+    With no EVIOCGKEY to ask (a FIFO) the finger is taken as lifted, so the
+    rest of the second stroke is lost; the next touch is a stroke again."""
+    touch_rig.require("overflow")
+    first = [(10, 10), (30, 40)]
+    last = [(50, 60), (70, 90)]
+
+    async def go():
+        seen = watch(touch_rig)
+        touch_rig.stroke(first, up=False)
+        touch_rig.overflow(torn_point=(200, 300))
+        touch_rig.stroke([(150, 250), (160, 260)], down=False)
+        touch_rig.stroke(last)
+        await touch_rig.settle()
+        assert [phase for _, (phase, _x, _y) in seen] == [DOWN, MOVE, UP, DOWN, MOVE, UP]
+        strokes = touch_rig.device.take_strokes()
+        assert len(strokes) == 2 and close_to(strokes[0], first) and close_to(strokes[1], last), strokes
+
+    run(go())
+
+
+def test_after_an_overflow_a_finger_still_down_starts_a_new_stroke(touch_rig):
+    """Where EVIOCGKEY and EVIOCGABS answer (the finger down at 150,250):
+    the stroke before the overflow ends, a new one starts where the finger
+    is and goes on with it."""
+    touch_rig.require("overflow")
+    first = [(10, 10), (30, 40)]
+
+    async def go():
+        seen = watch(touch_rig)
+        touch_rig.stroke(first, up=False)
+        touch_rig.kernel_answers(touching=True, point=(150, 250))
+        touch_rig.overflow(torn_point=(150, 250))
+        touch_rig.stroke([(160, 260)], down=False)
+        await touch_rig.settle()
+        assert [phase for _, (phase, _x, _y) in seen] == [DOWN, MOVE, UP, DOWN, MOVE, UP]
+        strokes = touch_rig.device.take_strokes()
+        assert len(strokes) == 2 and close_to(strokes[0], first), strokes
+        assert close_to(strokes[1], [(150, 250), (160, 260)]), strokes
+
+    run(go())
+
+
 def test_an_unplugged_touch_panel_stops_with_a_reason(touch_rig):
     touch_rig.require("unplug")
 
@@ -130,6 +224,33 @@ def test_input_event_layout(size):
     assert len(record) == size
     assert record[size - 8:] == bytes.fromhex("01001c0001000000")
     assert evdev.decode_events(record + record[:5], size) == ([(1, 28, 1)], record[:5])
+
+
+def test_the_state_queries_are_the_kernels_ioctl_numbers():
+    """linux/input.h: EVIOCGKEY(len) = _IOC(_IOC_READ, 'E', 0x18, len),
+    EVIOCGABS(abs) = _IOR('E', 0x40 + abs, struct input_absinfo), in the
+    generic layout of x86_64, arm and aarch64."""
+    from hal.linux import evdev
+
+    def ioc(direction, nr, size):
+        return direction << 30 | size << 16 | ord("E") << 8 | nr
+    assert evdev.EVIOCGKEY == ioc(2, 0x18, (0x2FF + 1) // 8)
+    assert evdev.EVIOCGABS + evdev.ABS_Y == ioc(2, 0x40 + 1, 6 * 4)
+    assert evdev.EVIOCGRAB == ioc(1, 0x90, 4)
+
+
+def test_a_node_that_cannot_answer_the_state_queries_says_none(tmp_path):
+    """A FIFO (as in these tests) refuses EVIOCGKEY / EVIOCGABS: the
+    drivers then fall back to "every key released, the finger lifted"."""
+    from tests.hal.rigs import InputFifo
+    from hal.linux.evdev import ABS_X, EventFile
+    fifo = InputFifo(tmp_path, 24)
+    events = EventFile(fifo.path, 24, grab=False)
+    try:
+        assert events.keys_down() is None and events.axis(ABS_X) is None
+    finally:
+        events.close()
+        fifo.unplug()
 
 
 def test_the_record_size_follows_the_interpreter_word():

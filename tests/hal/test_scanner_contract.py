@@ -109,6 +109,16 @@ class WedgeScannerRig:
         self._key(59)          # F1: no code is made of it
         self._key(28)
 
+    def send_torn_code(self, before, after):
+        """`before` typed, then the kernel's buffer overflows (SYN_DROPPED:
+        the keys between were dropped, the newest one's report torn), then
+        `after` and Enter: the code that arrives lacks its middle."""
+        for char in before:
+            self._key(*self.codes[char])
+        self.fifo.write((evdev.EV_SYN, evdev.SYN_DROPPED, 0), (evdev.EV_KEY, self.codes["9"][0], evdev.RELEASE),
+                        (evdev.EV_SYN, evdev.SYN_REPORT, 0))
+        self.send_code(after)
+
     def unplug(self):
         self.fifo.unplug()
 
@@ -180,6 +190,23 @@ def test_noise_posts_nothing_and_the_next_code_still_does(rig):
         await rig.settle()
         assert seen == [("scan", WX)]
     run(go())
+
+
+def test_a_code_torn_by_an_input_overflow_posts_nothing(tmp_path):
+    """A wedge scanner's keys dropped by the kernel mid-code: what arrives
+    is another code (digits missing), never to become a payment attempt."""
+    rig = WedgeScannerRig(tmp_path)
+
+    async def go():
+        seen = watch(rig)
+        rig.send_torn_code(WX[:6], WX[12:])
+        rig.send_code(WX)
+        await rig.settle()
+        assert seen == [("scan", WX)]
+    try:
+        run(go())
+    finally:
+        rig.close()
 
 
 def test_an_unplugged_scanner_says_why(rig):

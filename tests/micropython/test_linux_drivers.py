@@ -199,6 +199,49 @@ def test_touch_stroke_in_screen_coordinates(micropython, tmp_path, record):
     assert all(abs(x - wx) <= 1 and abs(y - wy) <= 1 for (x, y), (wx, wy) in zip(stroke, points))
 
 
+@pytest.mark.parametrize("record", [16, 24])
+def test_keypad_overflow_mid_press_leaves_nothing_held(micropython, tmp_path, record):
+    """SYN_DROPPED while 5 and CLEAR are down: the torn report (an ENTER
+    press) is discarded; with no ioctl (PyPI's MicroPython) every key is
+    taken as released, so CLEAR's repeats type nothing until pressed again."""
+    from hal.linux import evdev as e
+
+    def report(*events):
+        return b"".join(e.encode_event(t, c, v, record) for t, c, v in events + ((e.EV_SYN, e.SYN_REPORT, 0),))
+    data = (report((e.EV_KEY, 6, e.PRESS)) + report((e.EV_KEY, 14, e.PRESS))
+            + report((e.EV_SYN, e.SYN_DROPPED, 0), (e.EV_KEY, 28, e.PRESS))
+            + report((e.EV_KEY, 28, e.RELEASE)) + report((e.EV_KEY, 14, e.AUTOREPEAT)) * 3
+            + report((e.EV_KEY, 4, e.PRESS)) + report((e.EV_KEY, 4, e.RELEASE)))
+    result = check(micropython, "keypad", fifo_with(tmp_path, data), record)
+    assert result["keys"] == ["5", "CLEAR", "3"]
+    assert result["held"] == []
+
+
+@pytest.mark.parametrize("record", [16, 24])
+def test_touch_overflow_mid_stroke_never_joins_two_strokes(micropython, tmp_path, record):
+    """SYN_DROPPED mid-stroke, the finger lifted and down elsewhere in what
+    was dropped: the first stroke ends, nothing joins it to the moves
+    after the overflow, the next touch is a stroke of its own."""
+    from hal.linux import evdev as e
+
+    def point(x, y, *more):
+        return b"".join(e.encode_event(t, c, v, record) for t, c, v in
+                        ((e.EV_ABS, e.ABS_X, 32767 - x * 32767 // 239), (e.EV_ABS, e.ABS_Y, y * 32767 // 319))
+                        + more + ((e.EV_SYN, e.SYN_REPORT, 0),))
+    touch, lift = (e.EV_KEY, e.BTN_TOUCH, 1), e.encode_event(e.EV_KEY, e.BTN_TOUCH, 0, record)
+    lift += e.encode_event(e.EV_SYN, e.SYN_REPORT, 0, record)
+    data = (point(10, 10, touch) + point(30, 40)
+            + e.encode_event(e.EV_SYN, e.SYN_DROPPED, 0, record) + point(200, 300)
+            + point(150, 250) + point(160, 260) + lift
+            + point(50, 60, touch) + point(70, 90) + lift)
+    result = check(micropython, "touch", fifo_with(tmp_path, data), record)
+    assert [ev[0] for ev in result["events"]] == ["down", "move", "up", "down", "move", "up"]
+    first, last = result["strokes"]
+    assert all(abs(x - wx) <= 1 and abs(y - wy) <= 1 for (x, y), (wx, wy) in zip(first, [(10, 10), (30, 40)]))
+    assert all(abs(x - wx) <= 1 and abs(y - wy) <= 1 for (x, y), (wx, wy) in zip(last, [(50, 60), (70, 90)]))
+    assert len(first) == len(last) == 2
+
+
 # -- display -------------------------------------------------------------------------------
 
 def test_framebuffer_32bpp_wide_stride_matches_cpython_pixel_for_pixel(micropython, tmp_path):
