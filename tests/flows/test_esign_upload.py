@@ -666,3 +666,28 @@ def test_a_packet_taken_and_never_answered_ends_its_round(make_handset, host):
     h.run(signatures.send_owed(h.app))
     assert sent == [b"\x01\x03", b"\x02\x03", b"\x03\x03"]
     assert h.app.state.pending_uploads() == []
+
+
+def test_a_host_whose_signature_service_is_down_costs_a_sale_one_exchange_not_one_each(make_handset, host):
+    """paper none, the host answers every 0820 with 96 at once: the pass
+    before a sale asked it once per upload owed. The first 96 ends the
+    pass; the uploads go at a later one."""
+    from firmware import signatures
+    h = make_handset(paper="none", esign_upload_tries=1, **ESIGN)
+    host.faults.add("esign_down", count=None, code="96")
+    for amount in ("905", "906", "907"):
+        cashier.qr_receipt_sale(h, amount)
+    assert len(h.app.state.pending_uploads()) == 3
+    sent = []
+    exchange = h.app.host.exchange
+
+    async def counted(mti, fields, *args, **kwargs):
+        sent.append(mti)
+        return await exchange(mti, fields, *args, **kwargs)
+
+    h.app.host.exchange = counted
+    h.run(signatures.send_owed(h.app))
+    assert sent == ["0820"]
+    host.faults.clear()
+    h.run(signatures.send_owed(h.app))
+    assert h.app.state.pending_uploads() == []
