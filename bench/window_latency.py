@@ -1,8 +1,10 @@
 """Key press -> pixels in the emulator's window: from a click on a key of
 the handset image to the firmware's new screen composed and drawn in the
 Tk window, p50 and p99. Measured while a second emulated handset keeps
-host requests in flight on the same host simulator (sale after sale, each
-reply held back 200 ms by a delay fault): the busy case the goal is about.
+host requests in flight on the same host simulator (sale after sale,
+each reply held back 200 ms by a delay fault): the busy case the goal is
+about. Both run in a process of their own, as the bank and another
+terminal are other machines.
 The peer, in the same run, is the same measurement with nothing in flight.
 (bench/keypress.py measures the firmware half: key -> framebuffer.)
 
@@ -17,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,21 +51,56 @@ def start_xvfb():
     return ":" + number.decode().strip(), process
 
 
-def busy_terminal(host, folder, stop):
-    """A second handset selling in a loop: a host request is in flight most of the time."""
+def host_and_busy_terminal(folder):
+    """The other side of the counter, in a process of its own (`--busy
+    FOLDER`): the host simulator, and on "go" on stdin a second handset
+    selling in a loop until killed, each reply held back 200 ms, so a host
+    request is in flight most of the time. Apart from the window's
+    process, as a second terminal and the bank are in the shop: in the
+    window's process their Python would take the window's interpreter
+    lock, which a handset shares with nobody."""
     from emulator.handset import Handset
+    from emulator.host.server import HostSimulator
+    host = HostSimulator(os.path.join(folder, "host.sqlite"))
+    host.start_in_thread()
+    print("port %d" % host.port, flush=True)
+    sys.stdin.readline()
+    host.faults.add("delay", count=None, delay_ms=200)
     handset = Handset(os.path.join(folder, "busy"), settings=dict(SETTINGS, host_port=host.port))
     handset.start()
-    try:
-        while not stop.is_set():
-            handset.wait_idle(30000)
-            handset.keys("100")
-            handset.enter()
-            handset.wait_text("Swipe, insert or tap card", 10000)
-            handset.card("swipe", "debit-mag")
-            handset.wait_text("Sale approved", 20000)
-    finally:
-        handset.power_cut()
+    print("selling", flush=True)
+    while True:
+        handset.wait_idle(30000)
+        handset.keys("100")
+        handset.enter()
+        handset.wait_text("Swipe, insert or tap card", 10000)
+        handset.card("swipe", "debit-mag")
+        handset.wait_text("Sale approved", 20000)
+
+
+class OtherSide:
+    """host_and_busy_terminal() in its process: .port, then .go()."""
+
+    def __init__(self, folder):
+        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--busy", folder], cwd=ROOT,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.port = int(self._expect(b"port ").split()[1])
+
+    def go(self):
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.flush()
+        self._expect(b"selling")
+
+    def _expect(self, start):
+        line = self.process.stdout.readline()
+        if not line.startswith(start):
+            self.close()
+            raise RuntimeError("the host and second terminal process said %r" % line)
+        return line
+
+    def close(self):
+        self.process.kill()
+        self.process.wait(10)
 
 
 def measure(window, presses):
@@ -110,37 +146,33 @@ def figures(quick=False):
         os.environ["DISPLAY"] = display
     from emulator.commands import CommandRunner
     from emulator.handset import Handset
-    from emulator.host.server import HostSimulator
     from emulator.window import SWITCH_INTERVAL_S, HandsetWindow
     from emulator.world import World
-    stop = threading.Event()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-window-") as folder:
-            host = HostSimulator(os.path.join(folder, "host.sqlite"))
-            host.start_in_thread()
-            handset = Handset(os.path.join(folder, "handset"), settings=dict(SETTINGS, host_port=host.port))
-            world = World(handset, host)
-            handset.start()
-            root = tkinter.Tk()
-            sys.setswitchinterval(SWITCH_INTERVAL_S)   # as run_window() does
-            window = HandsetWindow(root, world, CommandRunner(world, folder), 2, folder)
-            window.start()
-            while not window.glass.winfo_viewable():
-                root.update()
-            handset.keys("5")                       # the amount prompt: every key redraws it
-            handset.wait_text("Enter amount", 5000)
-            idle = measure(window, presses)
-            host.faults.add("delay", count=None, delay_ms=200)
-            busy = threading.Thread(target=busy_terminal, args=(host, folder, stop), daemon=True)
-            busy.start()
-            time.sleep(1.5)                          # the other terminal is signed on and selling
-            in_flight = measure(window, presses)
-            stop.set()
-            busy.join(30)
-            root.destroy()
-            handset.power_cut()
-            world.close()
-            host.close()
+            other_side = OtherSide(folder)
+            try:
+                handset = Handset(os.path.join(folder, "handset"),
+                                  settings=dict(SETTINGS, host_port=other_side.port))
+                world = World(handset, None)
+                handset.start()
+                root = tkinter.Tk()
+                sys.setswitchinterval(SWITCH_INTERVAL_S)   # as run_window() does
+                window = HandsetWindow(root, world, CommandRunner(world, folder), 2, folder)
+                window.start()
+                while not window.glass.winfo_viewable():
+                    root.update()
+                handset.keys("5")                       # the amount prompt: every key redraws it
+                handset.wait_text("Enter amount", 5000)
+                idle = measure(window, presses)
+                other_side.go()
+                time.sleep(1.5)                          # the other terminal is signed on and selling
+                in_flight = measure(window, presses)
+                root.destroy()
+                handset.power_cut()
+                world.close()
+            finally:
+                other_side.close()
     finally:
         if xvfb is not None:
             xvfb.terminate()
@@ -158,4 +190,7 @@ def figures(quick=False):
 
 
 if __name__ == "__main__":
-    print(text_table(figures("--quick" in sys.argv)))
+    if sys.argv[1:2] == ["--busy"]:
+        host_and_busy_terminal(sys.argv[2])
+    else:
+        print(text_table(figures("--quick" in sys.argv)))

@@ -268,6 +268,11 @@ async def _round(app, txn):
                 app.signed_on = False
             if not e.sent:
                 return e.code, sent   # the host is not there: the other packets would only wait too
+            if e.code == "NO_REPLY":
+                # Took the packet and never answered: each later packet
+                # would wait its own timeout while the cardholder waits.
+                # The next round sends every packet still unacknowledged.
+                return e.code, True
             sent = True
             failed = e.code
             continue
@@ -361,9 +366,12 @@ async def send_owed(app):
         except (StorageError, PosError) as e:
             app.log("e-signature of trace %06d: %s", txn["trace"], e.code)
             return
-        if outcome is not None and outcome[0] != "SIGNATURE_LOST" and (not outcome[1] or outcome[0] == "NO_REPLY"):
-            # Not reached, or took the request and never answered (a reply
-            # timeout each): the others would wait as long, before a sale.
+        if outcome is not None and outcome[0] != "SIGNATURE_LOST" and (
+                not outcome[1] or outcome[0] in ("NO_REPLY", "ESIGN_RC_96") or not app.signed_on):
+            # Not reached, took the request and never answered (a reply
+            # timeout each), its signature service out of order (96), or
+            # keys to be made again: the others would fare the same, each
+            # an exchange more before a sale.
             return
 
 

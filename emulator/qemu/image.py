@@ -30,6 +30,7 @@ import stat
 import struct
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -369,9 +370,20 @@ def build_image(cache=None, log=print, compile_mpy=True):
     if paths.exists():
         return paths
     log("building the virtual handset's image in %s" % paths.directory)
-    staging = os.path.join(cache, "staging")
-    unpack(debs, os.path.join(staging, "debs"))
+    # A staging folder of this build's own: two builds at once (two test
+    # sessions, CI beside an engineer) would unpack over each other.
+    os.makedirs(cache, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="staging-", dir=cache)
+    try:
+        _build_into(paths, debs, compiler, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return paths
+
+
+def _build_into(paths, debs, compiler, staging):
     extracted = os.path.join(staging, "debs")
+    unpack(debs, extracted)
     kernels = [n for n in os.listdir(os.path.join(extracted, "boot")) if n.startswith("vmlinuz-")]
     if len(kernels) != 1:
         raise ImageError("expected one kernel in the packages, found %s" % kernels)
@@ -400,21 +412,22 @@ def build_image(cache=None, log=print, compile_mpy=True):
     with open(os.path.join(HERE, "init.sh"), "rb") as f:
         archive.file("init", f.read(), 0o755)
     firmware_dir = os.path.join(staging, "firmware")
-    if os.path.exists(firmware_dir):
-        shutil.rmtree(firmware_dir)
     compile_firmware(firmware_dir, compiler)
     archive.add_tree(firmware_dir, "pos")
 
+    # Each file is written whole under a name of this build's own, then
+    # renamed into place, the manifest last: paths.exists() never sees a
+    # half-written image, and two builds of the same key write the same bytes.
     os.makedirs(paths.directory, exist_ok=True)
-    with open(paths.initrd + ".part", "wb") as f:
+    part = ".part-%d" % os.getpid()
+    with open(paths.initrd + part, "wb") as f:
         f.write(gzip.compress(archive.finish(), 6))
-    shutil.copy(os.path.join(extracted, "boot", kernels[0]), paths.kernel)
-    os.replace(paths.initrd + ".part", paths.initrd)
-    with open(paths.manifest, "w") as f:
+    shutil.copy(os.path.join(extracted, "boot", kernels[0]), paths.kernel + part)
+    with open(paths.manifest + part, "w") as f:
         json.dump({"kernel": release, "packages": [os.path.basename(d) for d in debs], "modules": order,
                    "firmware": "mpy" if compiler else "source"}, f, indent=1)
-    shutil.rmtree(staging)
-    return paths
+    for path in (paths.kernel, paths.initrd, paths.manifest):
+        os.replace(path + part, path)
 
 
 def main(argv=None):

@@ -14,6 +14,17 @@ def sale(h, amount, card, action="swipe", pin=None, expect="Sale approved"):
     h.wait_idle()
 
 
+def qr_receipt_sale(h, amount, card="debit-mag", action="swipe"):
+    """A sale on a handset that gives the cardholder the QR e-receipt
+    (paper merchant_only or none): the QR screen, then a key ends it."""
+    h.wait_idle()
+    h.keys(str(amount))
+    h.enter()
+    present_card(h, card, action, None, "Scan for your receipt")
+    h.key("ENTER")
+    h.wait_idle()
+
+
 def present_card(h, card, action, pin, expect):
     """At the card prompt: the card, the cardholder's PIN, the card out
     again (chip), then the outcome on the screen."""

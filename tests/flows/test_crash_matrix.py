@@ -215,12 +215,7 @@ def e_receipt_sale(amount):
     """A sale whose result is the QR e-receipt screen (setting paper
     merchant_only / none): the cardholder scans, a key ends it."""
     def script(h):
-        h.wait_idle()
-        h.keys(str(amount))
-        h.enter()
-        cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
-        h.key("ENTER")
-        h.wait_idle()
+        cashier.qr_receipt_sale(h, amount)
     return script
 
 

@@ -249,12 +249,7 @@ def test_without_paper_the_packet_whose_answer_was_replayed_goes_again_later(mak
     attack = ReplayPacketOne()
     with Mitm(host.port, tamper=attack.keep, hold=attack.hold) as mitm:
         h = make_handset(host_port=mitm.port, paper="none", esign_packet_bytes=64, esign_upload_tries=2, **ESIGN)
-        h.wait_idle()
-        h.keys("900")
-        h.enter()
-        cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
-        h.key("ENTER")
-        h.wait_idle()
+        cashier.qr_receipt_sale(h, "900")
         trace = cashier.last_txn(h)["trace"]
         txn = txn_of(h, trace)
         held = mitm.held
@@ -585,12 +580,7 @@ def test_no_paper_and_no_signature_goes_up_as_not_signed(make_handset, host, sig
     "signed on paper"."""
     signing_screen["image"] = None      # CANCEL or the time limit on the signing screen
     h = make_handset(paper="none", **ESIGN)
-    h.wait_idle()
-    h.keys("700")
-    h.enter()
-    cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
-    h.key("ENTER")
-    h.wait_idle()
+    cashier.qr_receipt_sale(h, "700")
     txn = txn_of(h, cashier.last_txn(h)["trace"])
     assert txn["esign"]["mark"] == "U" and txn["esign"]["done"]
     assert signature_at_host(host, h.app.settings.terminal_id, txn["batch"], txn["trace"])["cvm"] == "U"
@@ -603,12 +593,7 @@ def test_no_paper_keeps_the_signature_until_the_host_takes_it(make_handset, host
     with every failure."""
     h = make_handset(paper="none", esign_upload_tries=2, **ESIGN)
     host.faults.add("esign_down", count=None, code="96")
-    h.wait_idle()
-    h.keys("900")
-    h.enter()
-    cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
-    h.key("ENTER")
-    h.wait_idle()
+    cashier.qr_receipt_sale(h, "900")
     trace = cashier.last_txn(h)["trace"]
     txn = txn_of(h, trace)
     assert txn["esign"]["mark"] == "S" and not txn["esign"].get("paper") and not txn["esign"].get("done")
@@ -637,13 +622,61 @@ def test_a_host_that_takes_uploads_and_never_answers_costs_a_sale_one_timeout_no
     from firmware import signatures
     h = make_handset(paper="none", esign_upload_tries=1, **ESIGN)
     host.faults.add("esign_drop_before", count=None)
-    h.wait_idle()
     for amount in ("901", "902", "903"):
-        h.keys(amount)
-        h.enter()
-        cashier.present_card(h, "debit-mag", "swipe", None, "Scan for your receipt")
-        h.key("ENTER")
-        h.wait_idle()
+        cashier.qr_receipt_sale(h, amount)
+    assert len(h.app.state.pending_uploads()) == 3
+    sent = []
+    exchange = h.app.host.exchange
+
+    async def counted(mti, fields, *args, **kwargs):
+        sent.append(mti)
+        return await exchange(mti, fields, *args, **kwargs)
+
+    h.app.host.exchange = counted
+    h.run(signatures.send_owed(h.app))
+    assert sent == ["0820"]
+    host.faults.clear()
+    h.run(signatures.send_owed(h.app))
+    assert h.app.state.pending_uploads() == []
+
+
+def test_a_packet_taken_and_never_answered_ends_its_round(make_handset, host):
+    """A 3-packet upload to a host that takes each 0820 and never answers:
+    the round stopped at the first unanswered packet (each later one would
+    wait its own reply timeout with the cardholder at the counter); the
+    next round sends every packet still unacknowledged."""
+    from firmware import signatures
+    h = make_handset(paper="none", esign_upload_tries=3, esign_packet_bytes=64, **ESIGN)
+    host.faults.add("esign_drop_before", count=None)
+    cashier.qr_receipt_sale(h, "904")
+    [owed] = h.app.state.pending_uploads()
+    sent = []
+    exchange = h.app.host.exchange
+
+    async def counted(mti, fields, *args, **kwargs):
+        sent.append(fields[62][:2])
+        return await exchange(mti, fields, *args, **kwargs)
+
+    h.app.host.exchange = counted
+    sent.clear()
+    h.run(signatures.send_owed(h.app))
+    assert sent == [b"\x01\x03"]          # packet 1 of 3, unanswered: the round ended there
+    host.faults.clear()
+    sent.clear()
+    h.run(signatures.send_owed(h.app))
+    assert sent == [b"\x01\x03", b"\x02\x03", b"\x03\x03"]
+    assert h.app.state.pending_uploads() == []
+
+
+def test_a_host_whose_signature_service_is_down_costs_a_sale_one_exchange_not_one_each(make_handset, host):
+    """paper none, the host answers every 0820 with 96 at once: the pass
+    before a sale asked it once per upload owed. The first 96 ends the
+    pass; the uploads go at a later one."""
+    from firmware import signatures
+    h = make_handset(paper="none", esign_upload_tries=1, **ESIGN)
+    host.faults.add("esign_down", count=None, code="96")
+    for amount in ("905", "906", "907"):
+        cashier.qr_receipt_sale(h, amount)
     assert len(h.app.state.pending_uploads()) == 3
     sent = []
     exchange = h.app.host.exchange
