@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 
 from firmware import signpad
-from hal.sim.deck import find_card
-from tests.arm.test_virtual_handset import call
+from tests.arm.test_virtual_handset import call, signing_screen
 
 INK = (0, 0, 165)        # signpad.INK (RGB565 0x0014) as the GPU widens it
 STATE_TIMEOUT_S = 60
@@ -164,14 +163,8 @@ def test_a_signature_through_an_overflow_has_no_line_joining_two_strokes(handset
     stroke_c = [(190 + 2 * i, 240) for i in range(8)]                  # x 190..204: still queued
     stroke_c_after = [(204 + 2 * i, 240 + 2 * i) for i in range(9)]    # to 220,256, the firmware going
     gaps = ((88, 102), (158, 182))                                     # columns no stroke crosses
-    call(handset, "wait_idle", timeout_ms=30000)
-    call(handset, "setting", name="esign", value=True)
     try:
-        call(handset, "keys", text="2800")
-        call(handset, "key", key="ENTER")
-        call(handset, "wait_text", text="Swipe, insert or tap card", timeout_ms=30000)
-        handset.peers["reader"].swipe(find_card("debit-mag"))
-        call(handset, "wait_text", text="sign in the box", timeout_ms=120000)
+        signing_screen(handset)
         stroke(vm, stroke_a, up=False)
         wait_ink(handset, path, stroke_a)
         overflows = input_state(handset)["touch"]["overflows"]

@@ -32,6 +32,19 @@ def rgb565(image):
     return bytes(out)
 
 
+def signing_screen(handset):
+    """e-signature on (the caller turns it off), a swiped sale of 28.00
+    approved: the signing screen is up."""
+    from hal.sim.deck import find_card
+    call(handset, "wait_idle", timeout_ms=30000)
+    call(handset, "setting", name="esign", value=True)
+    call(handset, "keys", text="2800")
+    call(handset, "key", key="ENTER")
+    call(handset, "wait_text", text="Swipe, insert or tap card", timeout_ms=30000)
+    handset.peers["reader"].swipe(find_card("debit-mag"))
+    call(handset, "wait_text", text="sign in the box", timeout_ms=120000)
+
+
 def settled_screen(handset):
     """The firmware's screen once nothing has changed for a moment."""
     call(handset, "wait_idle", timeout_ms=30000)
@@ -83,15 +96,8 @@ def test_a_finger_on_the_tablet_signs_on_the_glass(handset, tmp_path):
     through the guest's kernel and evdev touch driver, the ink is on the
     glass (screendump) where they went, and a tap on CONFIRM ends it."""
     from firmware import signpad
-    from hal.sim.deck import find_card
-    call(handset, "wait_idle", timeout_ms=30000)
-    call(handset, "setting", name="esign", value=True)
     try:
-        call(handset, "keys", text="2800")
-        call(handset, "key", key="ENTER")
-        call(handset, "wait_text", text="Swipe, insert or tap card", timeout_ms=30000)
-        handset.peers["reader"].swipe(find_card("debit-mag"))
-        call(handset, "wait_text", text="sign in the box", timeout_ms=120000)
+        signing_screen(handset)
         points = [(40, 160), (80, 230), (120, 170), (160, 240), (200, 180)]
         handset.vm.pointer(points[0][0], points[0][1], True)
         for x, y in points[1:]:

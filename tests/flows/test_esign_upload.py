@@ -613,26 +613,35 @@ def test_no_paper_keeps_the_signature_until_the_host_takes_it(make_handset, host
     assert h.printout_count() == 0
 
 
-def test_a_host_that_takes_uploads_and_never_answers_costs_a_sale_one_timeout_not_one_each(make_handset, host):
-    """paper none, a long upload outage where the host takes each 0820 and
-    never answers (NO_REPLY after reply_timeout_ms, 30 s by default): the
-    pass before every sale tried every upload owed, one timeout each, so
-    the sale waited N x 30 s. The first such round ends the pass, as a
-    host that cannot be reached already did; the uploads go at a later one."""
-    from firmware import signatures
-    h = make_handset(paper="none", esign_upload_tries=1, **ESIGN)
-    host.faults.add("esign_drop_before", count=None)
-    for amount in ("901", "902", "903"):
-        cashier.qr_receipt_sale(h, amount)
-    assert len(h.app.state.pending_uploads()) == 3
+def exchanges_of(h, what=lambda mti, fields: mti):
+    """-> the list that what(mti, fields) of each exchange with the host
+    goes to from now on."""
     sent = []
     exchange = h.app.host.exchange
 
     async def counted(mti, fields, *args, **kwargs):
-        sent.append(mti)
+        sent.append(what(mti, fields))
         return await exchange(mti, fields, *args, **kwargs)
 
     h.app.host.exchange = counted
+    return sent
+
+
+@pytest.mark.parametrize("fault, code", [("esign_drop_before", None), ("esign_down", "96")])
+def test_a_host_that_cannot_take_uploads_costs_a_sale_one_exchange_not_one_each(make_handset, host, fault, code):
+    """paper none, a long upload outage: the host takes each 0820 and never
+    answers (NO_REPLY after reply_timeout_ms, 30 s by default), or answers
+    96 at once (its signature service down). The pass before every sale
+    tried every upload owed, one exchange each, so the sale waited N x 30 s
+    for the first. The first such round ends the pass, as a host that
+    cannot be reached already did; the uploads go at a later one."""
+    from firmware import signatures
+    h = make_handset(paper="none", esign_upload_tries=1, **ESIGN)
+    host.faults.add(fault, count=None, code=code)
+    for amount in ("901", "902", "903"):
+        cashier.qr_receipt_sale(h, amount)
+    assert len(h.app.state.pending_uploads()) == 3
+    sent = exchanges_of(h)
     h.run(signatures.send_owed(h.app))
     assert sent == ["0820"]
     host.faults.clear()
@@ -650,44 +659,11 @@ def test_a_packet_taken_and_never_answered_ends_its_round(make_handset, host):
     host.faults.add("esign_drop_before", count=None)
     cashier.qr_receipt_sale(h, "904")
     [owed] = h.app.state.pending_uploads()
-    sent = []
-    exchange = h.app.host.exchange
-
-    async def counted(mti, fields, *args, **kwargs):
-        sent.append(fields[62][:2])
-        return await exchange(mti, fields, *args, **kwargs)
-
-    h.app.host.exchange = counted
-    sent.clear()
+    sent = exchanges_of(h, lambda mti, fields: fields[62][:2])
     h.run(signatures.send_owed(h.app))
     assert sent == [b"\x01\x03"]          # packet 1 of 3, unanswered: the round ended there
     host.faults.clear()
     sent.clear()
     h.run(signatures.send_owed(h.app))
     assert sent == [b"\x01\x03", b"\x02\x03", b"\x03\x03"]
-    assert h.app.state.pending_uploads() == []
-
-
-def test_a_host_whose_signature_service_is_down_costs_a_sale_one_exchange_not_one_each(make_handset, host):
-    """paper none, the host answers every 0820 with 96 at once: the pass
-    before a sale asked it once per upload owed. The first 96 ends the
-    pass; the uploads go at a later one."""
-    from firmware import signatures
-    h = make_handset(paper="none", esign_upload_tries=1, **ESIGN)
-    host.faults.add("esign_down", count=None, code="96")
-    for amount in ("905", "906", "907"):
-        cashier.qr_receipt_sale(h, amount)
-    assert len(h.app.state.pending_uploads()) == 3
-    sent = []
-    exchange = h.app.host.exchange
-
-    async def counted(mti, fields, *args, **kwargs):
-        sent.append(mti)
-        return await exchange(mti, fields, *args, **kwargs)
-
-    h.app.host.exchange = counted
-    h.run(signatures.send_owed(h.app))
-    assert sent == ["0820"]
-    host.faults.clear()
-    h.run(signatures.send_owed(h.app))
     assert h.app.state.pending_uploads() == []
