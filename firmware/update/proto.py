@@ -110,11 +110,6 @@ class PortSplitter:
         return out
 
     @property
-    def mid_frame(self):
-        """True while a frame has started and not all of it has come."""
-        return self._frame is not None
-
-    @property
     def mid_message(self):
         """True while a frame or a line has started and not all of it has
         come."""
