@@ -11,6 +11,7 @@ that says what to do next; the exit status is 1.
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import sys
 import time
@@ -60,15 +61,22 @@ class Device:
         """The first request: asked again a few times, because a handset
         whose last sender went away mid-frame drops that frame only after
         a second of silence (firmware/port.py) and may swallow this one."""
-        saved = self.reply_timeout_s
-        self.reply_timeout_s = timeout_s
-        try:
+        with self.replies_within(timeout_s):
             for attempt in range(tries):
                 try:
                     return self.request("hello")
                 except FlashError:
                     if attempt == tries - 1:
                         raise
+
+    @contextlib.contextmanager
+    def replies_within(self, timeout_s):
+        """Requests inside wait `timeout_s` for their replies; the reply
+        timeout is what it was again afterwards."""
+        saved = self.reply_timeout_s
+        self.reply_timeout_s = timeout_s
+        try:
+            yield
         finally:
             self.reply_timeout_s = saved
 
@@ -263,16 +271,12 @@ def flash(device, data, out=print, progress=True, wait_s=120, reboot_wait_s=60):
 
 def wait_healthy(device, version, out=print, wait_s=120):
     """Poll until the new version has passed its health check (or rolled back)."""
-    saved = device.reply_timeout_s
     # A running handset answers a status at once; one that lost the
     # request's first byte in its reboot drops the rest after a second of
     # silence (firmware/port.py), so asking again soon beats waiting out
     # the transfer's reply timeout.
-    device.reply_timeout_s = min(saved, STATUS_TIMEOUT_S)
-    try:
+    with device.replies_within(min(device.reply_timeout_s, STATUS_TIMEOUT_S)):
         return _poll_until_healthy(device, version, out, wait_s)
-    finally:
-        device.reply_timeout_s = saved
 
 
 def _poll_until_healthy(device, version, out, wait_s):
