@@ -39,6 +39,7 @@ ABS_MT_POSITION_X = 0x35
 ABS_MT_POSITION_Y = 0x36
 BTN_LEFT = 0x110
 BTN_TOUCH = 0x14A
+TOUCH_BUTTONS = (BTN_TOUCH, BTN_LEFT)   # a panel's finger, a tablet's or mouse's button
 RELEASE = 0
 PRESS = 1
 AUTOREPEAT = 2
@@ -230,6 +231,14 @@ class EventFile:
             except OSError:
                 pass
             self._file = None
+
+
+def any_down(down, codes):
+    """Is any of `codes` among the codes `down` (EventFile.keys_down())?"""
+    for code in codes:
+        if code in down:
+            return True
+    return False
 
 
 class _Watching:
@@ -447,7 +456,7 @@ class EvdevTouch(_Watching, Touch):
                 self._raw_y = value
             if code in (ABS_X, ABS_Y):
                 self._abs_xy = True
-        elif event_type == EV_KEY and code in (BTN_TOUCH, BTN_LEFT):
+        elif event_type == EV_KEY and code in TOUCH_BUTTONS:
             self._touching = value != RELEASE
         elif event_type == EV_SYN and code == SYN_REPORT:
             self._report()
@@ -480,7 +489,7 @@ class EvdevTouch(_Watching, Touch):
             # repeat BTN_TOUCH while it stays down, so the rest of this
             # stroke is lost; the next touch starts a new one.
             return
-        if BTN_TOUCH not in down and BTN_LEFT not in down:
+        if not any_down(down, TOUCH_BUTTONS):
             return
         raw_x = raw_y = None
         if self._abs_xy:
@@ -500,7 +509,7 @@ class EvdevTouch(_Watching, Touch):
         def read(events, down):
             raw_x, raw_y = events.axis(ABS_X), events.axis(ABS_Y)
             where = (None, None) if raw_x is None or raw_y is None else self.to_screen(raw_x, raw_y)
-            return BTN_TOUCH in down or BTN_LEFT in down, where
+            return any_down(down, TOUCH_BUTTONS), where
         state, answer = self._query_state(read)
         down, (x, y) = answer or (None, (None, None))
         state.update({"down": down, "x": x, "y": y})

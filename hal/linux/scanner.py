@@ -16,7 +16,7 @@ code a wedge scanner was typing when the kernel dropped key events
 nothing more is posted.
 """
 
-from hal.linux.evdev import EV_KEY, PRESS, EventFile, _Watching, default_record_size, parse_record_size
+from hal.linux.evdev import EV_KEY, PRESS, EventFile, _Watching, any_down, default_record_size, parse_record_size
 from hal.linux.serial import DeviceGone, SerialPort, parse_baud, stop_task
 from hal.scanner import MAX_CODE_LENGTH, Scanner
 
@@ -152,12 +152,12 @@ class WedgeScanner(_Watching, Scanner):
         # progress is dropped up to its Enter, as noise is.
         self._noise = True
         down = self._state_now()
-        self._shift = down is not None and (SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
+        self._shift = down is not None and any_down(down, SHIFT_KEYS)
 
     def input_state(self):
         """`shift` as the kernel has it (EVIOCGKEY); which other keys are
         down stays off the wire: they are a customer's payment code."""
-        state, shift = self._query_state(lambda events, down: SHIFT_KEYS[0] in down or SHIFT_KEYS[1] in down)
+        state, shift = self._query_state(lambda events, down: any_down(down, SHIFT_KEYS))
         state["shift"] = shift
         return state
 
