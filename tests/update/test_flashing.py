@@ -279,3 +279,22 @@ def test_bytes_lost_on_the_line_are_sent_again_from_what_the_handset_holds(devic
     upload(c, data, chunk=4096)
     assert c.port.chunks > (len(data) - fmt.header_size(data)) // 4096 + 1   # the lost one went again
     assert c.request("install")["ok"]
+
+
+def test_a_handset_that_stopped_reading_ends_in_a_message_not_a_blocked_write(monkeypatch):
+    """Nothing reads the other end of the line (a hung handset, a UART
+    closed in a reboot): once the line's buffer is full a write would block
+    for ever. pos-flash says the port failed instead."""
+    import os
+    from hosttools import flash
+    monkeypatch.setattr(flash, "WRITE_TIMEOUT_S", 0.5)
+    master, slave = os.openpty()
+    device = Device.open(os.ttyname(slave))
+    try:
+        with pytest.raises(FlashError, match="the port failed"):
+            for offset in range(0, 256 * flash.CHUNK, flash.CHUNK):   # far more than a pty holds
+                device.send_chunk(offset, bytes(flash.CHUNK))
+    finally:
+        device.close()
+        os.close(master)
+        os.close(slave)
